@@ -1,0 +1,120 @@
+"""Open the database named by the configuration and bring its schema up to date.
+
+SQLite (WAL, full sync) is the default; ``postgresql://`` URLs go through
+``playhouse.db_url``. Migrations are numbered functions applied in order and recorded in
+``schema_version``, so an upgrade never needs a manual step.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Callable
+
+import peewee as pw
+from playhouse.db_url import connect as url_connect
+from playhouse.migrate import SchemaMigrator
+
+from . import models
+from .clock import Clock, SystemClock, naive_utc
+from .errors import DatabaseError
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",     # a committed message survives power loss before we MOVE it
+    "foreign_keys": 1,
+    "busy_timeout": 15000,
+}
+
+
+def _migration_1(db: pw.Database, migrator: SchemaMigrator) -> None:
+    db.create_tables(models.ALL_TABLES)
+
+
+# version -> function(db, migrator). Append only; never edit a released migration.
+MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
+    1: _migration_1,
+}
+
+
+def make_database(url: str, base_dir: Path | None = None) -> pw.Database:
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):]).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"{path.parent}: cannot create the database folder: "
+                                f"{exc.strerror}") from None
+        return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15)
+    try:
+        return url_connect(url)
+    except (ValueError, RuntimeError, ImportError) as exc:
+        raise DatabaseError(f"[database] url: cannot use {redact_url(url)}: {exc}") from None
+
+
+def redact_url(url: str) -> str:
+    """A database URL with any password replaced, safe to log."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def current_version(db: pw.Database) -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = db.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()
+    return (row[0] if row else 0) or 0
+
+
+def migrate(db: pw.Database, clock: Clock | None = None) -> int:
+    """Apply missing migrations; return the schema version now in force."""
+    clock = clock or SystemClock()
+    migrator = SchemaMigrator.from_database(db)
+    have = current_version(db)
+    latest = max(MIGRATIONS)
+    if have > latest:
+        raise DatabaseError(f"the database schema is version {have}, newer than this "
+                            f"mailworker knows ({latest}); upgrade mailworker")
+    for version in range(have + 1, latest + 1):
+        with db.atomic():
+            MIGRATIONS[version](db, migrator)
+            models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))
+    return latest
+
+
+def open_database(url: str, base_dir: Path | None = None, clock: Clock | None = None
+                  ) -> pw.Database:
+    """Connect, bind the models, migrate. The returned database is ready to use."""
+    db = make_database(url, base_dir)
+    try:
+        db.connect(reuse_if_open=True)
+    except pw.OperationalError as exc:
+        raise DatabaseError(f"cannot open the database {redact_url(url)}: {exc}") from None
+    models.db_proxy.initialize(db)
+    try:
+        migrate(db, clock)
+    except pw.OperationalError as exc:
+        raise DatabaseError(f"cannot migrate the database {redact_url(url)}: {exc}") from None
+    return db
+
+
+def open_from_config(cfg, clock: Clock | None = None) -> pw.Database:
+    return open_database(cfg.database.url, cfg.base_dir, clock)
+
+
+# --- small State helpers ---------------------------------------------------------------
+
+def state_get(key: str, default: str | None = None) -> str | None:
+    row = models.State.get_or_none(models.State.key == key)
+    return row.value if row else default
+
+
+def state_set(key: str, value: str, now: dt.datetime) -> None:
+    (models.State.insert(key=key, value=value, updated_at=naive_utc(now))
+     .on_conflict(conflict_target=[models.State.key],
+                  update={models.State.value: value, models.State.updated_at: naive_utc(now)})
+     .execute())

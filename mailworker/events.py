@@ -1,0 +1,35 @@
+"""Ledger leaf data: what ingest (and later outbound) queues for the ledger.
+
+A leaf is canonical JSON: UTF-8, keys sorted, no spaces. It holds hashes, kinds, counts,
+times and keyed pseudonyms only: never an address, a name, a subject or any text.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from .clock import to_utc
+
+LEAF_VERSION = 1
+
+
+def canonical_json(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def utc_stamp(when: dt.datetime) -> str:
+    return to_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def contribution_leaf(msg_sha256: str, kind: str, hours: int, when: dt.datetime,
+                      member_pseudonym: str) -> dict:
+    return {"v": LEAF_VERSION, "type": "contribution", "msg_sha256": msg_sha256,
+            "kind": kind, "hours": hours, "time": utc_stamp(when), "member": member_pseudonym}
+
+
+def package_leaf(package_sha256: str, installer_sha256: str, version: str, when: dt.datetime,
+                 member_pseudonym: str) -> dict:
+    return {"v": LEAF_VERSION, "type": "package", "package_sha256": package_sha256,
+            "installer_sha256": installer_sha256, "version": version,
+            "time": utc_stamp(when), "member": member_pseudonym}

@@ -1,0 +1,1 @@
+"""Inbound mail: mailbox sources, parsing, classification, the ingest pipeline."""

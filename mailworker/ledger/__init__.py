@@ -1,0 +1,1 @@
+"""The four-replica Merkle ledger (hashes only, never personal data)."""

@@ -1,0 +1,1 @@
+"""Outbound mail: outbox, SMTP/file transports, templates, digest, packages."""

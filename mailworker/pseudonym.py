@@ -1,0 +1,15 @@
+"""Keyed pseudonyms: the only way a member appears outside the database.
+
+HMAC-SHA256 over the member's random UUID with a secret key. Without the key nobody can
+link a pseudonym to a member; with it, staff can recompute it to answer a member.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def pseudonym(key: bytes, member_uuid: str) -> str:
+    if not key:
+        raise ValueError("pseudonym key is empty")
+    return hmac.new(key, f"member:{member_uuid}".encode("ascii"), hashlib.sha256).hexdigest()
