@@ -1,0 +1,5 @@
+"""Sub-commands (being written)."""
+
+
+def register(sub) -> None:
+    return None
