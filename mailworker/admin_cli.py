@@ -1,5 +1,190 @@
-"""Sub-commands (being written)."""
+"""Staff commands: `config check`, `members import/list/add`, `hours`."""
+from __future__ import annotations
 
+import argparse
+import csv
+import datetime as dt
+import io
+
+from . import cli
+from .config_check import OK, PROBLEM, WARNING, check_config
+from .errors import ConfigError
+from .hours import hours_by_category, hours_by_member
+from .members import add_member, category_label, import_roster, list_members
+from .models import CATEGORY_KO, MEMBER_STATUSES
+from .table import render
 
 def register(sub) -> None:
-    return None
+    config_p = sub.add_parser("config", help="check the configuration",
+                              description="Check the configuration file.")
+    config_sub = config_p.add_subparsers(dest="config_command", metavar="ACTION")
+    config_sub.required = True
+    check = cli.command(config_sub, "check", cmd_config_check,
+                        "read every secret, open the database, look at the folders; "
+                        "print 'configuration OK' or the problems (exit 2)")
+    check.add_argument("--connect", action="store_true",
+                       help="also log in to the IMAP and SMTP servers")
+    check.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="network timeout for --connect and the database (default 10)")
+
+    members_p = sub.add_parser("members", help="the member roster (단원 명단)",
+                               description="Import, list and add members.")
+    members_sub = members_p.add_subparsers(dest="members_command", metavar="ACTION")
+    members_sub.required = True
+    imp = cli.command(members_sub, "import", cmd_members_import,
+                      "import a roster CSV (name,email,category[,aliases][,language]); "
+                      "all rows or none")
+    imp.add_argument("file", metavar="FILE.csv")
+    lst = cli.command(members_sub, "list", cmd_members_list, "list the members")
+    lst.add_argument("--csv", action="store_true",
+                     help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
+    lst.add_argument("--status", choices=MEMBER_STATUSES, help="only members with this status")
+    add = cli.command(members_sub, "add", cmd_members_add, "add one member")
+    add.add_argument("--name", required=True, help="display name, e.g. 김민지")
+    add.add_argument("--email", required=True, help="main e-mail address")
+    add.add_argument("--category", required=True,
+                     help="student/대학생, citizen/일반시민, developer/블록체인 개발자, "
+                          "business/블록체인 기업인")
+    add.add_argument("--alias", action="append", default=[], metavar="EMAIL",
+                     help="another address of the same member (repeat as needed)")
+    add.add_argument("--language", default="ko", help="ko (default) or en")
+
+    hours = cli.command(sub, "hours", cmd_hours,
+                        "volunteer hours (봉사시간) per member and per category")
+    hours.add_argument("--member", metavar="EMAIL", help="only this member (any address)")
+    hours.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
+                       help="only credits from this local day on")
+    hours.add_argument("--csv", action="store_true",
+                       help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-07-01") from None
+
+
+def _write_csv(ctx, header: list[str], rows: list[list]) -> None:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    # The BOM tells Excel the file is UTF-8; without it Korean shows as mojibake.
+    data = "\ufeff" + buf.getvalue()
+    binary = getattr(ctx.out, "buffer", None)
+    if binary is not None:
+        ctx.out.flush()
+        binary.write(data.encode("utf-8"))
+        binary.flush()
+    else:
+        ctx.out.write(data)
+
+
+# --- config check -------------------------------------------------------------------------
+
+def cmd_config_check(args, ctx) -> int:
+    try:
+        cfg = ctx.cfg
+    except ConfigError as exc:
+        ctx.print(f"PROBLEM  {exc}")
+        ctx.print("1 problem: the configuration cannot be loaded")
+        return 2
+    ctx.print(f"Checking {cfg.where}")
+    findings = check_config(cfg, connect=args.connect, timeout=args.timeout)
+    marks = {OK: "ok      ", WARNING: "WARNING ", PROBLEM: "PROBLEM "}
+    for f in findings:
+        ctx.print(f"  {marks[f.level]} {f.text}")
+    problems = sum(1 for f in findings if f.level == PROBLEM)
+    warnings = sum(1 for f in findings if f.level == WARNING)
+    if problems:
+        ctx.print(f"{problems} problem(s), {warnings} warning(s): fix the PROBLEM lines above")
+        return 2
+    ctx.print("configuration OK" + (f" ({warnings} warning(s))" if warnings else ""))
+    return 0
+
+
+# --- members ------------------------------------------------------------------------------
+
+def cmd_members_import(args, ctx) -> int:
+    ctx.db()
+    report = import_roster(args.file, ctx.clock)
+    ctx.print(report.summary())
+    if report.addresses_added:
+        ctx.print(f"  {report.addresses_added} address(es) added")
+    for warning in report.warnings:
+        ctx.print(f"  warning: {warning}")
+    return 0
+
+
+def cmd_members_list(args, ctx) -> int:
+    ctx.db()
+    views = list_members(args.status)
+    tz = ctx.cfg.tz
+    if args.csv:
+        _write_csv(ctx, ["name", "email", "category", "category_ko", "status", "language",
+                         "aliases", "created"],
+                   [[v.member.display_name, v.primary, v.member.category,
+                     CATEGORY_KO.get(v.member.category, ""), v.member.status,
+                     v.member.language, ";".join(v.aliases),
+                     _local_date(v.member.created_at, tz)] for v in views])
+        return 0
+    if not views:
+        ctx.print("no members yet: mailworker members import FILE.csv")
+        return 0
+    ctx.print(render(
+        ["이름 name", "이메일 email", "분야 category", "상태 status", "lang", "다른 주소 aliases"],
+        [[v.member.display_name, v.primary, category_label(v.member.category), v.member.status,
+          v.member.language, ", ".join(v.aliases)] for v in views],
+        limits={0: 24, 5: 50}))
+    ctx.print(f"{len(views)} member(s)")
+    return 0
+
+
+def cmd_members_add(args, ctx) -> int:
+    ctx.db()
+    member = add_member(args.name, args.email, args.category, ctx.clock,
+                        aliases=args.alias, language=args.language)
+    ctx.print(f"added {member.display_name} <{member.primary_address}> as "
+              f"{category_label(member.category)}")
+    return 0
+
+
+def _local_date(naive_utc_value: dt.datetime, tz) -> str:
+    return naive_utc_value.replace(tzinfo=dt.timezone.utc).astimezone(tz).date().isoformat()
+
+
+# --- hours --------------------------------------------------------------------------------
+
+def cmd_hours(args, ctx) -> int:
+    ctx.db()
+    rows = hours_by_member(since=args.since, member_email=args.member, tz=ctx.cfg.tz)
+    if args.csv:
+        _write_csv(ctx, ["name", "email", "category", "category_ko", "status", "hours",
+                         "reviews", "proposals"],
+                   [[r.display_name, r.primary_address, r.category,
+                     CATEGORY_KO.get(r.category, ""), r.status, r.hours, r.reviews, r.proposals]
+                    for r in rows])
+        return 0
+    period = f"since {args.since.isoformat()}" if args.since else "all time"
+    ctx.print(f"봉사시간 volunteer hours, {period}")
+    ctx.print(render(
+        ["이름 name", "이메일 email", "분야 category", "시간 hours", "품평 reviews",
+         "제안 proposals"],
+        [[r.display_name + ("" if r.status == "active" else f" ({r.status})"),
+          r.primary_address, category_label(r.category), r.hours, r.reviews, r.proposals]
+         for r in rows],
+        limits={0: 30}))
+    if args.member:
+        return 0
+    ctx.print("")
+    totals = hours_by_category(rows)
+    ctx.print(render(
+        ["분야 category", "단원 members", "시간 hours", "품평 reviews", "제안 proposals"],
+        [[category_label(t.category), f"{t.active_members}/{t.quota}", t.hours, t.reviews,
+          t.proposals] for t in totals]
+        + [["합계 total", f"{sum(t.active_members for t in totals)}/"
+                          f"{sum(t.quota for t in totals)}",
+            sum(t.hours for t in totals), sum(t.reviews for t in totals),
+            sum(t.proposals for t in totals)]]))
+    return 0

@@ -52,11 +52,11 @@ class Context:
 
 def _register_all(sub) -> None:
     # Imported here, not at module top: the CLI sits above the stages and wires them.
-    from . import admin_cli
+    from . import admin_cli, service_cli
     from .ingest import cli as ingest_cli
     from .ledger import cli as ledger_cli
     from .outbound import cli as outbound_cli
-    for module in (admin_cli, ingest_cli, ledger_cli, outbound_cli):
+    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli):
         module.register(sub)
 
 

@@ -74,6 +74,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_attempts": Key(int, 8, "give up on a temporary failure after this many tries"),
         "retry_base_seconds": Key(int, 60, "first retry delay; doubles each time, with jitter"),
         "timeout_seconds": Key(int, 60, "network timeout for one SMTP exchange"),
+        "receipt_wait_seconds": Key(int, 1800, "an acknowledgement waits this long for its "
+                                    "ledger receipt, then goes without it"),
+        "templates_dir": Key(str, "", "mail templates folder (empty: the templates/ that "
+                             "comes with mailworker)", path=True),
     },
     "database": {
         "url": Key(str, "sqlite:///var/mailworker.db",
@@ -91,9 +95,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "digest_time": Key(str, "09:00", "local time of the daily staff digest (HH:MM)"),
         "ledger_seconds": Key(int, 30, "how often pending ledger events are appended"),
         "outbox_seconds": Key(int, 15, "how often the outbox is drained"),
+        "digest_catch_up_days": Key(int, 7, "after downtime, send missed digests of at most "
+                                    "this many past days"),
     },
     "staff": {
         "addresses": Key(list, [], "who receives the daily digest"),
+        "language": Key(str, "ko", "language of the staff digest: ko or en", ("ko", "en")),
     },
     "limits": {
         "max_message_bytes": Key(int, 25_000_000, "never download a larger message"),
@@ -112,6 +119,7 @@ SECRETS = {
     ("outgoing", "password"),
     ("ledger", "pseudonym_key"),
     ("ledger", "release_key"),
+    ("database", "password"),      # PostgreSQL password (never in the URL)
 }
 
 
@@ -180,6 +188,11 @@ class Config:
 
     def secret_text(self, section: str, name: str) -> str:
         return self.secret(section, name).decode("utf-8")
+
+    def secret_source(self, section: str, name: str) -> str:
+        """Where a secret comes from, for messages ('file /run/...'); never its value."""
+        kind, where = self._secret_sources[(section, name)]
+        return f"file {where}" if kind == "file" else f"environment variable {where}"
 
 
 def read_secret_file(path: Path, named_by: str) -> bytes:

@@ -36,7 +36,8 @@ MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
 }
 
 
-def make_database(url: str, base_dir: Path | None = None) -> pw.Database:
+def make_database(url: str, base_dir: Path | None = None,
+                  password: str | None = None) -> pw.Database:
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):]).expanduser()
         if not path.is_absolute() and base_dir is not None:
@@ -47,8 +48,10 @@ def make_database(url: str, base_dir: Path | None = None) -> pw.Database:
             raise DatabaseError(f"{path.parent}: cannot create the database folder: "
                                 f"{exc.strerror}") from None
         return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15)
+    # The password comes from [database] password_file/_env, never from the URL text.
+    extra = {"password": password} if password is not None else {}
     try:
-        return url_connect(url)
+        return url_connect(url, **extra)
     except (ValueError, RuntimeError, ImportError) as exc:
         raise DatabaseError(f"[database] url: cannot use {redact_url(url)}: {exc}") from None
 
@@ -86,10 +89,10 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     return latest
 
 
-def open_database(url: str, base_dir: Path | None = None, clock: Clock | None = None
-                  ) -> pw.Database:
+def open_database(url: str, base_dir: Path | None = None, clock: Clock | None = None,
+                  password: str | None = None) -> pw.Database:
     """Connect, bind the models, migrate. The returned database is ready to use."""
-    db = make_database(url, base_dir)
+    db = make_database(url, base_dir, password)
     try:
         db.connect(reuse_if_open=True)
     except pw.OperationalError as exc:
@@ -103,7 +106,9 @@ def open_database(url: str, base_dir: Path | None = None, clock: Clock | None = 
 
 
 def open_from_config(cfg, clock: Clock | None = None) -> pw.Database:
-    return open_database(cfg.database.url, cfg.base_dir, clock)
+    password = (cfg.secret_text("database", "password")
+                if cfg.has_secret("database", "password") else None)
+    return open_database(cfg.database.url, cfg.base_dir, clock, password)
 
 
 # --- small State helpers ---------------------------------------------------------------

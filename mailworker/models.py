@@ -61,6 +61,7 @@ class Member(BaseModel):
     category = pw.CharField()                 # one of CATEGORIES
     status = pw.CharField(default="active")   # one of MEMBER_STATUSES
     language = pw.CharField(default="ko")     # template language: ko or en
+    certificate = pw.TextField(null=True)     # PEM S/MIME cert: packages go encrypted to it
     created_at = pw.DateTimeField()
     resigned_at = pw.DateTimeField(null=True)
 

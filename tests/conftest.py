@@ -11,6 +11,9 @@ from mailworker import db as db_mod
 from mailworker.clock import FixedClock
 
 pytest_plugins = [
+    "tests.servers.dovecot",
+    "tests.servers.postgres",
+    "tests.servers.smtp",
 ]
 
 ON_CI = os.environ.get("CI") == "true"

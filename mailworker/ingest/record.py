@@ -1,0 +1,70 @@
+"""Writing a decision down: the credit, the reply and the ledger event for one message.
+
+Called inside the caller's transaction, so a message's row, credit, outbox rows and
+ledger event commit together or not at all. Shared by the pipeline and staff triage.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+from .. import outbox
+from ..clock import half_year_start, naive_utc, to_utc
+from ..events import canonical_json, contribution_leaf
+from ..models import HourCredit, LedgerEvent, Member, Message
+from ..pseudonym import pseudonym
+
+
+def half_year_label(when: dt.datetime, tz, language: str) -> str:
+    start = half_year_start(when, tz)
+    if language == "en":
+        return f"{start.year} H{1 if start.month == 1 else 2}"
+    return f"{start.year}년 {'상' if start.month == 1 else '하'}반기"
+
+
+def half_year_hours(member: Member, when: dt.datetime, tz) -> int:
+    start = dt.datetime.combine(half_year_start(when, tz), dt.time(0), tzinfo=tz)
+    return (HourCredit.select(pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0))
+            .where((HourCredit.member == member) & (HourCredit.credited_at >= naive_utc(start)))
+            .scalar())
+
+
+def reply_context(message: Message, member: Member | None, now: dt.datetime, tz) -> dict:
+    language = member.language if member is not None else "ko"
+    ctx = {"language": language, "subject": message.subject,
+           "received_local": to_utc(now).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+           "in_reply_to": message.message_id}
+    if member is not None:
+        ctx["display_name"] = member.display_name
+    return ctx
+
+
+def queue_reply(template: str, message: Message, member: Member | None, now: dt.datetime,
+                tz, clock, extra: dict | None = None) -> None:
+    ctx = reply_context(message, member, now, tz)
+    ctx.update(extra or {})
+    to = message.sender
+    if template == "non_member_reply":
+        key = f"nonmember:{to}:{to_utc(now).astimezone(tz).date().isoformat()}"
+    else:
+        prefix = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
+                  "resignation_ack": "resign", "rsvp_ack": "rsvp"}[template]
+        key = f"{prefix}:{message.sha256}"
+    attachments = ([{"kind": "ledger_receipt", "msg_sha256": message.sha256}]
+                   if template == "ack" else [])
+    outbox.enqueue(key, template, to, ctx, clock, member=member, attachments=attachments)
+
+
+def credit(message: Message, member: Member, kind: str, now: dt.datetime, tz, clock,
+           pseudonym_key: bytes, by: str = "auto") -> None:
+    """One hour for ``message``: credit row, acknowledgement, ledger event."""
+    HourCredit.create(message=message, member=member, kind=kind, hours=1,
+                      credited_at=naive_utc(now), by=by)
+    leaf = contribution_leaf(message.sha256, kind, 1, now,
+                             pseudonym(pseudonym_key, member.uuid))
+    LedgerEvent.create(event_type="contribution", payload=canonical_json(leaf).decode("utf-8"),
+                       dedup_key=f"contribution:{message.sha256}", created_at=naive_utc(now))
+    queue_reply("ack", message, member, now, tz, clock, extra={
+        "kind": kind, "hours": 1, "total_hours": half_year_hours(member, now, tz),
+        "half_year": half_year_label(now, tz, member.language), "msg_sha256": message.sha256})

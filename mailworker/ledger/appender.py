@@ -1,0 +1,399 @@
+"""The appender: moves pending ``ledger_event`` rows onto the four replicas.
+
+One round, in order:
+
+1. Open every reachable replica; find the newest quorum checkpoint (the *tip*).
+2. Replicas that are behind the tip catch up by copying the missing leaves from one that
+   holds the tip, and only count once their root equals the tip's root.
+3. Leaves beyond the tip that some replicas already hold (a crash after appending but
+   before the quorum signed) are matched back to their pending events by leaf data; they
+   are appended again by nobody: the next batch starts with them.
+4. Append a batch of pending events (in id order) to every usable replica; each checks
+   and signs the new checkpoint. With at least ``quorum`` signatures the events are
+   marked (leaf_index, appended_at) in the same main-database transaction that stores the
+   checkpoint, and the checkpoint is handed to the replicas.
+
+Every step can be killed at any point: the replica stores commit each append atomically,
+signatures are deterministic (Ed25519), and the main database only says "appended" once
+a quorum checkpoint covers the leaf. A rerun therefore finds the same tree, appends no
+leaf twice and misses none. With fewer than ``quorum`` usable replicas nothing is
+appended: the events wait in the queue and the result says why.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import peewee as pw
+
+from .. import models
+from ..clock import Clock, naive_utc
+from ..db import state_set
+from ..errors import DatabaseError
+from ..events import utc_stamp
+from . import checkpoint as cp_mod
+from .checkpoint import Checkpoint
+from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt
+from .handle import STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger
+from .replica import LocalReplica
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_CHUNK = 4096
+
+
+@dataclass
+class AppendResult:
+    appended: int = 0           # events committed at quorum in this run
+    pending: int = 0            # events still waiting
+    size: int = 0               # tree size of the newest quorum checkpoint
+    replicas_ok: int = 0        # replicas that hold and signed the newest checkpoint
+    message: str = ""
+    checkpoint: str | None = None
+    waiting: bool = False       # True when appends wait for replicas to come back
+    problems: list[str] = field(default_factory=list)
+
+
+def append_pending(cfg, clock: Clock, max_events: int | None = None) -> AppendResult:
+    """Append pending ledger events. Never raises because replicas are down: the result
+    says how many replicas answered and the events stay queued. The main database must
+    be open (``mailworker.db.open_from_config``)."""
+    if models.db_proxy.obj is None:
+        raise DatabaseError("the ledger appender needs the main database open "
+                            "(mailworker.db.open_from_config)")
+    with ledger_lock(cfg) as got:
+        if not got:
+            return AppendResult(pending=_pending_count(), message=(
+                "another ledger append or repair is running; events stay queued"))
+        handle = open_ledger(cfg)
+        try:
+            return _Appender(cfg, clock, handle).run(max_events)
+        finally:
+            handle.close()
+
+
+def _pending_count() -> int:
+    return models.LedgerEvent.select().where(models.LedgerEvent.leaf_index.is_null()).count()
+
+
+class _Appender:
+    def __init__(self, cfg, clock: Clock, handle: LedgerHandle):
+        self.cfg = cfg
+        self.clock = clock
+        self.h = handle
+        self.quorum = handle.quorum
+        self.batch_size = max(1, cfg.ledger.batch_size)
+        self.result = AppendResult()
+        self.usable: list[LocalReplica] = []
+
+    def problem(self, text: str) -> None:
+        self.result.problems.append(text)
+        log.warning("ledger: %s", text)
+
+    def drop(self, rep: LocalReplica, reason: str) -> None:
+        if rep in self.usable:
+            self.usable.remove(rep)
+        self.h.mark_down(rep.name, reason)
+
+    # -- the round -----------------------------------------------------------------------
+    def run(self, max_events: int | None) -> AppendResult:
+        res = self.result
+        try:
+            tip = self.h.tip(main_db_note())
+        except ReplicaCorrupt as exc:
+            return self._finish(Tip(0, b"", None, []), f"cannot append: {exc}")
+        for text in self.h.notes:
+            self.problem(text)
+        self._sync_replicas(tip)
+        tip = self._cosign_and_spread(tip)
+        self._reconcile_main_db(tip)
+        limit = max_events if max_events is not None else None
+        while limit is None or res.appended < limit:
+            if len(self.usable) < self.quorum:
+                res.waiting = True
+                return self._finish(tip, self._waiting_text())
+            room = self.batch_size if limit is None else min(self.batch_size,
+                                                             limit - res.appended)
+            batch = self._next_batch(tip, room)
+            if batch is None:
+                continue            # a replica was dropped; re-check the quorum
+            if not batch:
+                break
+            new_tip = self._append_batch(tip, batch)
+            if new_tip is None:
+                res.waiting = True
+                return self._finish(tip, self._waiting_text())
+            tip = new_tip
+        return self._finish(tip, None)
+
+    def _finish(self, tip: Tip, text: str | None) -> AppendResult:
+        res = self.result
+        res.pending = _pending_count()
+        res.size = tip.size
+        res.checkpoint = tip.note
+        res.replicas_ok = len([r for r in self.usable if r.name in tip.signers]) \
+            if tip.note else len(self.usable)
+        if text is None:
+            text = (f"appended {res.appended} event(s); tree size {tip.size}; "
+                    f"{res.replicas_ok} of {len(self.h.specs)} replicas signed; "
+                    f"{res.pending} waiting")
+        res.message = text
+        return res
+
+    def _waiting_text(self) -> str:
+        down = "; ".join(f"{n}: {why}" for n, why in sorted(self.h.down.items())) or "none"
+        return (f"appends wait: only {len(self.usable)} of {len(self.h.specs)} replicas are "
+                f"usable, {self.quorum} are needed; {_pending_count()} event(s) stay queued "
+                f"(appended {self.result.appended} before). Unavailable: {down}")
+
+    # -- step 2: bring every reachable replica to the tip ---------------------------------
+    def _sync_replicas(self, tip: Tip) -> None:
+        healthy, lagging = [], []
+        sizes: dict[str, int] = {}
+        for rep in self.h.reachable:
+            try:
+                size = sizes[rep.name] = rep.size()
+                if size >= tip.size:
+                    mine = rep.root(tip.size)
+                    if mine != tip.root:
+                        self.drop(rep, f"{rep.name}: its tree at size {tip.size} differs from "
+                                       "the quorum checkpoint; it needs `mailworker ledger "
+                                       f"verify` and `mailworker ledger repair {rep.name}`")
+                        continue
+                    healthy.append(rep)
+                else:
+                    lagging.append(rep)
+            except LedgerProblem as exc:
+                self.drop(rep, str(exc))
+        self.usable = healthy
+        for rep in lagging:
+            if not healthy:
+                self.drop(rep, f"{rep.name}: is behind (size {sizes[rep.name]} < {tip.size}); no "
+                               "replica that holds the quorum checkpoint is reachable to copy "
+                               "from")
+                continue
+            try:
+                self._catch_up(rep, healthy, tip)
+                self.usable.append(rep)
+            except LedgerProblem as exc:
+                self.drop(rep, str(exc))
+
+    def _catch_up(self, rep: LocalReplica, sources: list[LocalReplica], tip: Tip) -> None:
+        """Copy leaves the replica lacks, chunk by chunk; the last chunk must reproduce the
+        tip's root or nothing of it is written."""
+        start = rep.size()
+        source = sources[0]
+        pos = start
+        while pos < tip.size:
+            end = min(pos + CATCH_UP_CHUNK, tip.size)
+            leaves = source.leaves(pos, end)
+            expect = tip.root if end == tip.size else source.root(end)
+            rep.append(leaves, expect_root=expect)
+            pos = end
+        log.info("ledger: %s caught up from %d to %d leaves (copied from %s)",
+                 rep.name, start, tip.size, source.name)
+
+    def _cosign_and_spread(self, tip: Tip) -> Tip:
+        """Replicas that hold the tip but did not sign it sign now; all get the note."""
+        if not tip.note:
+            return tip
+        cp = tip.checkpoint
+        lines = [s.text() for s in cp_mod.signatures_by(tip.note)]
+        added = False
+        for rep in list(self.usable):
+            if rep.name in tip.signers or not rep.can_sign:
+                continue
+            try:
+                lines.append(rep.sign(cp, utc_stamp(self.clock.now())))
+                added = True
+            except LedgerProblem as exc:
+                self.drop(rep, str(exc))
+        if added:
+            note = cp_mod.assemble(cp, lines)
+            opened = self.h.open_note(note)
+            tip = Tip(tip.size, tip.root, note, opened.signers)
+        self._store_note(tip, save_main=added)
+        return tip
+
+    def _store_note(self, tip: Tip, save_main: bool) -> None:
+        if save_main:
+            with models.db_proxy.atomic():
+                state_set(STATE_KEY, tip.note, self.clock.now())
+        for rep in list(self.usable):
+            try:
+                have = rep.checkpoint_note()
+                if have is None or have[0] < tip.size or have[1] != tip.note:
+                    rep.store_checkpoint(tip.size, tip.note)
+            except LedgerProblem as exc:
+                self.problem(f"{rep.name}: could not store the checkpoint: {exc}")
+
+    # -- step 3: the main database must say what the tip says -----------------------------
+    def _reconcile_main_db(self, tip: Tip) -> None:
+        """If the tip came from the replicas (the main database missed its commit, or was
+        restored from a backup), mark the events of leaves below the tip."""
+        LE = models.LedgerEvent
+        marked = LE.select().where(LE.leaf_index.is_null(False)).count()
+        if marked > tip.size:
+            self.problem(f"the main database marks {marked} events as appended but the "
+                         f"quorum checkpoint has only {tip.size} leaves; run `mailworker "
+                         "ledger verify`")
+            return
+        if marked == tip.size:
+            if tip.note and main_db_note() != tip.note:
+                with models.db_proxy.atomic():
+                    state_set(STATE_KEY, tip.note, self.clock.now())
+            return
+        if not self.usable:
+            return
+        source = self.usable[0]
+        now = naive_utc(self.clock.now())
+        for start in range(marked, tip.size, CATCH_UP_CHUNK):
+            end = min(start + CATCH_UP_CHUNK, tip.size)
+            leaves = source.leaves(start, end)
+            events = self._match(leaves, start)
+            if events is None:
+                return
+            with models.db_proxy.atomic():
+                _mark(events, start, now)
+                if end == tip.size:
+                    state_set(STATE_KEY, tip.note, self.clock.now())
+        log.info("ledger: marked events %d..%d as appended (their leaves were already under "
+                 "the quorum checkpoint)", marked, tip.size - 1)
+
+    def _match(self, leaves: list[bytes], start: int, report: bool = True) -> list | None:
+        """The pending events whose payloads are these leaves, in order; None (and a
+        problem reported) if some leaf has no pending event."""
+        LE = models.LedgerEvent
+        candidates = list(LE.select(LE.id, LE.payload).where(LE.leaf_index.is_null())
+                          .order_by(LE.id).limit(len(leaves) + self.batch_size))
+        by_payload: dict[bytes, list] = {}
+        for e in candidates:
+            by_payload.setdefault(e.payload.encode("utf-8"), []).append(e)
+        out = []
+        for i, leaf in enumerate(leaves):
+            bucket = by_payload.get(leaf)
+            if not bucket:
+                found = list(LE.select(LE.id, LE.payload).where(
+                    LE.leaf_index.is_null(), LE.payload == leaf.decode("utf-8", "replace"),
+                    LE.id.not_in([e.id for e in out] or [0])).order_by(LE.id).limit(1))
+                if not found:
+                    if not report:
+                        return None
+                    self.problem(f"leaf {start + i} on the replicas has no pending event in "
+                                 "the main database (was the database restored from an old "
+                                 "backup?); run `mailworker ledger verify`")
+                    return None
+                bucket = found
+            out.append(bucket.pop(0))
+        return out
+
+    # -- step 4: batches ------------------------------------------------------------------
+    def _next_batch(self, tip: Tip, room: int) -> list | None:
+        """Events for the next batch: first those whose leaves some replicas already hold
+        beyond the tip, then the oldest pending ones. None if a replica had to be dropped."""
+        tails: dict[str, list[bytes]] = {}
+        for rep in list(self.usable):
+            try:
+                size = rep.size()
+                if size > tip.size:
+                    tails[rep.name] = rep.leaves(tip.size, size)
+            except LedgerProblem as exc:
+                self.drop(rep, str(exc))
+                return None
+        tail_events: list = []
+        if tails:
+            by_len = sorted(tails.items(), key=lambda kv: -len(kv[1]))
+            chosen = None
+            for name, tail in by_len:
+                events = self._match(tail, tip.size, report=False)
+                if events is not None:
+                    chosen, tail_events = tail, events
+                    break
+            for name, tail in by_len:
+                if chosen is None or tail != chosen[:len(tail)]:
+                    rep = next(r for r in self.usable if r.name == name)
+                    self.drop(rep, f"{name}: holds {len(tail)} uncommitted leaves after size "
+                                   f"{tip.size} that differ from the pending events; run "
+                                   f"`mailworker ledger repair {name}`")
+                    return None
+        LE = models.LedgerEvent
+        more = max(0, room - len(tail_events))
+        taken = {e.id for e in tail_events}
+        fresh = []
+        if more:
+            query = (LE.select(LE.id, LE.payload).where(LE.leaf_index.is_null())
+                     .order_by(LE.id).limit(more + len(taken)))
+            fresh = [e for e in query if e.id not in taken][:more]
+        return tail_events + fresh
+
+    def _append_batch(self, tip: Tip, events: list) -> Tip | None:
+        leaves = [e.payload.encode("utf-8") for e in events]
+        new_size = tip.size + len(leaves)
+        plans: dict[int, object] = {}
+        root: bytes | None = None
+        for rep in list(self.usable):
+            try:
+                size = rep.size()
+                missing = leaves[size - tip.size:]
+                if missing:
+                    plan = plans.get(size)
+                    if plan is None or not rep.can_apply(plan):
+                        plan = rep.plan(missing, size)
+                        plans.setdefault(size, plan)
+                    rep.apply(plan)
+                    got = plan.root
+                else:
+                    got = rep.root(new_size)
+            except LedgerProblem as exc:
+                self.drop(rep, str(exc))
+                continue
+            if root is None:
+                root = got
+            elif got != root:
+                self.drop(rep, f"{rep.name}: computed root {got.hex()[:16]}... for size "
+                               f"{new_size}, the others {root.hex()[:16]}...; run `mailworker "
+                               f"ledger verify`")
+        if root is None or len(self.usable) < self.quorum:
+            return None
+        cp = Checkpoint(self.h.origin, new_size, root)
+        stamp = utc_stamp(self.clock.now())
+        lines = []
+        for rep in list(self.usable):
+            try:
+                lines.append(rep.sign(cp, stamp))
+            except LedgerProblem as exc:
+                self.drop(rep, str(exc))
+        if len(lines) < self.quorum:
+            self.problem(f"only {len(lines)} replica(s) signed size {new_size}; "
+                         f"{self.quorum} needed")
+            return None
+        note = cp_mod.assemble(cp, lines)
+        try:
+            opened = self.h.open_note(note)
+        except CheckpointError as exc:
+            self.problem(f"the new checkpoint does not verify with the configured public "
+                         f"keys: {exc}")
+            return None
+        with models.db_proxy.atomic():
+            _mark(events, tip.size, naive_utc(self.clock.now()))
+            state_set(STATE_KEY, note, self.clock.now())
+        new_tip = Tip(new_size, root, note, opened.signers)
+        self._store_note(new_tip, save_main=False)
+        self.result.appended += len(events)
+        return new_tip
+
+
+def _mark(events: list, first_index: int, now) -> None:
+    """Set leaf_index/appended_at for events appended at first_index.. (inside a tx)."""
+    LE = models.LedgerEvent
+    for off in range(0, len(events), 500):
+        part = events[off:off + 500]
+        index = pw.Case(LE.id, [(e.id, first_index + off + i) for i, e in enumerate(part)])
+        try:
+            n = (LE.update(leaf_index=index, appended_at=now)
+                 .where(LE.id.in_([e.id for e in part]), LE.leaf_index.is_null()).execute())
+        except pw.DatabaseError as exc:
+            raise DatabaseError(f"cannot mark ledger events as appended: {exc}") from None
+        if n != len(part):
+            raise ReplicaCorrupt(f"marking {len(part)} ledger events as appended changed {n} "
+                                 "rows: another process appended them at the same time")

@@ -1,0 +1,319 @@
+"""`mailworker ledger verify` and `mailworker ledger repair REPLICA`.
+
+Verify recomputes every replica's tree from its leaf data, compares every stored hash and
+every signature the replica recorded, cross-checks each replica against the quorum
+checkpoint (and, where they differ, against a healthy replica leaf by leaf), and checks
+that the main database's appended events are the ledger's leaves. It changes nothing and
+names the replica and the first index that disagrees.
+
+Repair rebuilds one replica from the quorum: it cuts the replica's tree back to the first
+bad leaf, copies the rest from a replica that verifies clean and holds the quorum
+checkpoint, withdraws signatures the replica can no longer stand behind, and has it sign
+the quorum checkpoint again. It says everything it did; nothing is repaired silently.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .. import models
+from ..clock import Clock
+from ..db import state_set
+from ..events import utc_stamp
+from . import checkpoint as cp_mod
+from . import tree
+from .errors import LedgerProblem, ReplicaCorrupt, ReplicaUnavailable
+from .handle import (STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger,
+                     open_one)
+from .replica import AuditReport, LocalReplica, Problem
+from .store import Rewrite
+
+log = logging.getLogger(__name__)
+
+CHUNK = 4096
+
+
+@dataclass
+class VerifyReport:
+    tip: Tip
+    replicas: dict[str, dict] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(r["state"] in ("ok", "behind")
+                                         for r in self.replicas.values())
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "size": self.tip.size, "root": self.tip.root.hex(),
+                "signers": self.tip.signers, "replicas": self.replicas,
+                "problems": self.problems}
+
+    def text(self) -> str:
+        lines = [f"quorum checkpoint: size {self.tip.size}, root "
+                 f"{self.tip.root.hex()[:16]}..., signed by "
+                 f"{', '.join(self.tip.signers) or 'nobody yet'}"]
+        for name, r in self.replicas.items():
+            lines.append(f"{name}: {r['summary']}")
+            lines.extend(f"  - {p}" for p in r["problems"])
+        lines.extend(f"problem: {p}" for p in self.problems)
+        lines.append("verdict: all replicas agree with the quorum" if self.ok else
+                     "verdict: PROBLEMS FOUND (see above); repair a damaged replica with "
+                     "`mailworker ledger repair NAME`")
+        return "\n".join(lines)
+
+
+def verify_ledger(cfg) -> VerifyReport:
+    handle = open_ledger(cfg, create_missing=False)
+    try:
+        return _verify(handle)
+    finally:
+        handle.close()
+
+
+def _verify(handle: LedgerHandle) -> VerifyReport:
+    tip = handle.tip(main_db_note())
+    report = VerifyReport(tip, problems=list(handle.notes))
+    audits: dict[str, AuditReport] = {}
+    for spec in handle.specs:
+        rep = handle.replicas.get(spec.name)
+        if rep is None:
+            report.replicas[spec.name] = {"state": "unavailable", "size": None, "first_bad": None,
+                                          "summary": f"unavailable: {handle.down.get(spec.name)}",
+                                          "problems": []}
+            continue
+        try:
+            audits[spec.name] = rep.audit([tip.size])
+        except LedgerProblem as exc:
+            report.replicas[spec.name] = {"state": "unavailable", "size": None,
+                                          "first_bad": None, "summary": f"error: {exc}",
+                                          "problems": []}
+    good = [n for n, a in audits.items()
+            if not [p for p in a.problems if p.index < tip.size]
+            and (tip.size == 0 or a.roots.get(tip.size) == tip.root)]
+    for name, audit in audits.items():
+        rep = handle.replicas[name]
+        problems = list(audit.problems)
+        if audit.size >= tip.size and tip.size and name not in good and \
+                audit.roots.get(tip.size) not in (None, tip.root):
+            problems.append(_locate_divergence(rep, [handle.replicas[g] for g in good],
+                                               tip.size, audit))
+        problems.sort(key=lambda p: p.index)
+        first_bad = problems[0].index if problems else None
+        if problems:
+            state = "damaged"
+            summary = (f"DAMAGED: first disagreement at leaf {first_bad} (size {audit.size}); "
+                       f"repair with `mailworker ledger repair {name}`")
+        elif audit.size < tip.size:
+            state = "behind"
+            summary = (f"ok but behind: holds {audit.size} of {tip.size} leaves "
+                       "(catches up on the next append)")
+        else:
+            state = "ok"
+            extra = (f", plus {audit.size - tip.size} uncommitted leaves"
+                     if audit.size > tip.size else "")
+            summary = (f"ok: {audit.size} leaves recomputed, every stored hash and signature "
+                       f"checks, agrees with the quorum checkpoint{extra}")
+        report.replicas[name] = {"state": state, "size": audit.size, "first_bad": first_bad,
+                                 "summary": summary, "problems": [p.message for p in problems]}
+    if models.db_proxy.obj is not None and good:
+        report.problems.extend(_check_main_db(handle.replicas[good[0]], tip))
+    elif tip.size and not good:
+        report.problems.append("no replica verifies clean against the quorum checkpoint")
+    return report
+
+
+def _locate_divergence(rep: LocalReplica, good: list[LocalReplica], size: int,
+                       audit: AuditReport) -> Problem:
+    """Where a self-consistent replica parts from the quorum: the first leaf that differs
+    from a healthy replica's."""
+    if not good:
+        return Problem(rep.name, 0, "diverged", f"its tree at size {size} differs from the "
+                       "quorum checkpoint (no healthy replica to compare leaves with)")
+    ref = good[0]
+    for start in range(0, size, CHUNK):
+        end = min(start + CHUNK, size)
+        mine, theirs = rep.leaves(start, end), ref.leaves(start, end)
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            if a != b:
+                return Problem(rep.name, start + i, "diverged",
+                               f"leaf {start + i} differs from the quorum's (compared with "
+                               f"{ref.name}); its hashes were recomputed to match, so only "
+                               "the quorum checkpoint shows it")
+    return Problem(rep.name, 0, "diverged", f"its root at size {size} differs from the quorum "
+                   "checkpoint although its leaves match (stored hashes were replaced)")
+
+
+def _check_main_db(ref: LocalReplica, tip: Tip) -> list[str]:
+    """Every event the main database calls appended is the ledger's leaf at its index."""
+    LE = models.LedgerEvent
+    out = []
+    marked = LE.select().where(LE.leaf_index.is_null(False)).count()
+    if marked != tip.size:
+        out.append(f"the main database marks {marked} events as appended; the quorum "
+                   f"checkpoint has {tip.size} leaves")
+    for start in range(0, tip.size, CHUNK):
+        end = min(start + CHUNK, tip.size)
+        leaves = ref.leaves(start, end)
+        rows = dict(LE.select(LE.leaf_index, LE.payload)
+                    .where(LE.leaf_index >= start, LE.leaf_index < end).tuples())
+        for i, leaf in enumerate(leaves):
+            payload = rows.get(start + i)
+            if payload is None:
+                out.append(f"leaf {start + i}: no event in the main database is marked with "
+                           "this index")
+            elif payload.encode("utf-8") != leaf:
+                out.append(f"leaf {start + i}: the main database's event differs from the "
+                           "ledger's leaf")
+            if len(out) > 20:
+                out.append("(more differences not listed)")
+                return out
+    return out
+
+
+# --- repair ------------------------------------------------------------------------------
+
+@dataclass
+class RepairReport:
+    replica: str
+    actions: list[str] = field(default_factory=list)
+    repaired: bool = False
+
+    def text(self) -> str:
+        return "\n".join([f"repair of {self.replica}:"] + [f"  - {a}" for a in self.actions])
+
+
+def repair_replica(cfg, name: str, clock: Clock) -> RepairReport:
+    """Rebuild replica ``name`` from the quorum. Waits for a running append to finish."""
+    with ledger_lock(cfg, wait=True):
+        handle = open_ledger(cfg, create_missing=False)
+        try:
+            return _repair(cfg, handle, name, clock)
+        finally:
+            handle.close()
+
+
+def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
+    out = RepairReport(name)
+    act = out.actions.append
+    if name not in {s.name for s in handle.specs}:
+        raise ReplicaUnavailable(f"there is no replica named {name!r}; replicas: "
+                                 + ", ".join(s.name for s in handle.specs))
+    tip = handle.tip(main_db_note())
+    target = handle.replicas.get(name)
+    if target is None:
+        why = handle.down.get(name, "")
+        if "is gone" not in why and "does not exist" not in why:
+            raise ReplicaUnavailable(f"cannot repair {name}: {why}")
+        target = open_one(cfg, name, create=True)
+        handle.replicas[name] = target
+        act(f"its store was missing; created an empty one at {target.spec.display_url}")
+    sources = []
+    for other in handle.reachable:
+        if other.name == name:
+            continue
+        audit = other.audit([tip.size])
+        if not [p for p in audit.problems if p.index < tip.size] and \
+                (tip.size == 0 or audit.roots.get(tip.size) == tip.root):
+            sources.append(other)
+            break
+    if tip.size and not sources:
+        raise ReplicaCorrupt(f"cannot repair {name}: no other reachable replica verifies clean "
+                             f"against the quorum checkpoint of size {tip.size}")
+    audit = target.audit([tip.size])
+    problems = sorted(audit.problems, key=lambda p: p.index)
+    if audit.size >= tip.size and tip.size and audit.roots.get(tip.size) not in (None, tip.root) \
+            and not [p for p in problems if p.index < tip.size]:
+        problems.append(_locate_divergence(target, sources, tip.size, audit))
+        problems.sort(key=lambda p: p.index)
+    for p in problems:
+        act(f"found: {p.message}")
+    cut = min([p.index for p in problems] + [audit.size])
+    if not problems and audit.size >= tip.size:
+        act(f"nothing to repair: {audit.size} leaves verify and agree with the quorum "
+            f"checkpoint of size {tip.size}")
+        _cosign(cfg, handle, target, tip, clock, act)
+        return out
+    if cut < audit.size:
+        cut = _usable_cut(target, cut)
+        target.store.rewrite(_truncation(target, cut))
+        act(f"cut its tree back from {audit.size} to {cut} leaves (everything from the first "
+            "bad leaf on)")
+    if cut < tip.size:
+        src = sources[0]
+        for start in range(cut, tip.size, CHUNK):
+            end = min(start + CHUNK, tip.size)
+            expect = tip.root if end == tip.size else src.root(end)
+            target.append(src.leaves(start, end), expect_root=expect)
+        act(f"copied leaves {cut}..{tip.size - 1} from {src.name}; its root now equals the "
+            f"quorum checkpoint's ({tip.root.hex()[:16]}...)")
+    size = target.size()
+    withdrawn = [rec.size for rec in target.store.signed()
+                 if rec.size > size or target.root(rec.size) != rec.root]
+    if withdrawn:
+        target.store.drop_signed(withdrawn)
+        act(f"withdrew its signatures on tree sizes {', '.join(map(str, withdrawn))}, which "
+            "its repaired tree no longer matches (they were never part of a quorum "
+            "checkpoint it still holds)")
+    after = target.audit([tip.size])
+    if after.problems or (tip.size and after.roots.get(tip.size) != tip.root):
+        raise ReplicaCorrupt(f"{name}: still damaged after repair: "
+                             + "; ".join(p.message for p in after.problems))
+    act(f"verified: {after.size} leaves recompute cleanly and agree with the quorum")
+    _cosign(cfg, handle, target, tip, clock, act)
+    out.repaired = True
+    return out
+
+
+def _cosign(cfg, handle: LedgerHandle, target: LocalReplica, tip: Tip, clock: Clock,
+            act) -> None:
+    if not tip.note:
+        return
+    cp = tip.checkpoint
+    lines = [s.text() for s in cp_mod.signatures_by(tip.note)]
+    if target.name not in tip.signers and target.can_sign:
+        lines.append(target.sign(cp, utc_stamp(clock.now())))
+        note = cp_mod.assemble(cp, lines)
+        handle.open_note(note)
+        act(f"signed the quorum checkpoint of size {tip.size} again")
+        if models.db_proxy.obj is not None:
+            with models.db_proxy.atomic():
+                state_set(STATE_KEY, note, clock.now())
+        for rep in handle.reachable:
+            try:
+                rep.store_checkpoint(tip.size, note)
+            except LedgerProblem as exc:
+                act(f"could not hand the checkpoint to {rep.name}: {exc}")
+    else:
+        target.store_checkpoint(tip.size, tip.note)
+
+
+def _usable_cut(rep: LocalReplica, cut: int) -> int:
+    """Lower ``cut`` until every right-edge tile the shorter tree needs is present."""
+    while cut:
+        have = rep.store.read_tiles(tree.edge_tile_ids(cut))
+        missing = [t for t in tree.edge_tile_ids(cut) if t not in have]
+        if not missing:
+            return cut
+        tl, n = tree.split_tile_id(min(missing))
+        cut = min(cut, n << (tree.TILE_HEIGHT * (tl + 1)))
+    return cut
+
+
+def _truncation(rep: LocalReplica, cut: int) -> Rewrite:
+    """The store change that leaves exactly the first ``cut`` leaves."""
+    keep_tiles = set(tree.tile_ids_for(cut))
+    stored_tiles = rep.store.tile_ids()
+    delete_tiles = [t for t in stored_tiles if t not in keep_tiles]
+    edge = tree.edge_tile_ids(cut)
+    have = rep.store.read_tiles(edge)
+    write_tiles = {tid: tree.truncate_tile(tid, have[tid], cut) for tid in edge if tid in have}
+    nb = (cut + tree.BUNDLE_WIDTH - 1) // tree.BUNDLE_WIDTH
+    delete_bundles = [b for b in rep.store.bundle_ids() if b >= nb]
+    write_bundles = {}
+    if cut % tree.BUNDLE_WIDTH:
+        b = cut // tree.BUNDLE_WIDTH
+        blob = rep.store.read_bundles(b, b).get(b)
+        leaves = tree.decode_bundle(blob)[:cut % tree.BUNDLE_WIDTH]
+        write_bundles[b] = tree.encode_leaves(leaves)
+    return Rewrite(cut, write_tiles, delete_tiles, write_bundles, delete_bundles)

@@ -1,0 +1,484 @@
+"""Replica stores: where one replica keeps its tiles, leaf bundles, signatures and the
+latest quorum checkpoint.
+
+One seam, ``ReplicaStore``, with two implementations over plain SQL: an SQLite file
+(the embedded default, WAL with full sync so a committed append survives power loss) and
+a PostgreSQL database by URL (a replica on another host). The stores are separate from
+the main database on purpose: each replica must be able to live, fail and be checked on
+its own.
+
+Every append is one transaction that first checks the store is still exactly the tree
+the append was planned for (size and right-edge tiles), so two appenders or a crash can
+never leave a half-written or doubled tree.
+"""
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..db import redact_url
+from .errors import ReplicaCorrupt, ReplicaUnavailable
+from .tree import AppendPlan
+
+FORMAT = "mailworker-ledger-replica/1"
+
+
+@dataclass(frozen=True)
+class SignedRecord:
+    """A checkpoint this replica signed: tree size, root, its signature line, when."""
+    size: int
+    root: bytes
+    line: str
+    signed_at: str
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A repair's change to a store: new size, tiles/bundles to write and to delete."""
+    size: int
+    write_tiles: dict[int, bytes]
+    delete_tiles: list[int]
+    write_bundles: dict[int, bytes]
+    delete_bundles: list[int]
+
+
+class ReplicaStore(ABC):
+    """Storage of one replica. Methods raise ReplicaUnavailable when it cannot be reached."""
+
+    name: str
+    where: str
+
+    # -- life ----------------------------------------------------------------------------
+    @abstractmethod
+    def has_schema(self) -> bool:
+        """True when the store has been created (tables present)."""
+
+    @abstractmethod
+    def create_schema(self, origin: str, replica: str) -> None:
+        """Create empty tables and record which ledger and replica this store belongs to."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    # -- reading -------------------------------------------------------------------------
+    @abstractmethod
+    def meta(self) -> dict[str, str]:
+        """origin, replica, format, size."""
+
+    def size(self) -> int:
+        return int(self.meta().get("size", "0"))
+
+    @abstractmethod
+    def read_tiles(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The tiles with these ids that exist."""
+
+    @abstractmethod
+    def read_bundles(self, first: int, last: int) -> dict[int, bytes]:
+        """Bundles first..last (inclusive) that exist."""
+
+    @abstractmethod
+    def tile_ids(self) -> list[int]:
+        """Ids of all stored tiles, ascending."""
+
+    @abstractmethod
+    def bundle_ids(self) -> list[int]:
+        """Ids of all stored bundles, ascending."""
+
+    @abstractmethod
+    def signed(self) -> list[SignedRecord]:
+        """Every checkpoint this replica signed, by size."""
+
+    @abstractmethod
+    def last_signed(self) -> SignedRecord | None:
+        """The largest checkpoint this replica signed."""
+
+    @abstractmethod
+    def checkpoint(self) -> tuple[int, str] | None:
+        """(size, note) of the newest quorum checkpoint stored here."""
+
+    # -- writing -------------------------------------------------------------------------
+    @abstractmethod
+    def apply(self, plan: AppendPlan) -> None:
+        """Write an append atomically; refuse if the store is not the plan's base tree."""
+
+    @abstractmethod
+    def rewrite(self, change: Rewrite) -> None:
+        """Apply a repair (truncation) atomically."""
+
+    @abstractmethod
+    def add_signed(self, size: int, root: bytes, line: str, signed_at: str) -> None:
+        """Remember a signature (idempotent for the same size)."""
+
+    @abstractmethod
+    def drop_signed(self, sizes: Iterable[int]) -> None:
+        """Forget signatures (repair of a replica whose uncommitted tail is dropped)."""
+
+    @abstractmethod
+    def put_checkpoint(self, size: int, note: str) -> None:
+        """Store a quorum checkpoint note (idempotent; a larger note replaces nothing)."""
+
+
+class BaseMismatch(ReplicaCorrupt):
+    """The store changed since the append was planned (another appender, or tampering)."""
+
+
+class SqlReplicaStore(ReplicaStore):
+    """The SQL shared by SQLite and PostgreSQL; subclasses supply connection and dialect."""
+
+    blob_type = "BLOB"
+    int_pk = "INTEGER PRIMARY KEY"
+    param = "?"
+    driver_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    unavailable_errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+
+    def __init__(self, name: str, where: str):
+        self.name = name
+        self.where = where
+        self.conn = None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _sql(self, text: str) -> str:
+        return text if self.param == "?" else text.replace("?", self.param)
+
+    @contextmanager
+    def _guard(self, doing: str):
+        try:
+            yield
+        except self.unavailable_errors as exc:
+            self._after_error()
+            raise ReplicaUnavailable(f"{self.name} ({self.where}): cannot {doing}: "
+                                     f"{_first_line(exc)}") from None
+        except self.driver_errors as exc:
+            self._after_error()
+            raise ReplicaCorrupt(f"{self.name} ({self.where}): cannot {doing}: "
+                                 f"{_first_line(exc)}") from None
+
+    def _after_error(self) -> None:
+        """Roll back whatever was open so the connection stays usable."""
+
+    @abstractmethod
+    def _begin_write(self, cur) -> None:
+        """Start a write transaction that excludes other writers."""
+
+    def _commit(self) -> None:
+        self.conn.commit()
+
+    def _rollback(self) -> None:
+        self.conn.rollback()
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        cur = self.conn.cursor()
+        try:
+            cur.execute(self._sql(sql), args)
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def _in_list(self, n: int) -> str:
+        return ",".join([self.param] * n)
+
+    @contextmanager
+    def _write(self, doing: str):
+        with self._guard(doing):
+            cur = self.conn.cursor()
+            try:
+                self._begin_write(cur)
+                yield cur
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                self._commit()
+            finally:
+                cur.close()
+
+    # -- schema --------------------------------------------------------------------------
+    def _ddl(self) -> list[str]:
+        b, pk = self.blob_type, self.int_pk
+        return [
+            "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS ledger_tile (id {pk}, data {b} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS ledger_bundle (id {pk}, data {b} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS ledger_signed (size {pk}, root {b} NOT NULL, "
+            "line TEXT NOT NULL, signed_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS ledger_checkpoint (size {pk}, note TEXT NOT NULL)",
+        ]
+
+    def create_schema(self, origin: str, replica: str) -> None:
+        with self._write("create the replica tables") as cur:
+            for stmt in self._ddl():
+                cur.execute(stmt)
+            for k, v in (("format", FORMAT), ("origin", origin), ("replica", replica),
+                         ("size", "0")):
+                cur.execute(self._sql("INSERT INTO ledger_meta (key, value) VALUES (?, ?) "
+                                      "ON CONFLICT (key) DO NOTHING"), (k, v))
+
+    def meta(self) -> dict[str, str]:
+        with self._guard("read the replica's identity"):
+            return {k: v for k, v in self._rows("SELECT key, value FROM ledger_meta")}
+
+    def read_tiles(self, ids: Iterable[int]) -> dict[int, bytes]:
+        ids = list(ids)
+        out: dict[int, bytes] = {}
+        with self._guard("read tiles"):
+            for i in range(0, len(ids), 500):
+                part = ids[i:i + 500]
+                for tid, data in self._rows(
+                        f"SELECT id, data FROM ledger_tile WHERE id IN ({self._in_list(len(part))})",
+                        tuple(part)):
+                    out[tid] = bytes(data)
+        return out
+
+    def read_bundles(self, first: int, last: int) -> dict[int, bytes]:
+        with self._guard("read leaf bundles"):
+            return {bid: bytes(data) for bid, data in self._rows(
+                "SELECT id, data FROM ledger_bundle WHERE id BETWEEN ? AND ?", (first, last))}
+
+    def tile_ids(self) -> list[int]:
+        with self._guard("list tiles"):
+            return [r[0] for r in self._rows("SELECT id FROM ledger_tile ORDER BY id")]
+
+    def bundle_ids(self) -> list[int]:
+        with self._guard("list leaf bundles"):
+            return [r[0] for r in self._rows("SELECT id FROM ledger_bundle ORDER BY id")]
+
+    def signed(self) -> list[SignedRecord]:
+        with self._guard("read its signatures"):
+            return [SignedRecord(s, bytes(r), line, at) for s, r, line, at in self._rows(
+                "SELECT size, root, line, signed_at FROM ledger_signed ORDER BY size")]
+
+    def last_signed(self) -> SignedRecord | None:
+        with self._guard("read its last signature"):
+            rows = self._rows("SELECT size, root, line, signed_at FROM ledger_signed "
+                              "ORDER BY size DESC LIMIT 1")
+        return SignedRecord(rows[0][0], bytes(rows[0][1]), rows[0][2], rows[0][3]) \
+            if rows else None
+
+    def checkpoint(self) -> tuple[int, str] | None:
+        with self._guard("read the quorum checkpoint"):
+            rows = self._rows("SELECT size, note FROM ledger_checkpoint "
+                              "ORDER BY size DESC LIMIT 1")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    # -- writing -------------------------------------------------------------------------
+    def _locked_size(self, cur) -> int:
+        cur.execute(self._sql("SELECT value FROM ledger_meta WHERE key = ?" + self._lock_clause),
+                    ("size",))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    _lock_clause = ""
+
+    def _set_size(self, cur, size: int) -> None:
+        cur.execute(self._sql("UPDATE ledger_meta SET value = ? WHERE key = ?"),
+                    (str(size), "size"))
+
+    def _upsert(self, cur, table: str, rows: dict[int, bytes]) -> None:
+        if rows:
+            cur.executemany(self._sql(
+                f"INSERT INTO {table} (id, data) VALUES (?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data"),
+                [(k, self._blob(v)) for k, v in rows.items()])
+
+    def _blob(self, data: bytes):
+        return data
+
+    def apply(self, plan: AppendPlan) -> None:
+        with self._write("append leaves") as cur:
+            size = self._locked_size(cur)
+            if size != plan.old_size:
+                raise BaseMismatch(f"{self.name}: the store holds {size} leaves, the append "
+                                   f"was planned for {plan.old_size}")
+            if plan.base_tiles:
+                ids = list(plan.base_tiles)
+                cur.execute(self._sql(f"SELECT id, data FROM ledger_tile WHERE id IN "
+                                      f"({self._in_list(len(ids))})"), tuple(ids))
+                now = {tid: bytes(d) for tid, d in cur.fetchall()}
+                if now != plan.base_tiles:
+                    raise BaseMismatch(f"{self.name}: its right-edge tiles changed since the "
+                                       "append was planned")
+            if plan.base_bundle is not None:
+                bid, blob = plan.base_bundle
+                cur.execute(self._sql("SELECT data FROM ledger_bundle WHERE id = ?"), (bid,))
+                row = cur.fetchone()
+                if row is None or bytes(row[0]) != blob:
+                    raise BaseMismatch(f"{self.name}: its last leaf bundle changed since the "
+                                       "append was planned")
+            self._upsert(cur, "ledger_tile", plan.tiles)
+            self._upsert(cur, "ledger_bundle", plan.bundles)
+            self._set_size(cur, plan.new_size)
+
+    def rewrite(self, change: Rewrite) -> None:
+        with self._write("rewrite the tree (repair)") as cur:
+            for table, ids in (("ledger_tile", change.delete_tiles),
+                               ("ledger_bundle", change.delete_bundles)):
+                for i in range(0, len(ids), 500):
+                    part = ids[i:i + 500]
+                    cur.execute(self._sql(f"DELETE FROM {table} WHERE id IN "
+                                          f"({self._in_list(len(part))})"), tuple(part))
+            self._upsert(cur, "ledger_tile", change.write_tiles)
+            self._upsert(cur, "ledger_bundle", change.write_bundles)
+            self._set_size(cur, change.size)
+
+    def add_signed(self, size: int, root: bytes, line: str, signed_at: str) -> None:
+        with self._write("record its signature") as cur:
+            cur.execute(self._sql("INSERT INTO ledger_signed (size, root, line, signed_at) "
+                                  "VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING"),
+                        (size, self._blob(root), line, signed_at))
+
+    def drop_signed(self, sizes: Iterable[int]) -> None:
+        sizes = list(sizes)
+        if not sizes:
+            return
+        with self._write("forget signatures") as cur:
+            cur.executemany(self._sql("DELETE FROM ledger_signed WHERE size = ?"),
+                            [(s,) for s in sizes])
+
+    def put_checkpoint(self, size: int, note: str) -> None:
+        with self._write("store the quorum checkpoint") as cur:
+            cur.execute(self._sql("INSERT INTO ledger_checkpoint (size, note) VALUES (?, ?) "
+                                  "ON CONFLICT (size) DO UPDATE SET note = excluded.note"),
+                        (size, note))
+
+
+class SqliteReplicaStore(SqlReplicaStore):
+    """A replica in one SQLite file (WAL, synchronous=FULL)."""
+
+    def __init__(self, name: str, path: Path, create: bool = False):
+        super().__init__(name, str(path))
+        self.path = path
+        if not create and not path.exists():
+            raise ReplicaUnavailable(f"{name}: store {path} does not exist")
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(f"file:{path}?mode={'rwc' if create else 'rw'}",
+                                        uri=True, timeout=15, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 15000")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
+            self.conn.execute("PRAGMA synchronous = FULL")
+        except (sqlite3.Error, OSError) as exc:
+            if self.conn is not None:
+                self.conn.close()
+            kind = ReplicaUnavailable if isinstance(exc, (sqlite3.OperationalError, OSError)) \
+                else ReplicaCorrupt
+            raise kind(f"{name}: cannot open store {path}: {_first_line(exc)}") from None
+
+    def _begin_write(self, cur) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _after_error(self) -> None:
+        try:
+            self._rollback()
+        except sqlite3.Error:
+            pass  # the connection is gone; the caller already reports the first error
+
+    def has_schema(self) -> bool:
+        with self._guard("read its tables"):
+            return bool(self._rows(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ledger_meta'"))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class PostgresReplicaStore(SqlReplicaStore):
+    """A replica in its own PostgreSQL database, e.g. on another host."""
+
+    blob_type = "BYTEA"
+    int_pk = "BIGINT PRIMARY KEY"
+    param = "%s"
+    _lock_clause = " FOR UPDATE"
+
+    def __init__(self, name: str, url: str, password: str | None = None,
+                 connect_timeout: int = 10, create: bool = False):
+        super().__init__(name, redact_url(url))
+        try:
+            import psycopg2
+        except ImportError:
+            raise ReplicaUnavailable(
+                f"{name}: {self.where} needs the PostgreSQL driver: "
+                "pip install 'mailworker[postgres]'") from None
+        self.driver_errors = (psycopg2.Error,)
+        self.unavailable_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
+        self._psycopg2 = psycopg2
+        kw = {"connect_timeout": connect_timeout}
+        if password is not None:
+            kw["password"] = password
+        try:
+            self.conn = psycopg2.connect(url.replace("postgres://", "postgresql://", 1), **kw)
+        except psycopg2.Error as exc:
+            raise ReplicaUnavailable(f"{name}: cannot connect to {self.where}: "
+                                     f"{_first_line(exc)}") from None
+
+    def _blob(self, data: bytes):
+        return self._psycopg2.Binary(data)
+
+    def _begin_write(self, cur) -> None:
+        """psycopg2 opens the transaction itself; the size row is locked FOR UPDATE."""
+
+    def _after_error(self) -> None:
+        try:
+            if self.conn is not None and not self.conn.closed:
+                self.conn.rollback()
+        except self._psycopg2.Error:
+            pass  # the connection is gone; the caller already reports the first error
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        rows = super()._rows(sql, args)
+        self.conn.rollback()            # reads must not hold a transaction open
+        return rows
+
+    def has_schema(self) -> bool:
+        with self._guard("read its tables"):
+            return bool(self._rows("SELECT 1 FROM information_schema.tables "
+                                   "WHERE table_name = 'ledger_meta'"))
+
+    def create_schema(self, origin: str, replica: str) -> None:
+        with self._write("create the replica tables") as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(7243001)")   # two creators at once
+            for stmt in self._ddl():
+                cur.execute(stmt)
+            for k, v in (("format", FORMAT), ("origin", origin), ("replica", replica),
+                         ("size", "0")):
+                cur.execute("INSERT INTO ledger_meta (key, value) VALUES (%s, %s) "
+                            "ON CONFLICT (key) DO NOTHING", (k, v))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def iter_bundles(store: ReplicaStore, first: int, last: int, step: int = 64
+                 ) -> Iterator[tuple[int, bytes | None]]:
+    """(id, blob or None if missing) for every bundle id first..last, in order."""
+    b = first
+    while b <= last:
+        hi = min(last, b + step - 1)
+        got = store.read_bundles(b, hi)
+        for i in range(b, hi + 1):
+            yield i, got.get(i)
+        b = hi + 1

@@ -1,0 +1,126 @@
+"""Mail templates (jinja2): one file per mail and language, ``templates/<lang>/<name>.j2``.
+
+Each template defines three blocks: ``subject``, ``text`` (the text/plain part) and
+``html`` (the body of the HTML part, placed into ``<lang>/_layout.j2``). The same file is
+compiled twice: without escaping for the subject and text, with HTML escaping for the
+HTML part, so a member's ``<`` never breaks either. ``StrictUndefined`` turns a missing
+value into an error (a failed outbox row naming the value), never a blank in a mail.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from ..errors import MailworkerError
+from ..models import CATEGORY_KO
+
+# Every mail mailworker can send. Each must exist in every language (a test checks).
+TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
+                  "rsvp_ack", "trial_notice", "meeting_notice", "package", "package_password",
+                  "digest")
+# The ones staff send with `mailworker notice send`; the rest are sent by the stages.
+NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
+LANGUAGES = ("ko", "en")
+
+LABELS = {
+    "ko": {"kind": {"review": "품평", "proposal": "제안", "resignation": "해촉 요청",
+                    "rsvp": "참석 회신", "triage": "분류 대기", "auto_reply": "자동 회신",
+                    "bounce": "반송"},
+           "category": dict(CATEGORY_KO),
+           "answer": {"attend": "참석", "decline": "불참"}},
+    "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
+                    "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
+                    "bounce": "bounce"},
+           "category": {"student": "university student", "citizen": "citizen",
+                        "developer": "blockchain developer", "business": "blockchain business"},
+           "answer": {"attend": "attend", "decline": "not attend"}},
+}
+
+
+class TemplateError(MailworkerError):
+    """A template is missing, broken, or needs a value the mail's context lacks."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def default_templates_dir() -> Path:
+    """The checkout's ``templates/``; an installed copy lives under share/mailworker/."""
+    candidates = [Path(__file__).resolve().parents[2] / "templates",
+                  Path(sys.prefix) / "share" / "mailworker" / "templates"]
+    for candidate in candidates:
+        if (candidate / "ko" / "_layout.j2").is_file():
+            return candidate
+    return candidates[0]
+
+
+def templates_dir(cfg) -> Path:
+    configured = cfg.outgoing.templates_dir
+    return Path(configured) if configured else default_templates_dir()
+
+
+def _paragraphs(text: str):
+    """Plain text (e.g. a member's excerpt) as escaped HTML with line breaks kept."""
+    escaped = jinja2.utils.markupsafe.escape(text)
+    return jinja2.utils.markupsafe.Markup("<br>\n".join(escaped.split("\n")))
+
+
+class Renderer:
+    def __init__(self, cfg, directory: Path | None = None):
+        self.directory = directory or templates_dir(cfg)
+        if not (self.directory / "ko" / "_layout.j2").is_file():
+            raise TemplateError(f"{self.directory}: no mail templates here (expected "
+                                "ko/_layout.j2); set [outgoing] templates_dir to the "
+                                "templates/ folder of mailworker")
+        self.base = {"group_name": cfg.general.group_name,
+                     "from_name": cfg.outgoing.from_name,
+                     "from_address": cfg.outgoing.from_address}
+        loader = jinja2.FileSystemLoader(str(self.directory))
+        common = dict(loader=loader, undefined=jinja2.StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+        self.text_env = jinja2.Environment(autoescape=False, **common)
+        self.html_env = jinja2.Environment(autoescape=True, **common)
+        self.html_env.filters["paragraphs"] = _paragraphs
+        self.text_env.filters["paragraphs"] = lambda text: text
+
+    def render(self, name: str, context: dict) -> Rendered:
+        language = context.get("language", "ko")
+        if language not in LANGUAGES:
+            raise TemplateError(f"template {name}: unknown language {language!r}")
+        path = f"{language}/{name}.j2"
+        values = {**self.base, "L": LABELS[language], **context}
+        try:
+            text_tmpl = self.text_env.get_template(path)
+            html_tmpl = self.html_env.get_template(path)
+            missing = {"subject", "text", "html"} - set(text_tmpl.blocks)
+            if missing:
+                raise TemplateError(f"{self.directory / path}: needs the block(s) "
+                                    + ", ".join(sorted(missing)))
+            subject = _render_block(text_tmpl, "subject", values)
+            text = _render_block(text_tmpl, "text", values)
+            html = html_tmpl.render(values)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"{self.directory}: template {exc.name} not found") from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template {path} needs a value the mail does not have: "
+                                f"{exc.message}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename or path} line {exc.lineno}: "
+                                f"template syntax error: {exc.message}") from None
+        subject = re.sub(r"\s+", " ", subject).strip()
+        if not subject:
+            raise TemplateError(f"template {path} gave an empty subject")
+        return Rendered(subject, text.strip() + "\n", html)
+
+
+def _render_block(template: jinja2.Template, block: str, values: dict) -> str:
+    ctx = template.new_context(values)
+    return "".join(template.blocks[block](ctx))

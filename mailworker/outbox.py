@@ -1,0 +1,90 @@
+"""Queueing mail: the one way any part of mailworker asks for a mail to be sent.
+
+``enqueue`` writes an ``Outbox`` row inside the caller's transaction (so a message's
+acknowledgement commits together with its credit) and is idempotent on ``key``: asking
+twice returns the first row. Each row gets its Message-ID now, once, so however often a
+crash makes the sender try again, the member receives the very same message, which mail
+clients merge. Sending is ``mailworker.outbound.sender``'s job; this module is core so
+that ingest can queue mail without importing the outbound stage.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+import secrets
+import socket
+
+from .clock import Clock, naive_utc
+from .models import Member, Outbox
+
+LANGUAGES = ("ko", "en")
+_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def domain_of(cfg) -> str:
+    """The Message-ID domain: the domain of ``[outgoing] from_address``."""
+    return cfg.outgoing.from_address.rsplit("@", 1)[-1].strip().lower()
+
+
+@functools.lru_cache(maxsize=1)
+def _host_domain() -> str:
+    # Same fallback as the standard library's email.utils.make_msgid.
+    name = socket.getfqdn().strip().lower()
+    return name if _DOMAIN.match(name) else "localhost"
+
+
+def new_message_id(domain: str) -> str:
+    if not _DOMAIN.match(domain):
+        raise ValueError(f"not a usable Message-ID domain: {domain!r}")
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def parse_recipients(to_addr: str) -> list[str]:
+    """``to_addr`` holds one address, or several separated by commas (staff mail)."""
+    return [a.strip() for a in to_addr.split(",") if a.strip()]
+
+
+def enqueue(key: str, template: str, to_addr: str, context: dict, clock: Clock,
+            member: Member | None = None, attachments=(), after: Outbox | None = None,
+            domain: str | None = None, not_before: dt.datetime | None = None) -> Outbox:
+    """Queue one mail; return its row (the existing one if ``key`` was queued before).
+
+    ``context`` holds the template's values (JSON; never a secret) and ``language``
+    ('ko' or 'en'; taken from the member, else Korean, when missing). ``attachments`` is a
+    list of dicts resolved when sending (e.g. ``{"kind": "ledger_receipt", ...}``).
+    ``after``: send only once that row has been sent. ``domain``: right-hand side of the
+    Message-ID; pass ``domain_of(cfg)`` (without it, the host name is used as the
+    standard library does).
+    """
+    if not key or len(key) > 255:
+        raise ValueError(f"outbox key must be 1..255 characters, got {key!r}")
+    if not _TEMPLATE_NAME.match(template):
+        raise ValueError(f"not a template name: {template!r}")
+    recipients = parse_recipients(to_addr)
+    if not recipients or not all("@" in a for a in recipients):
+        raise ValueError(f"outbox row {key!r}: not an e-mail address: {to_addr!r}")
+    context = dict(context)
+    if "language" not in context:
+        context["language"] = member.language if member is not None else "ko"
+    if context["language"] not in LANGUAGES:
+        raise ValueError(f"outbox row {key!r}: language must be one of {LANGUAGES}, "
+                         f"got {context['language']!r}")
+    attachments = [dict(a) for a in attachments]
+    for part in (context, attachments):
+        try:
+            json.dumps(part, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"outbox row {key!r}: values must be plain JSON: {exc}") from None
+    now = naive_utc(clock.now())
+    (Outbox.insert(key=key, template=template, to_addr=", ".join(recipients),
+                   member=member, context=context, attachments=attachments,
+                   message_id=new_message_id((domain or _host_domain()).lower()),
+                   status="pending", attempts=0,
+                   not_before=naive_utc(not_before) if not_before else now,
+                   after=after, last_error="", created_at=now)
+     .on_conflict_ignore()
+     .execute())
+    return Outbox.get(Outbox.key == key)

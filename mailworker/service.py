@@ -1,0 +1,153 @@
+"""The long-running worker: one loop over the stages, stopping cleanly on SIGTERM.
+
+Each round: read new mail (IDLE or poll), append pending ledger events, drain the
+outbox, run scheduled jobs (the daily digest), tell systemd we are alive. Any network
+failure of the inbox means: close, wait with growing backoff, reconnect. A stage's
+configuration error is logged clearly and the other stages keep working.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import sdnotify
+from .clock import Clock
+from .errors import MailworkerError, SourceAuthError, SourceError
+from .ingest.pipeline import Ingestor, PassResult
+from .ingest.sources import MailboxSource, source_from_config
+from .ledger.appender import append_pending
+from .ledger.keys import ensure_embedded_keys, pseudonym_key
+from .outbound.schedule import build_scheduler
+from .outbound.sender import drain_outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundReport:
+    ingest: PassResult | None = None
+    ledger: str = ""
+    outbox: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+class Service:
+    def __init__(self, cfg, clock: Clock, source: MailboxSource | None = None,
+                 stop: threading.Event | None = None, keep_outcomes: bool = False):
+        self.cfg = cfg
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        ensure_embedded_keys(cfg)
+        self.source = source or source_from_config(cfg)
+        self.ingestor = Ingestor(cfg, clock, self.source, pseudonym_key(cfg),
+                                 keep_outcomes=keep_outcomes)
+        self.scheduler = build_scheduler(cfg, clock)
+        self.connected = False
+        self._backoff = 1.0
+
+    # -- one round -------------------------------------------------------------------
+    def read_inbox(self) -> PassResult | None:
+        if not self.connected:
+            self.source.open()
+            self.connected = True
+            self._backoff = 1.0
+        return self.ingestor.run_pass(self.stop)
+
+    def after_ingest(self, report: RoundReport) -> None:
+        """The stages downstream of ingest; each one's trouble is reported, not fatal."""
+        try:
+            result = append_pending(self.cfg, self.clock)
+            report.ledger = result.message
+        except MailworkerError as exc:
+            report.errors.append(f"ledger: {exc}")
+        try:
+            report.outbox = drain_outbox(self.cfg, self.clock).message
+        except MailworkerError as exc:
+            report.errors.append(f"outgoing mail: {exc}")
+        try:
+            self.scheduler.run_pending()
+        except MailworkerError as exc:
+            report.errors.append(f"schedule: {exc}")
+        for err in report.errors:
+            log.error("%s", err)
+
+    def run_once(self) -> RoundReport:
+        """One pass of everything (``mailworker run --once``, the demo). Inbox errors raise."""
+        report = RoundReport()
+        try:
+            report.ingest = self.read_inbox()
+        finally:
+            self.close()
+        self.after_ingest(report)
+        return report
+
+    # -- the loop --------------------------------------------------------------------
+    def run_forever(self) -> None:
+        self._install_signal_handlers()
+        sdnotify.ready()
+        sdnotify.status("reading the group inbox")
+        tick = max(1, min(self.cfg.schedule.outbox_seconds, self.cfg.schedule.ledger_seconds))
+        retry_at = 0.0
+        try:
+            while not self.stop.is_set():
+                report = RoundReport()
+                if self.connected or time.monotonic() >= retry_at:
+                    try:
+                        report.ingest = self.read_inbox()
+                        if report.ingest.seen:
+                            log.info("inbox: %s", report.ingest.summary())
+                    except SourceError as exc:
+                        retry_at = time.monotonic() + self._lost_inbox(exc)
+                self.after_ingest(report)
+                sdnotify.watchdog()
+                if self.stop.is_set():
+                    break
+                if self.connected:
+                    try:
+                        self.source.wait_for_mail(self._wait_seconds(tick), self.stop)
+                    except SourceError as exc:
+                        retry_at = time.monotonic() + self._lost_inbox(exc)
+                else:
+                    # Keep the other stages (outbox, digest) and the watchdog going meanwhile.
+                    self.stop.wait(max(0.0, min(tick, retry_at - time.monotonic())))
+        finally:
+            sdnotify.stopping()
+            self.close()
+            log.info("stopped")
+
+    def _wait_seconds(self, tick: float) -> float:
+        if self.cfg.inbox.type == "imap" and self.cfg.inbox.use_idle:
+            return tick
+        return min(tick, self.cfg.inbox.poll_seconds)
+
+    def _lost_inbox(self, exc: SourceError) -> float:
+        """Close the inbox, say why, and return how long to wait before reconnecting."""
+        self.close()
+        wait = self._backoff
+        level = logging.ERROR if isinstance(exc, SourceAuthError) else logging.WARNING
+        log.log(level, "%s; retrying in %.0f s", exc, wait)
+        sdnotify.status(f"inbox unavailable, retrying: {exc}")
+        self._backoff = min(self._backoff * 2, float(self.cfg.inbox.reconnect_max_seconds))
+        return wait
+
+    def close(self) -> None:
+        try:
+            self.source.close()
+        finally:
+            self.connected = False
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def _stop(signum, frame):
+            log.info("received %s: finishing the current message, then stopping",
+                     signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+

@@ -1,0 +1,48 @@
+"""Build raw test messages the way ordinary mail clients write them."""
+from __future__ import annotations
+
+import itertools
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+import datetime as dt
+
+_counter = itertools.count(1)
+
+REVIEW_KO = ("블록체인 전자증명서 앱에서 로그인 후 증명서 발급 버튼을 누르면 오류가 납니다. "
+             "안드로이드 14, 갤럭시 S23에서 세 번 시도했는데 매번 같은 에러 화면이 나옵니다. "
+             "개선 부탁드립니다.")
+PROPOSAL_KO = ("제안드립니다. 서울시 자원봉사 시간을 블록체인으로 기록하고 다른 구청에서도 "
+               "조회할 수 있는 새로운 서비스를 도입하면 좋겠습니다. 시민들이 증명서를 따로 "
+               "떼지 않아도 됩니다.")
+REVIEW_EN = ("The S-coin wallet app crashes when I open the transaction history. It is a bug "
+             "that appears every time on iOS 18; please fix the error and improve the loading.")
+
+
+def make_mail(sender: str = "kim.minji@example.net", subject: str = "전자증명서 앱 오류",
+              body: str = REVIEW_KO, *, charset: str = "utf-8", message_id: str | None = None,
+              headers: dict | None = None, sender_name: str = "김민지",
+              date: dt.datetime | None = None, to: str = "group@example.org",
+              attachment: tuple[str, bytes] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"{sender_name} <{sender}>" if sender_name else sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc))
+    msg["Message-ID"] = message_id or make_msgid(f"t{next(_counter)}", "example.net")
+    for k, v in (headers or {}).items():
+        msg[k] = v
+    msg.set_content(body, charset=charset)
+    if attachment:
+        name, data = attachment
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes()
+
+
+def unique_review(i: int, sender: str = "kim.minji@example.net", size: int = 0) -> bytes:
+    """A distinct review body (different text each time); padded to about ``size`` bytes."""
+    body = f"{REVIEW_KO}\n\n테스트 번호 {i}: 화면 {i % 7}번에서 오류가 재현됩니다.\n"
+    if size:
+        filler = "버그 재현 로그 " * 8 + "\n"
+        while len(body.encode()) < size - 600:
+            body += filler
+    return make_mail(sender=sender, subject=f"앱 오류 신고 {i}", body=body)

@@ -1,0 +1,259 @@
+"""Ingest against a real Dovecot on 127.0.0.1: filing, limits, crashes, restarts, UIDVALIDITY."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from mailworker.db import open_from_config
+from mailworker.errors import SourceAuthError, SourceUnavailable
+from mailworker.ingest.imap_source import ImapSource, from_config
+from mailworker.ingest.pipeline import Ingestor
+from mailworker.ingest.sources import folder_names
+from mailworker.models import HourCredit, Message, Outbox
+from tests.mailfactory import PROPOSAL_KO, REVIEW_EN, make_mail, unique_review
+from tests.roster import load_roster
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def imap_world(dovecot, make_config, clock, tmp_path):
+    def build(inbox=None, **sections):
+        raw = {"inbox": {**dovecot.inbox_config(), **(inbox or {})},
+               "general": {"state_dir": str(tmp_path / "state")},
+               "ledger": {"directory": str(tmp_path / "ledger")}}
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        cfg = make_config(raw)
+        open_from_config(cfg, clock)
+        load_roster(clock)
+        return cfg
+    return build
+
+
+def run_pass(cfg, clock):
+    source = from_config(cfg)
+    source.open()
+    try:
+        return Ingestor(cfg, clock, source, KEY).run_pass()
+    finally:
+        source.close()
+
+
+def korean_legacy_mail() -> bytes:
+    body = "지갑 앱 설치 후 로그인 화면에서 멈춥니다. 오류 수정 부탁드립니다. 매번 재현됩니다."
+    return (b"From: =?ks_c_5601-1987?B?" + __import__("base64").b64encode(
+        "최준호".encode("cp949")) + b"?= <junho.choi@example.co.kr>\r\n"
+        b"To: group@example.org\r\nSubject: =?ks_c_5601-1987?B?" +
+        __import__("base64").b64encode("지갑 앱 오류".encode("cp949")) + b"?=\r\n"
+        b"Message-ID: <legacy-1@example.co.kr>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0900\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=ks_c_5601-1987\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body.encode("cp949") + b"\r\n")
+
+
+def test_full_path_files_every_kind_and_leaves_flags_alone(imap_world, dovecot, clock):
+    cfg = imap_world()
+    dovecot.append([
+        make_mail(),
+        make_mail(subject="[제안] 블록체인 봉사시간", body=PROPOSAL_KO),
+        make_mail(sender="stranger@example.com", body=REVIEW_EN),
+        make_mail(subject="Automatic reply: out of office", body="I am away until Monday.",
+                  headers={"Auto-Submitted": "auto-replied"}),
+        make_mail(subject="안녕하세요", body="사진 잘 받았습니다. 감사합니다. 좋은 하루 되세요."),
+        korean_legacy_mail(),
+    ])
+    result = run_pass(cfg, clock)
+    assert result.recorded == 6
+    by_sender = {(m.sender, m.kind): m.disposition for m in Message.select()}
+    assert by_sender[("junho.choi@example.co.kr", "review")] == "credited"
+    legacy = Message.get(Message.sender == "junho.choi@example.co.kr")
+    assert legacy.subject == "지갑 앱 오류"
+    assert HourCredit.select().count() == 3
+    assert dovecot.count("INBOX") == 0
+    assert dovecot.count("Processed") == 5 and dovecot.count("Triage") == 1
+    with dovecot.client() as c:
+        c.select_folder("Processed", readonly=True)
+        flags = c.get_flags(c.search(["ALL"]))
+        assert all(b"\\Seen" not in f for f in flags.values())   # BODY.PEEK only
+
+
+def test_oversize_message_is_never_downloaded(imap_world, dovecot, clock):
+    cfg = imap_world(limits={"max_message_bytes": 50_000})
+    dovecot.append([make_mail(attachment=("installer.apk", os.urandom(200_000))), make_mail(
+        subject="두 번째 오류", body=REVIEW_EN)])
+    run_pass(cfg, clock)
+    big = Message.get(Message.disposition == "quarantined")
+    assert big.hash_basis == "headers" and big.size > 200_000 and "too large" in big.reason
+    assert dovecot.count("Quarantine") == 1 and dovecot.count("Processed") == 1
+
+
+def test_five_hundred_messages_in_one_pass(imap_world, dovecot, clock):
+    cfg = imap_world(ingest={"daily_credit_cap": 1000})
+    dovecot.append([unique_review(i) for i in range(500)])
+    result = run_pass(cfg, clock)
+    assert result.seen == 500 and result.recorded == 500
+    assert HourCredit.select().count() == 500
+    assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == 500
+
+
+def test_uidvalidity_change_does_not_process_twice(imap_world, dovecot, clock, caplog):
+    cfg = imap_world()
+    mails = [make_mail(), make_mail(subject="지도 앱 버그", body=REVIEW_EN)]
+    dovecot.append(mails)
+    run_pass(cfg, clock)
+    # The mailbox is rebuilt (new UIDVALIDITY) and an old backup restored into it.
+    dovecot.recreate_inbox()
+    dovecot.append(mails)
+    result = run_pass(cfg, clock)
+    assert result.already == 2 and result.recorded == 0
+    assert HourCredit.select().count() == 2 and Outbox.select().count() == 2
+    assert "UIDVALIDITY" in caplog.text and dovecot.count("INBOX") == 0
+
+
+def test_server_without_move_gets_copy_delete_uid_expunge(dovecot, imap_world, clock):
+    dovecot.stop()
+    dovecot.extra_conf = ("imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
+                          "SORT LITERAL+ UIDPLUS NAMESPACE")
+    dovecot.write_conf()
+    dovecot.start()
+    cfg = imap_world()
+    with dovecot.client() as c:
+        assert not c.has_capability("MOVE")
+        c.select_folder("INBOX")
+    dovecot.append([make_mail(), make_mail(subject="버그", body=REVIEW_EN)])
+    # A message another client marked \Deleted must survive: we never EXPUNGE blindly.
+    with dovecot.client() as c:
+        c.append("INBOX", make_mail(subject="someone else's", body=REVIEW_EN + "x"),
+                 flags=[b"\\Deleted"])
+    run_pass(cfg, clock)
+    assert dovecot.count("Processed") == 2
+    assert dovecot.count("INBOX") == 1   # the other client's \Deleted mail is still there
+
+
+def test_wrong_password_and_unreachable_server_say_so(dovecot):
+    bad = ImapSource("127.0.0.1", dovecot.port, "plain", dovecot.user, "wrong", "INBOX",
+                     {"processed": "P", "quarantine": "Q", "triage": "T"}, timeout=5)
+    with pytest.raises(SourceAuthError, match=f"127.0.0.1:{dovecot.port} refused the login"):
+        bad.open()
+    assert "wrong" not in repr(bad)
+    dovecot.stop()
+    gone = ImapSource("127.0.0.1", dovecot.port, "plain", dovecot.user, dovecot.password,
+                      "INBOX", {"processed": "P", "quarantine": "Q", "triage": "T"}, timeout=5)
+    with pytest.raises(SourceUnavailable, match=f"127.0.0.1:{dovecot.port} unreachable"):
+        gone.open()
+
+
+def test_worker_reconnects_after_dovecot_restart_during_idle(imap_world, dovecot, clock):
+    from mailworker.service import Service
+    cfg = imap_world(schedule={"outbox_seconds": 2, "ledger_seconds": 2},
+                     inbox={"reconnect_max_seconds": 1})
+    stop = threading.Event()
+    service = Service(cfg, clock, stop=stop)
+    worker = threading.Thread(target=service.run_forever, daemon=True)
+    worker.start()
+    try:
+        dovecot.append([make_mail()])
+        wait_for(lambda: Message.select().count() == 1, "first mail processed")
+        time.sleep(0.5)                  # the worker is now in IDLE
+        dovecot.restart()
+        dovecot.append([make_mail(subject="재시작 후 오류", body=REVIEW_EN)])
+        wait_for(lambda: Message.select().count() == 2, "mail after the restart processed")
+        assert dovecot.count("INBOX") == 0
+    finally:
+        stop.set()
+        worker.join(15)
+    assert not worker.is_alive()
+
+
+def wait_for(cond, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+def _count(db_path, sql) -> int:
+    con = sqlite3.connect(db_path, timeout=30)
+    try:
+        return con.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
+        imap_world, dovecot, clock, tmp_path):
+    n = 1500
+    cfg = imap_world(inbox={"batch_size": 25}, ingest={"daily_credit_cap": 10_000})
+    db_path = str(cfg.base_dir / "var" / "mailworker.db")   # the default [database] url
+    dovecot.append([unique_review(i) for i in range(n)])
+    env = {**os.environ, "MW_TEST_IMAP_PASSWORD": dovecot.password}
+    cmd = [sys.executable, "-m", "mailworker", "--config", str(cfg.path), "run"]
+    kills = 0
+    for threshold in (1, n // 3, (2 * n) // 3):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _count(db_path, "SELECT COUNT(*) FROM message") >= threshold:
+                break
+            time.sleep(0.005)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(10)
+    assert kills >= 2, "the worker finished before it could be killed; raise n"
+    assert 0 < _count(db_path, "SELECT COUNT(*) FROM message") < n
+    rerun = subprocess.run(cmd[:-1] + ["run", "--once"], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _count(db_path, "SELECT COUNT(*) FROM message") == n
+    assert _count(db_path, "SELECT COUNT(DISTINCT sha256) FROM message") == n
+    assert _count(db_path, "SELECT COUNT(*) FROM hour_credit") == n
+    assert _count(db_path, "SELECT COUNT(DISTINCT message_id) FROM hour_credit") == n
+    assert _count(db_path, "SELECT COUNT(*) FROM outbox WHERE template='ack'") == n
+    assert _count(db_path, "SELECT COUNT(*) FROM ledger_event") == n
+    assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == n
+
+
+def test_tls_is_verified_and_an_untrusted_certificate_is_refused(
+        tls_cert, monkeypatch, make_config, clock):
+    from tests.servers.dovecot import Dovecot, server_dir
+    from tests.servers.ports import free_port
+    imaps_port = free_port()
+    base = server_dir()
+    server = Dovecot(base / "d", extra_conf=(
+        f"ssl = yes\nssl_cert = <{tls_cert.cert_path}\nssl_key = <{tls_cert.key_path}\n"
+        f"service imap-login {{\n  inet_listener imaps {{\n    address = 127.0.0.1\n"
+        f"    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n"))
+    server.start()
+    try:
+        monkeypatch.setenv("MW_TEST_IMAP_PASSWORD", server.password)
+        folders = {"processed": "Processed", "quarantine": "Quarantine", "triage": "Triage"}
+        untrusted = ImapSource("127.0.0.1", imaps_port, "tls", server.user, server.password,
+                               "INBOX", folders, timeout=5)
+        with pytest.raises(SourceUnavailable, match="certificate not trusted.*ca_file"):
+            untrusted.open()
+        for port, security in ((imaps_port, "tls"), (server.port, "starttls")):
+            cfg = make_config({"inbox": {**server.inbox_config(), "port": port,
+                                         "security": security,
+                                         "ca_file": str(tls_cert.cert_path)}},
+                              name=f"{security}.toml")
+            source = from_config(cfg)
+            source.open()
+            assert source.waiting() == []
+            source.close()
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,297 @@
+"""The ingest pipeline end to end on a real Maildir and a real SQLite file.
+
+Crediting rules, replies, ledger events and filing, for every kind. The same code path
+runs against Dovecot in test_ingest_imap.py.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import mailbox
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from mailworker.ingest import pipeline as pipeline_mod
+from mailworker.ingest import triage
+from mailworker.ingest.maildir_source import MaildirSource
+from mailworker.ingest.pipeline import Ingestor
+from mailworker.ingest.sources import folder_names
+from mailworker.models import HourCredit, LedgerEvent, Member, Message, Outbox
+from tests.conftest import skip_unless
+from tests.mailfactory import PROPOSAL_KO, REVIEW_EN, make_mail, unique_review
+from tests.roster import load_roster
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def world(make_config, clock, tmp_path):
+    def build(**sections):
+        raw = {"inbox": {"type": "maildir", "path": str(tmp_path / "Maildir")}}
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        cfg = make_config(raw)
+        from mailworker.db import open_from_config
+        open_from_config(cfg, clock)
+        members = load_roster(clock)
+        source = MaildirSource(cfg.inbox.path, folder_names(cfg))
+        source.open()
+        return World(cfg, clock, source, members)
+    return build
+
+
+class World:
+    def __init__(self, cfg, clock, source, members):
+        self.cfg, self.clock, self.source, self.members = cfg, clock, source, members
+        self.box = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
+
+    def deliver(self, *raws: bytes) -> None:
+        for raw in raws:
+            self.box.add(raw)
+
+    def run(self):
+        return Ingestor(self.cfg, self.clock, self.source, KEY, keep_outcomes=True).run_pass()
+
+    def folder_count(self, role_folder: str) -> int:
+        return len(list((Path(self.cfg.inbox.path) / f".{role_folder}" / "cur").iterdir()))
+
+    def inbox_count(self) -> int:
+        root = Path(self.cfg.inbox.path)
+        return sum(1 for d in ("new", "cur") for _ in (root / d).iterdir())
+
+
+def only(query):
+    rows = list(query)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_review_is_credited_acknowledged_ledgered_and_filed(world):
+    w = world()
+    w.deliver(make_mail())
+    result = w.run()
+    assert result.recorded == 1 and result.dispositions["credited"] == 1
+    msg = only(Message.select())
+    assert (msg.kind, msg.disposition) == ("review", "credited")
+    assert msg.subject == "전자증명서 앱 오류"
+    assert msg.member.display_name == "김민지"
+    credit = only(HourCredit.select())
+    assert credit.hours == 1 and credit.message_id == msg.id
+    ack = only(Outbox.select())
+    assert ack.template == "ack" and ack.to_addr == "kim.minji@example.net"
+    assert ack.context["total_hours"] == 1 and ack.context["kind"] == "review"
+    assert ack.attachments == [{"kind": "ledger_receipt", "msg_sha256": msg.sha256}]
+    event = only(LedgerEvent.select())
+    leaf = json.loads(event.payload)
+    assert leaf["msg_sha256"] == msg.sha256 and leaf["hours"] == 1
+    assert "kim" not in event.payload and "김민지" not in event.payload
+    assert w.inbox_count() == 0 and w.folder_count("Processed") == 1
+
+
+def test_rerun_with_same_mail_credits_nothing_twice(world):
+    w = world()
+    raw = make_mail()
+    w.deliver(raw)
+    w.run()
+    w.deliver(raw)            # delivered again (e.g. a crash after commit, before the move)
+    result = w.run()
+    assert result.already == 1 and result.recorded == 0
+    assert HourCredit.select().count() == 1 and Outbox.select().count() == 1
+    assert w.inbox_count() == 0
+
+
+def test_proposal_and_english_review(world):
+    w = world()
+    w.deliver(make_mail(subject="[제안] 봉사시간 블록체인 기록", body=PROPOSAL_KO),
+              make_mail(sender="daniel.park@example.com", sender_name="Daniel Park",
+                        subject="S-coin wallet crash", body=REVIEW_EN))
+    w.run()
+    kinds = {m.sender: (m.kind, m.disposition) for m in Message.select()}
+    assert kinds == {"kim.minji@example.net": ("proposal", "credited"),
+                     "daniel.park@example.com": ("review", "credited")}
+    en_ack = only(Outbox.select().where(Outbox.to_addr == "daniel.park@example.com"))
+    assert en_ack.context["language"] == "en" and en_ack.context["half_year"] == "2026 H2"
+
+
+def test_alias_address_credits_the_same_member(world):
+    w = world()
+    w.deliver(make_mail(sender="Minji.Kim@Univ.Example.AC.KR"))
+    w.run()
+    assert only(HourCredit.select()).member.display_name == "김민지"
+
+
+def test_non_member_gets_one_reply_a_day(world):
+    w = world()
+    for i in range(2):
+        w.deliver(make_mail(sender="stranger@example.com", sender_name="Stranger",
+                            subject=f"앱 오류 {i}", body=f"{i} " + REVIEW_EN))
+    w.run()
+    assert [m.disposition for m in Message.select()] == ["non_member", "non_member"]
+    assert Outbox.select().where(Outbox.template == "non_member_reply").count() == 1
+    w.clock.advance(days=1)
+    w.deliver(make_mail(sender="stranger@example.com", subject="again", body=REVIEW_EN))
+    w.run()
+    assert Outbox.select().where(Outbox.template == "non_member_reply").count() == 2
+    assert HourCredit.select().count() == 0
+
+
+def test_auto_reply_and_bounce_get_no_answer(world):
+    w = world()
+    w.deliver(make_mail(subject="부재중: 자동 회신", body="11월 30일까지 휴가입니다. 부재중입니다.",
+                        headers={"Auto-Submitted": "auto-replied"}))
+    bounce = (b"From: MAILER-DAEMON@mx.example.org\r\nTo: group@example.org\r\n"
+              b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@mx.example.org>\r\n"
+              b"MIME-Version: 1.0\r\nContent-Type: multipart/report; "
+              b"report-type=delivery-status; boundary=\"XX\"\r\n\r\n--XX\r\n"
+              b"Content-Type: text/plain\r\n\r\nDelivery failed.\r\n--XX\r\n"
+              b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n"
+              b"\r\nFinal-Recipient: rfc822; gone@example.net\r\nAction: failed\r\n"
+              b"Status: 5.1.1\r\n\r\n--XX--\r\n")
+    w.deliver(bounce)
+    w.run()
+    got = sorted((m.kind, m.disposition) for m in Message.select())
+    assert got == [("auto_reply", "ignored"), ("bounce", "bounce")]
+    assert Outbox.select().count() == 0 and HourCredit.select().count() == 0
+
+
+def test_unclear_mail_goes_to_triage_and_staff_decide(world):
+    w = world()
+    w.deliver(make_mail(subject="안녕하세요", body="지난번 모임 사진 잘 받았습니다. 감사합니다. 좋은 하루 되세요."))
+    w.deliver(make_mail(sender="seoyeon.lee@example.org", sender_name="이서연",
+                        subject="문의", body="다음 모임 장소가 어디인지 알려주실 수 있나요? 감사합니다."))
+    w.run()
+    waiting = triage.pending()
+    assert len(waiting) == 2 and w.folder_count("Triage") == 2
+    assert Outbox.select().where(Outbox.template == "triage_notice").count() == 2
+    accepted = triage.accept(w.cfg, w.clock, waiting[0].id, "review", "staff-kim", KEY)
+    assert accepted.disposition == "credited" and "staff-kim" in accepted.reason
+    assert only(HourCredit.select()).by == "staff:staff-kim"
+    assert LedgerEvent.select().count() == 1
+    rejected = triage.reject(w.clock, waiting[1].id, "a question, not a review", "staff-kim")
+    assert rejected.disposition == "rejected"
+    with pytest.raises(Exception, match="not waiting in triage"):
+        triage.accept(w.cfg, w.clock, waiting[0].id, "review", "staff-kim", KEY)
+    assert HourCredit.select().count() == 1
+
+
+def test_short_body_same_text_and_daily_cap_are_not_credited(world):
+    w = world(ingest={"daily_credit_cap": 2})
+    w.deliver(make_mail(subject="앱 오류", body="오류 나요"))
+    w.run()
+    short = only(Message.select())
+    assert short.disposition == "no_credit" and "characters" in short.reason
+    w.deliver(make_mail(body=REVIEW_EN + " first"))
+    w.run()
+    w.deliver(make_mail(body=REVIEW_EN + " first"))   # same text, new Message-ID
+    w.run()
+    same = Message.select().order_by(Message.id.desc()).first()
+    assert same.disposition == "no_credit" and "same text" in same.reason
+    w.deliver(unique_review(1))
+    w.deliver(unique_review(2))
+    w.run()
+    last = Message.select().order_by(Message.id.desc()).first()
+    assert last.disposition == "no_credit" and "daily limit of 2" in last.reason
+    assert HourCredit.select().count() == 2
+    w.clock.advance(days=1)
+    w.deliver(unique_review(3))
+    w.run()
+    assert HourCredit.select().count() == 3
+    assert Outbox.select().where(Outbox.template == "no_credit").count() == 3
+
+
+def test_same_message_id_different_bytes_is_a_duplicate(world):
+    w = world()
+    w.deliver(make_mail(message_id="<same@example.net>"))
+    w.run()
+    w.deliver(b"Received: from relay2\r\n" + make_mail(message_id="<same@example.net>"))
+    w.run()
+    assert [m.disposition for m in Message.select().order_by(Message.id)] == \
+        ["credited", "duplicate"]
+    assert HourCredit.select().count() == 1
+
+
+def test_oversize_mail_is_quarantined_from_its_headers(world):
+    w = world(limits={"max_message_bytes": 4096})
+    w.deliver(make_mail(attachment=("screenshot.png", b"\x89PNG" + b"x" * 20000)))
+    w.run()
+    msg = only(Message.select())
+    assert msg.disposition == "quarantined" and msg.hash_basis == "headers"
+    assert "too large" in msg.reason and "max_message_bytes" in msg.reason
+    assert msg.subject == "전자증명서 앱 오류"
+    assert w.folder_count("Quarantine") == 1 and HourCredit.select().count() == 0
+
+
+def test_spoofed_mail_is_not_credited(world):
+    w = world(ingest={"trusted_authserv_id": "mx.seoul.example"})
+    w.deliver(make_mail(body=REVIEW_EN + " spoof", headers={
+        "Authentication-Results": "mx.seoul.example; spf=fail smtp.mailfrom=example.net; "
+                                  "dkim=none; dmarc=fail header.from=example.net"}))
+    w.deliver(make_mail(body=REVIEW_EN + " forged-pass", headers={
+        "Authentication-Results": "evil.example; spf=pass; dkim=pass; dmarc=pass"}))
+    w.deliver(make_mail(body=REVIEW_EN + " genuine", headers={
+        "Authentication-Results": "mx.seoul.example; spf=pass smtp.mailfrom=example.net; "
+                                  "dkim=pass header.d=example.net; dmarc=pass"}))
+    w.run()
+    got = [m.disposition for m in Message.select().order_by(Message.id)]
+    assert got == ["no_credit", "no_credit", "credited"]
+    assert HourCredit.select().count() == 1
+    # A failed authentication gets no reply: the real member may not have sent it.
+    assert Outbox.select().count() == 1
+
+
+def test_resigned_member_is_not_credited(world):
+    w = world()
+    Member.update(status="resigned").execute()
+    w.deliver(make_mail())
+    w.run()
+    msg = only(Message.select())
+    assert msg.disposition == "no_credit" and "resigned" in msg.reason
+
+
+def test_resignation_and_rsvp_are_recorded_and_answered(world):
+    w = world()
+    w.deliver(make_mail(subject="[해촉] 해촉 요청드립니다",
+                        body="개인 사정으로 거버넌스 단원 활동을 그만두고자 해촉을 요청드립니다."))
+    w.deliver(make_mail(subject="Re: 11월 정례회의 안내", body="정례회의 참석합니다. 감사합니다.",
+                        headers={"In-Reply-To": "<meeting-2026-11@seoul.example>"}))
+    w.run()
+    got = sorted((m.kind, m.disposition) for m in Message.select())
+    assert got == [("resignation", "recorded"), ("rsvp", "recorded")]
+    templates = sorted(o.template for o in Outbox.select())
+    assert templates == ["resignation_ack", "rsvp_ack"]
+    assert only(Outbox.select().where(Outbox.template == "rsvp_ack")).context["answer"] == "attend"
+
+
+def test_a_message_that_breaks_processing_is_quarantined_and_the_rest_go_on(
+        world, monkeypatch):
+    # Fault injection into our own code (not a server): classify() blows up on one message.
+    w = world()
+    real = pipeline_mod.classify
+
+    def flaky(mail):
+        if "boom" in mail.subject:
+            raise RuntimeError("classifier exploded")
+        return real(mail)
+    monkeypatch.setattr(pipeline_mod, "classify", flaky)
+    w.deliver(make_mail(subject="boom"), make_mail(subject="앱 오류 신고", body=REVIEW_EN))
+    w.run()
+    got = {m.subject or "": m.disposition for m in Message.select()}
+    quarantined = only(Message.select().where(Message.disposition == "quarantined"))
+    assert "classifier exploded" in quarantined.reason
+    assert "credited" in got.values() and w.inbox_count() == 0
+
+
+def test_every_message_of_cpython_email_corpus_gets_a_disposition(world):
+    data = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
+    files = sorted(data.glob("msg_*.txt")) if data.exists() else []
+    skip_unless(bool(files), f"CPython's email test corpus not found at {data}")
+    w = world()
+    for f in files:
+        w.deliver(f.read_bytes())
+    result = w.run()
+    assert result.seen == len(files)
+    assert Message.select().count() + result.already == len(files)
+    assert all(m.disposition for m in Message.select())
+    assert w.inbox_count() == 0
