@@ -90,6 +90,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "quorum": Key(int, 3, "signatures a checkpoint needs"),
         "replicas": Key(list, [], "replica tables: name, url, key_file, public_key"),
         "batch_size": Key(int, 500, "events appended per round"),
+        "timeout_seconds": Key(int, 10, "network timeout for a replica served over HTTP"),
     },
     "schedule": {
         "digest_time": Key(str, "09:00", "local time of the daily staff digest (HH:MM)"),
@@ -119,6 +120,7 @@ SECRETS = {
     ("outgoing", "password"),
     ("ledger", "pseudonym_key"),
     ("ledger", "release_key"),
+    ("ledger", "replica_token"),   # bearer token between the appender and served replicas
     ("database", "password"),      # PostgreSQL password (never in the URL)
 }
 

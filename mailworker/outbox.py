@@ -18,6 +18,7 @@ import socket
 
 from .clock import Clock, naive_utc
 from .models import Member, Outbox
+from .prepared import insert_instance
 
 LANGUAGES = ("ko", "en")
 _TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -79,12 +80,12 @@ def enqueue(key: str, template: str, to_addr: str, context: dict, clock: Clock,
         except (TypeError, ValueError) as exc:
             raise ValueError(f"outbox row {key!r}: values must be plain JSON: {exc}") from None
     now = naive_utc(clock.now())
-    (Outbox.insert(key=key, template=template, to_addr=", ".join(recipients),
-                   member=member, context=context, attachments=attachments,
-                   message_id=new_message_id((domain or _host_domain()).lower()),
-                   status="pending", attempts=0,
-                   not_before=naive_utc(not_before) if not_before else now,
-                   after=after, last_error="", created_at=now)
-     .on_conflict_ignore()
-     .execute())
-    return Outbox.get(Outbox.key == key)
+    # A prepared statement: ingest queues a reply for nearly every message it reads.
+    row = insert_instance(Outbox, {
+        "key": key, "template": template, "to_addr": ", ".join(recipients),
+        "member": member, "context": context, "attachments": attachments,
+        "message_id": new_message_id((domain or _host_domain()).lower()),
+        "status": "pending", "attempts": 0,
+        "not_before": naive_utc(not_before) if not_before else now,
+        "after": after, "last_error": "", "created_at": now}, on_conflict_ignore=True)
+    return row if row is not None else Outbox.get(Outbox.key == key)

@@ -52,5 +52,11 @@ def parse(data: bytes) -> EmailMessage:
 
 
 def bodies(msg: EmailMessage) -> tuple[str, str]:
-    """(text, html) of a received mail, decoded."""
-    return (msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content())
+    """(text, html) of a received mail, decoded; line ends as in Python text."""
+    return tuple(msg.get_body((kind,)).get_content().replace("\r\n", "\n")
+                 for kind in ("plain", "html"))
+
+
+def open_db(cfg, clock):
+    from mailworker.db import open_from_config
+    return open_from_config(cfg, clock)

@@ -178,7 +178,7 @@ def test_unclear_mail_goes_to_triage_and_staff_decide(world):
 
 def test_short_body_same_text_and_daily_cap_are_not_credited(world):
     w = world(ingest={"daily_credit_cap": 2})
-    w.deliver(make_mail(subject="앱 오류", body="오류 나요"))
+    w.deliver(make_mail(subject="[품평] 앱 오류", body="로그인 버그가 있어요"))
     w.run()
     short = only(Message.select())
     assert short.disposition == "no_credit" and "characters" in short.reason

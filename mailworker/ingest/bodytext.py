@@ -211,29 +211,28 @@ def _find_quotes(lines: list[str]) -> tuple[list[bool], int]:
 
 def _signature_start(lines: list[str], idx: list[int]) -> int:
     """Position in ``idx`` (indexes of new-text lines) where the signature starts."""
-    # Only the last few non-blank lines can start a signature.
-    nonblank: list[int] = []
+    # Only the last few non-blank lines can start a signature: (position, stripped line).
+    tail: list[tuple[int, str]] = []
     for k in range(len(idx) - 1, -1, -1):
-        if lines[idx[k]].strip():
-            nonblank.append(k)
-            if len(nonblank) > SIGNATURE_MAX_LINES:
+        stripped = lines[idx[k]].strip()
+        if stripped:
+            tail.append((k, stripped))
+            if len(tail) > SIGNATURE_MAX_LINES:
                 break
-    nonblank.reverse()
+    tail.reverse()
     start = len(idx)
-    for k in nonblank:
-        if lines[idx[k]].startswith("--") and lines[idx[k]].rstrip("\r") in ("-- ", "--"):
+    for k, stripped in tail:
+        if stripped == "--":                      # the "-- " delimiter
             start = k
             break
-    for k in nonblank[-3:]:
-        line = lines[idx[k]].strip()
-        if len(line) <= FOOTER_MAX_WIDTH and _mobile_footer(line):
+    for k, stripped in tail[-3:]:
+        if len(stripped) <= FOOTER_MAX_WIDTH and _mobile_footer(stripped):
             start = min(start, k)
             break
-    tail = nonblank[-(CLOSER_TAIL_LINES + 1):]
-    for pos, k in enumerate(tail):
-        line = lines[idx[k]].strip()
-        if (len(line) <= CLOSER_TAIL_WIDTH and _closer(line)
-                and all(len(lines[idx[j]].strip()) <= CLOSER_TAIL_WIDTH for j in tail[pos + 1:])):
+    closing = tail[-(CLOSER_TAIL_LINES + 1):]
+    for pos, (k, stripped) in enumerate(closing):
+        if (len(stripped) <= CLOSER_TAIL_WIDTH and _closer(stripped)
+                and all(len(after) <= CLOSER_TAIL_WIDTH for _, after in closing[pos + 1:])):
             start = min(start, k)
             break
     return start

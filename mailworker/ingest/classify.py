@@ -103,17 +103,20 @@ BOUNCE_WORDS = ["undeliverable", "undelivered", "delivery status notification", 
                 "could not be delivered", "delivery failed", "배달 실패", "전송 실패", "발송 실패",
                 "반송", "전달되지 않았", "전달 실패", "수신 실패"]
 
-# Defects that do not make a message unreadable (everything else sends it to triage).
-HARMLESS_DEFECTS = ["Date header could not be read", "guessed charset"]
+# Defects that do not make a message unreadable (any other defect sends it to triage).
+HARMLESS_DEFECTS = ["Date header could not be read", "guessed charset", "invalid Content-Type",
+                    "text taken from its beginning only"]
 
 REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|회신|답장|전달|답변)\s*(\[\d+\])?\s*:\s*)+",
                           re.I)
 TAG = re.compile(r"[\[【(（]\s*([^\]】)）]{1,20}?)\s*[\]】)）]")
 
 MIN_NEW_TEXT_CHARS = 5     # fewer non-space characters than this: "essentially empty"
+_ENOUGH_TEXT = re.compile(r"(?:\s*\S){%d}" % MIN_NEW_TEXT_CHARS)
 STRONG = 2                 # a score at least this is a strong signal
 CLEAR_MARGIN = 2.0         # the winner needs this many times the loser's score when both are strong
 SCAN_CHARS = 8000          # wording is looked for in the first this many characters
+RSVP_MAX_CHARS = 200       # a longer meeting answer with review/proposal wording goes to triage
 
 
 @dataclass(frozen=True)
@@ -125,45 +128,74 @@ class Classification:
 
 # --- matching ---------------------------------------------------------------------------
 
-class WordList:
-    """Find which of a list of words occur. ASCII words match whole words only."""
+def _trie_pattern(words: list[str]) -> str:
+    """A regular expression matching any of the words, longest first, shaped as a trie:
+    one pass over the text instead of one per word (about 3x faster than a flat A|B|C)."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
 
-    def __init__(self, words):
-        self.words = sorted({w.casefold() for w in words}, key=len, reverse=True)
-        self.regex = re.compile("|".join(re.escape(w) for w in self.words))
+    def build(node: dict) -> str:
+        branches = [re.escape(ch) + build(node[ch]) for ch in sorted(k for k in node if k)]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
 
-    def found(self, text: str) -> list[str]:
-        hits: list[str] = []
-        for m in self.regex.finditer(text):
-            word = m.group(0)
-            if word.isascii() and word[0].isalnum():
-                before = text[m.start() - 1] if m.start() else " "
-                after = text[m.end()] if m.end() < len(text) else " "
-                if before.isalnum() or after.isalnum():
-                    continue
-            if word not in hits:
-                hits.append(word)
-        return hits
-
-
-class WeightedWords:
-    def __init__(self, weighted: dict[int, list[str]]):
-        self.weight = {w.casefold(): weight for weight, words in weighted.items() for w in words}
-        self.list = WordList(self.weight)
-
-    def score(self, text: str) -> tuple[int, list[str]]:
-        hits = self.list.found(text)
-        return sum(self.weight[w] for w in hits), hits
+    return build(trie) or "(?!)"
 
 
-_review = WeightedWords(REVIEW_WORDS)
-_proposal = WeightedWords(PROPOSAL_WORDS)
-_resignation = WordList(RESIGNATION_WORDS)
-_meeting = WordList(MEETING_WORDS)
-_decline = WordList(DECLINE_WORDS)
-_attend = WordList(ATTEND_WORDS)
-_auto_subject = WordList(AUTO_REPLY_SUBJECTS)
-_bounce_words = WordList(BOUNCE_WORDS)
+class Lexicon:
+    """Finds the words of several named lists in one pass. ASCII words match whole words;
+    Korean words match anywhere, since they take endings (오류가, 오류를)."""
+
+    def __init__(self, lists: dict[str, dict[str, int]]):
+        self.weights: dict[str, dict[str, int]] = {}      # word -> {list name: weight}
+        for name, words in lists.items():
+            for word, weight in words.items():
+                self.weights.setdefault(word.casefold(), {})[name] = weight
+        ascii_words = [w for w in self.weights if w[0].isascii() and w[0].isalnum()]
+        other_words = [w for w in self.weights if w not in set(ascii_words)]
+        self.ascii = re.compile(_trie_pattern(ascii_words))
+        self.other = re.compile(_trie_pattern(other_words))
+
+    def scan(self, text: str) -> dict[str, list[str]]:
+        """List name -> words found (first occurrence order, each once)."""
+        words = list(dict.fromkeys(self.other.findall(text)))   # findall: no match objects
+        for m in self.ascii.finditer(text):
+            start, end = m.span()
+            if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+                continue
+            if m.group() not in words:
+                words.append(m.group())
+        found: dict[str, list[str]] = {}
+        for word in words:
+            for name in self.weights[word]:
+                found.setdefault(name, []).append(word)
+        return found
+
+    def score(self, name: str, hits: dict[str, list[str]]) -> int:
+        return sum(self.weights[w][name] for w in hits.get(name, ()))
+
+
+def _flat(words: list[str]) -> dict[str, int]:
+    return {w: 1 for w in words}
+
+
+def _weighted(weighted: dict[int, list[str]]) -> dict[str, int]:
+    return {w: weight for weight, words in weighted.items() for w in words}
+
+
+_LEXICON = Lexicon({
+    "review": _weighted(REVIEW_WORDS), "proposal": _weighted(PROPOSAL_WORDS),
+    "resignation": _flat(RESIGNATION_WORDS), "meeting": _flat(MEETING_WORDS),
+    "decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS),
+})
+_AUTO_SUBJECT = Lexicon({"auto": _flat(AUTO_REPLY_SUBJECTS)})
+_BOUNCE_WORDS = Lexicon({"bounce": _flat(BOUNCE_WORDS)})
 _tags = {k.casefold(): v for k, v in SUBJECT_TAGS.items()}
 
 
@@ -178,10 +210,9 @@ def _bounce(mail: ParsedMail, subject: str) -> Classification | None:
     if mail.content_type == "multipart/report" and mail.report_type == "delivery-status":
         return Classification("bounce", "multipart/report; report-type=delivery-status (DSN)")
     local = mail.from_addr.split("@", 1)[0]
-    sender = local in BOUNCE_SENDERS or "mail delivery" in mail.from_name.casefold()
-    if sender:
-        words = _bounce_words.found(subject) or _bounce_words.found(
-            mail.text[:SCAN_CHARS].casefold())
+    if local in BOUNCE_SENDERS or "mail delivery" in mail.from_name.casefold():
+        words = (_BOUNCE_WORDS.scan(subject).get("bounce")
+                 or _BOUNCE_WORDS.scan(mail.text[:SCAN_CHARS].casefold()).get("bounce"))
         if words:
             return Classification("bounce", f"sender {mail.from_addr or mail.from_name} "
                                             f"with delivery-failure wording ({_list(words, 2)})")
@@ -200,66 +231,84 @@ def _auto_reply(mail: ParsedMail, subject: str) -> Classification | None:
         return Classification("auto_reply", f"Precedence: {precedence}")
     if mail.content_type == "multipart/report" and mail.report_type == "disposition-notification":
         return Classification("auto_reply", "read receipt (disposition-notification)")
-    words = _auto_subject.found(subject)
+    words = _AUTO_SUBJECT.scan(subject).get("auto")
     if words:
         return Classification("auto_reply", f"subject says {words[0]}")
     return None
 
 
 def _serious_defects(mail: ParsedMail) -> list[str]:
-    return [d for d in mail.defects if not any(d.startswith(h) for h in HARMLESS_DEFECTS)]
+    return [d for d in mail.defects if not any(h in d for h in HARMLESS_DEFECTS)]
 
 
 def _subject_tags(subject: str) -> list[tuple[str, str]]:
-    found = []
+    found: list[tuple[str, str]] = []
     for m in TAG.finditer(subject):
-        tag = " ".join(m.group(1).split()).casefold()
-        kind = _tags.get(tag) or _tags.get(tag.replace(" ", ""))
-        if kind and (m.group(1), kind) not in found:
-            found.append((m.group(1).strip(), kind))
+        tag = " ".join(m.group(1).split())
+        kind = _tags.get(tag.casefold()) or _tags.get(tag.casefold().replace(" ", ""))
+        if kind and (tag, kind) not in found:
+            found.append((tag, kind))
     return found
 
 
-def _rsvp(subject: str, text: str, quoted: str, is_reply: bool) -> Classification | None:
+class _Signals:
+    """Words found in the subject (without Re:) and in the new text, by list."""
+
+    def __init__(self, topic: str, text: str):
+        self.subject = _LEXICON.scan(topic)
+        self.body = _LEXICON.scan(text)
+        self.both: dict[str, list[str]] = dict(self.subject)
+        for name, words in self.body.items():
+            subj = self.subject.get(name)
+            self.both[name] = subj + [w for w in words if w not in subj] if subj else words
+
+    def words(self, name: str, where: str = "both") -> list[str]:
+        where_found = self.subject if where == "subject" else (
+            self.body if where == "body" else self.both)
+        return where_found.get(name, [])
+
+    def score(self, name: str) -> int:
+        return _LEXICON.score(name, self.subject) + _LEXICON.score(name, self.body)
+
+
+def _rsvp(signals: _Signals, mail: ParsedMail, is_reply: bool) -> Classification | None:
     # A reply's subject is the notice's own ("참석 가능 여부"), so only the new text answers.
-    said = text if is_reply else subject + "\n" + text
-    declines = _decline.found(said)
-    attends = [] if declines else _attend.found(said)
+    where = "body" if is_reply else "both"
+    declines = signals.words("decline", where)
+    attends = [] if declines else signals.words("attend", where)
     if not declines and not attends:
         return None
-    meeting = _meeting.found(subject + "\n" + text) or (is_reply and _meeting.found(quoted))
+    meeting = signals.words("meeting")
+    if not meeting and is_reply:      # "참석합니다" under a quoted meeting notice
+        meeting = _LEXICON.scan(mail.quoted_text[:SCAN_CHARS].casefold()).get("meeting", [])
     if not meeting:
         return None
     answer = "decline" if declines else "attend"
     word = (declines or attends)[0]
-    where = "reply about" if is_reply else "mail about"
-    return Classification("rsvp", f"{where} a meeting ({meeting[0]}): {word} ({answer})",
+    about = "reply about" if is_reply else "mail about"
+    return Classification("rsvp", f"{about} a meeting ({meeting[0]}): {word} ({answer})",
                           rsvp=answer)
 
 
-def _wording(subject: str, text: str) -> Classification:
-    r_subj, r_subj_hits = _review.score(subject)
-    r_body, r_body_hits = _review.score(text)
-    p_subj, p_subj_hits = _proposal.score(subject)
-    p_body, p_body_hits = _proposal.score(text)
-    review, proposal = r_subj + r_body, p_subj + p_body
-    r_hits = r_subj_hits + [w for w in r_body_hits if w not in r_subj_hits]
-    p_hits = p_subj_hits + [w for w in p_body_hits if w not in p_subj_hits]
+def _wording(signals: _Signals) -> Classification:
+    review, proposal = signals.score("review"), signals.score("proposal")
+    r_hits, p_hits = signals.words("review"), signals.words("proposal")
     if review == 0 and proposal == 0:
         return Classification("triage", "no review or proposal wording found")
     top, other = max(review, proposal), min(review, proposal)
     if top < STRONG:
-        return Classification("triage", "too little to go on: only "
-                              f"{_list(r_hits or p_hits)} ({'review' if review else 'proposal'} word)")
+        kind = "review" if review else "proposal"
+        return Classification("triage", f"too little to go on: only {_list(r_hits or p_hits)} "
+                                        f"({kind} word)")
     if other >= STRONG and top < CLEAR_MARGIN * other:
         return Classification("triage", "both review and proposal wording: "
                               f"{_list(r_hits, 3)} (review) vs {_list(p_hits, 3)} (proposal)")
-    kind, hits, in_subject, in_body = (
-        ("review", r_hits, r_subj_hits, r_body_hits) if review > proposal
-        else ("proposal", p_hits, p_subj_hits, p_body_hits))
+    kind = "review" if review > proposal else "proposal"
+    in_subject, in_body = signals.words(kind, "subject"), signals.words(kind, "body")
     where = ("subject and body mention" if in_subject and in_body
              else "subject mentions" if in_subject else "body mentions")
-    return Classification(kind, f"{where} {_list(hits)} ({kind} words)")
+    strongest = sorted(signals.words(kind), key=lambda w: -_LEXICON.weights[w][kind])
+    return Classification(kind, f"{where} {_list(strongest)} ({kind} words)")
 
 
 def classify(mail: ParsedMail) -> Classification:
@@ -278,37 +327,35 @@ def classify(mail: ParsedMail) -> Classification:
     is_reply = bool(prefix) or bool(mail.in_reply_to)
     topic = subject[prefix.end():] if prefix else subject
     text = mail.new_text[:SCAN_CHARS].casefold()
-
     tags = _subject_tags(topic)
     tag_kinds = {kind for _, kind in tags}
-    if "resignation" in tag_kinds:
-        return Classification("resignation", f"subject tag [{tags[0][0]}]" if len(tags) == 1
-                              else f"subject tags {', '.join(f'[{t}]' for t, _ in tags)}")
-    resign_words = _resignation.found(topic + "\n" + text)
-    if resign_words and not tag_kinds:
-        competing = _wording(topic, text)
-        if competing.kind in ("review", "proposal"):
-            return Classification("triage", f"resignation wording ({_list(resign_words, 2)}) "
-                                            f"mixed with {competing.kind} wording")
-        return Classification("resignation", f"asks to leave: {_list(resign_words, 2)}")
+    tag_names = ", ".join(f"[{t}]" for t, _ in tags)
 
+    if "resignation" in tag_kinds:
+        return Classification("resignation", f"subject tag {tag_names}")
+
+    signals = _Signals(topic, text)
     if not tag_kinds:
-        rsvp = _rsvp(topic, text, mail.quoted_text[:SCAN_CHARS].casefold(), is_reply)
+        resign = signals.words("resignation")
+        if resign:
+            competing = _wording(signals)
+            if competing.kind in ("review", "proposal"):
+                return Classification("triage", f"resignation wording ({_list(resign, 2)}) "
+                                                f"mixed with {competing.kind} wording")
+            return Classification("resignation", f"asks to leave: {_list(resign, 2)}")
+        rsvp = _rsvp(signals, mail, is_reply)
         if rsvp:
-            competing = _wording(topic, text)
-            if competing.kind in ("review", "proposal") and len(text) > 200:
+            competing = _wording(signals)
+            if competing.kind in ("review", "proposal") and len(text) > RSVP_MAX_CHARS:
                 return Classification("triage", f"meeting answer mixed with {competing.kind}: "
                                                 f"{rsvp.reason}; {competing.reason}")
             return rsvp
 
-    if sum(1 for ch in text if not ch.isspace()) < MIN_NEW_TEXT_CHARS:
+    if not _ENOUGH_TEXT.match(text):
         return Classification("triage", "body is empty" + (" (only quoted text)"
                                                           if mail.quoted_text else ""))
-
-    if tag_kinds:
-        if len(tag_kinds) > 1:
-            return Classification("triage", "subject has conflicting tags "
-                                            + ", ".join(f"[{t}]" for t, _ in tags))
+    if len(tag_kinds) > 1:
+        return Classification("triage", f"subject has conflicting tags {tag_names}")
+    if tags:
         return Classification(tags[0][1], f"subject tag [{tags[0][0]}]")
-
-    return _wording(topic, text)
+    return _wording(signals)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from ..clock import local_day, local_day_bounds_utc
+from ..clock import half_year_start, local_day, local_day_bounds_utc
 from ..models import CREDITABLE_KINDS, HourCredit, Member, Message
 
 # Senders we never answer: answering them makes mail loops or backscatter.
@@ -35,9 +35,10 @@ def may_reply_to(address: str) -> bool:
 
 
 def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
-           auth_ok: bool, auth_reason: str, new_text_chars: int, body_sha256: str | None,
-           duplicate_of: Message | None, now: dt.datetime, tz, min_body_chars: int,
+           auth_ok: bool, auth_reason: str, new_text_chars: int, same_text_credited: bool,
+           credited_today: int, duplicate_of: Message | None, min_body_chars: int,
            daily_cap: int, reply_to_non_members: bool) -> Decision:
+    """The disposition of one message, from facts the caller looked up (no I/O here)."""
     if duplicate_of is not None:
         return Decision("duplicate", f"same Message-ID as message #{duplicate_of.id} "
                         f"({duplicate_of.disposition}); recorded once")
@@ -67,16 +68,61 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
     if new_text_chars < min_body_chars:
         return Decision("no_credit", f"{kind} not credited: only {new_text_chars} characters of "
                         f"new text (at least {min_body_chars} needed)", reply="no_credit")
-    if body_sha256 and (Message.select(Message.id)
-                        .where((Message.member == member) & (Message.body_sha256 == body_sha256)
-                               & (Message.disposition == "credited")).exists()):
+    if same_text_credited:
         return Decision("no_credit", f"{kind} not credited: the same text was already "
                         "credited earlier", reply="no_credit")
-    start, end = local_day_bounds_utc(local_day(now, tz), tz)
-    today = (HourCredit.select(pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0))
-             .where((HourCredit.member == member) & (HourCredit.credited_at >= start)
-                    & (HourCredit.credited_at < end)).scalar())
-    if today >= daily_cap:
+    if credited_today >= daily_cap:
         return Decision("no_credit", f"{kind} not credited: daily limit of {daily_cap} "
                         f"hour(s) reached", reply="no_credit")
     return Decision("credited", f"{kind_reason}; 1 hour credited", credit=True, reply="ack")
+
+
+@dataclass
+class MemberTally:
+    """A member's credit history as far as the rules need it, kept current during a pass."""
+    day: dt.date
+    today: int
+    half_year_start: dt.date
+    half_year: int
+    texts: set[str]
+
+
+class CreditHistory:
+    """Per-member tallies read once per pass (three queries a member), then kept in memory.
+
+    Only the worker credits automatically, one pass at a time; a staff triage decision
+    made during a pass can make a tally one hour low until the next pass."""
+
+    def __init__(self, tz):
+        self.tz = tz
+        self._tallies: dict[int, MemberTally] = {}
+
+    def tally(self, member: Member, now: dt.datetime) -> MemberTally:
+        day = local_day(now, self.tz)
+        t = self._tallies.get(member.id)
+        if t is None or t.day != day:
+            t = self._load(member, now, day)
+            self._tallies[member.id] = t
+        return t
+
+    def _load(self, member: Member, now: dt.datetime, day: dt.date) -> MemberTally:
+        start, end = local_day_bounds_utc(day, self.tz)
+        hy = half_year_start(now, self.tz)
+        hy_start, _ = local_day_bounds_utc(hy, self.tz)
+        total = pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0)
+        today = (HourCredit.select(total).where(
+            (HourCredit.member == member) & (HourCredit.credited_at >= start)
+            & (HourCredit.credited_at < end)).scalar())
+        half = (HourCredit.select(total).where(
+            (HourCredit.member == member) & (HourCredit.credited_at >= hy_start)).scalar())
+        texts = {row[0] for row in Message.select(Message.body_sha256).where(
+            (Message.member == member) & (Message.disposition == "credited")
+            & Message.body_sha256.is_null(False)).tuples()}
+        return MemberTally(day, today, hy, half, texts)
+
+    def credited(self, member: Member, now: dt.datetime, body_sha256: str | None) -> None:
+        t = self.tally(member, now)
+        t.today += 1
+        t.half_year += 1
+        if body_sha256:
+            t.texts.add(body_sha256)

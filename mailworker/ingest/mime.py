@@ -39,6 +39,7 @@ FALLBACK_CODECS = ("utf-8", "cp949")
 
 MAX_DEPTH = 30          # multipart nesting we follow; deeper is reported, not parsed
 MAX_PARTS = 500         # parts per message we look at
+MAX_FIELDS = 1000       # header fields per entity we keep (Postfix allows ~100 KB of headers)
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)[ \t]+(?==\?)")
@@ -94,24 +95,33 @@ def decode_bytes(data: bytes, label: str | None, where: str) -> tuple[str, str |
                   "unreadable characters were replaced")
 
 
-def header_text(value: str) -> str:
+def header_text(value: str, defects: list[str] | None = None, name: str = "") -> str:
     """A header value from ``split_header_block`` (latin-1 text) to real text: ASCII as
-    is, raw 8-bit bytes read as utf-8, else cp949."""
+    is, raw 8-bit bytes read as utf-8, else cp949; otherwise replaced (and a defect)."""
     if value.isascii():
         return value.strip()
-    value = value.encode("latin-1")
+    data = value.encode("latin-1")
     for candidate in FALLBACK_CODECS:
         try:
-            return value.decode(candidate).strip()
+            return data.decode(candidate).strip()
         except UnicodeDecodeError:
             continue
-    return value.decode("utf-8", "replace").strip()
+    if defects is not None:
+        defects.append(f"{name or 'a'} header: raw bytes are neither utf-8 nor cp949; "
+                       "unreadable characters were replaced")
+    return data.decode("utf-8", "replace").strip()
 
 
 def _relabel(match: re.Match) -> str:
     charset = match.group(1).split("*", 1)[0]      # RFC 2231 language suffix: utf-8*ko
     codec = python_codec(charset) or "utf-8"
     return f"=?{codec}?{match.group(2)}?{match.group(3)}?="
+
+
+def unknown_word_charsets(text: str) -> list[str]:
+    """Charsets of RFC 2047 encoded words in ``text`` that we cannot decode."""
+    return [m.group(1) for m in _ENCODED_WORD.finditer(text)
+            if python_codec(m.group(1).split("*", 1)[0]) is None]
 
 
 @lru_cache(maxsize=4096)   # members' names repeat from mail to mail
@@ -170,19 +180,25 @@ def split_header_block(raw: bytes, where: str = "message") -> HeaderBlock:
     else:
         head, body = raw[start:end.start()], raw[end.end():]
     text = head.decode("latin-1")
-    # Fast path: one regex pass; used when the fields tile the whole header block.
-    fields = []
-    expected = 0
-    for m in _FIELD.finditer(text):
-        if m.start() != expected:
-            break
-        name, value = m.groups()
-        fields.append((name, _unfold(value) if "\n" in value or "\r" in value else value))
-        expected = m.end() + 1
-    else:
-        if expected >= len(text):
-            return HeaderBlock(fields, body)
-    return _split_slowly(raw, text, start, body, where)
+    # Fast path: one regex pass. Every line that is not a continuation must have started a
+    # field; if one did not, the slow path finds it and says which.
+    lf_text = text.replace("\r\n", "\n") if "\r" in text else text
+    found = _FIELD.findall(lf_text)
+    starts = 1 + lf_text.count("\n") - lf_text.count("\n ") - lf_text.count("\n\t")
+    if len(found) == starts and lf_text[:1] not in (" ", "\t"):
+        if "\n " in lf_text or "\n\t" in lf_text or "\r" in lf_text:
+            found = [(name, _unfold(value)) if "\n" in value or "\r" in value else (name, value)
+                     for name, value in found]
+        return _capped(HeaderBlock(found, body), where)
+    return _capped(_split_slowly(raw, text, start, body, where), where)
+
+
+def _capped(block: HeaderBlock, where: str) -> HeaderBlock:
+    if len(block.fields) > MAX_FIELDS:
+        block.defects.append(f"{where}: {len(block.fields):,} header fields; only the first "
+                             f"{MAX_FIELDS:,} were read")
+        del block.fields[MAX_FIELDS:]
+    return block
 
 
 def _split_slowly(raw: bytes, text: str, start: int, body: bytes, where: str) -> HeaderBlock:
@@ -268,7 +284,8 @@ def decode_transfer(payload: bytes, cte: str, where: str) -> tuple[bytes, str | 
         except binascii.Error:
             data = re.sub(rb"[^A-Za-z0-9+/]", b"", payload)
             data = data[: len(data) - len(data) % 4]
-            return binascii.a2b_base64(data), f"{where}: damaged base64 (decoded what could be read)"
+            return (binascii.a2b_base64(data),
+                    f"{where}: damaged base64 (decoded what could be read)")
     if cte == "quoted-printable":
         return binascii.a2b_qp(payload), None
     if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
@@ -276,16 +293,28 @@ def decode_transfer(payload: bytes, cte: str, where: str) -> tuple[bytes, str | 
         msg["Content-Transfer-Encoding"] = "x-uuencode"
         msg.set_payload(payload.decode("ascii", "surrogateescape"))
         return msg.get_payload(decode=True), None
-    return payload, f"{where}: unknown Content-Transfer-Encoding {cte!r}; kept the bytes as they are"
+    return payload, (f"{where}: unknown Content-Transfer-Encoding {cte!r}; "
+                     "kept the bytes as they are")
 
 
-def split_multipart(body: bytes, boundary: str) -> tuple[list[bytes], bool, bool]:
-    """Parts between boundary lines. Returns (parts, found_start, found_close)."""
+@dataclass
+class Split:
+    parts: list[bytes]
+    found: bool          # at least one boundary line
+    closed: bool         # the closing boundary line was seen
+    truncated: bool      # more than MAX_PARTS parts; the rest were not split
+
+
+def split_multipart(body: bytes, boundary: str) -> Split:
+    """The parts between the boundary lines of a multipart body."""
     delim = b"--" + boundary.encode("utf-8", "surrogateescape")
     starts: list[tuple[int, int]] = []     # (line start, start of next line)
-    closed = False
+    closed = truncated = False
     search = 0
-    while len(starts) <= MAX_PARTS:
+    while True:
+        if len(starts) > MAX_PARTS:
+            truncated = True
+            break
         if search == 0 and body.startswith(delim):
             at = 0
         else:
@@ -307,15 +336,15 @@ def split_multipart(body: bytes, boundary: str) -> tuple[list[bytes], bool, bool
             break
         starts.append((at, line_end + 1))
     if not starts:
-        return [], False, False
+        return Split([], False, False, False)
     parts = []
-    bounds = starts if closed else starts + [(len(body) + 1, len(body))]
+    bounds = starts if closed or truncated else starts + [(len(body) + 1, len(body))]
     for (_, begin), (next_at, _) in zip(bounds, bounds[1:]):
         chunk = body[begin:max(begin, next_at - 1)]   # the newline before a delimiter is its own
         if chunk.endswith(b"\r"):
             chunk = chunk[:-1]
         parts.append(chunk)
-    return parts, True, closed
+    return Split(parts, True, closed, truncated)
 
 
 @dataclass
@@ -337,27 +366,29 @@ class MimeResult:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def _fields_lookup(fields: list[tuple[str, str]], names: tuple[str, ...]) -> dict[str, str]:
+MIME_FIELDS = ("content-type", "content-disposition", "content-transfer-encoding")
+
+
+def mime_fields(fields: list[tuple[str, str]]) -> dict[str, str]:
+    """The MIME headers of an entity (first of each), by lower-case name."""
     found: dict[str, str] = {}
     for name, value in fields:
         key = name.lower()
-        if key in names and key not in found:
+        if key in MIME_FIELDS and key not in found:
             found[key] = header_text(value)
     return found
 
 
-_MIME_FIELDS = ("content-type", "content-disposition", "content-transfer-encoding")
-
-
-def walk(fields: list[tuple[str, str]], body: bytes, result: MimeResult,
+def walk(mime: dict[str, str], body: bytes, result: MimeResult,
          default_type: str = "text/plain", path: str = "1", depth: int = 0) -> None:
-    """Collect the leaves of one entity (recursing into multiparts) into ``result``."""
+    """Collect the leaves of one entity (recursing into multiparts) into ``result``.
+    ``mime`` holds the entity's MIME headers as ``mime_fields`` returns them."""
     where = "message body" if path == "1" else f"part {path}"
-    mime = _fields_lookup(fields, _MIME_FIELDS)
     ctype, params = parse_params(mime.get("content-type", ""))
     if "/" not in ctype:
         if ctype:
-            result.defects.append(f"{where}: invalid Content-Type {ctype!r}; read as {default_type}")
+            result.defects.append(f"{where}: invalid Content-Type {ctype!r}; "
+                                  f"read as {default_type}")
         ctype, params = default_type, ({} if ctype else params)
     if depth == 0:
         result.content_type, result.params = ctype, params
@@ -370,19 +401,22 @@ def walk(fields: list[tuple[str, str]], body: bytes, result: MimeResult,
             result.defects.append(f"{where}: nested deeper than {MAX_DEPTH} levels; not read")
             return
         else:
-            parts, found, closed = split_multipart(body, boundary)
-            if not found:
+            split = split_multipart(body, boundary)
+            if not split.found:
                 result.defects.append(f"{where}: {ctype} boundary never appears; read as text")
                 ctype = "text/plain"
-            elif not parts:
+            elif not split.parts:
                 result.defects.append(f"{where}: {ctype} has no parts")
                 return
             else:
-                if not closed:
+                if split.truncated:
+                    result.defects.append(f"{where}: more than {MAX_PARTS} parts; "
+                                          "the rest were skipped")
+                elif not split.closed:
                     result.defects.append(f"{where}: {ctype} has no closing boundary "
                                           "(message cut off?)")
                 child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
-                for i, chunk in enumerate(parts[:MAX_PARTS], 1):
+                for i, chunk in enumerate(split.parts, 1):
                     if len(result.leaves) >= MAX_PARTS:
                         result.defects.append(f"{where}: more than {MAX_PARTS} parts; rest skipped")
                         return
@@ -391,12 +425,14 @@ def walk(fields: list[tuple[str, str]], body: bytes, result: MimeResult,
                     # A part may legally have no headers at all: body only, after a blank line.
                     result.defects.extend(d for d in block.defects
                                           if "does not start with a header block" not in d)
-                    walk(block.fields, block.body, result, child_default, sub_path, depth + 1)
+                    walk(mime_fields(block.fields), block.body, result, child_default, sub_path,
+                         depth + 1)
                 return
-    disposition, dparams = parse_params(mime.get("content-disposition", ""))
+    disposition = mime.get("content-disposition", "")
+    disposition, dparams = parse_params(disposition) if disposition else ("", {})
     filename = dparams.get("filename") or params.get("name") or ""
     if filename:
-        filename = decode_words(filename).strip()
+        filename = decode_words(filename).strip().replace("\x00", "\ufffd")
     cte = mime.get("content-transfer-encoding", "").strip().lower()
     payload, defect = decode_transfer(body, cte, where)
     if defect:

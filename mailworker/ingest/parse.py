@@ -2,25 +2,36 @@
 
 How mail-parser is used, and why not its full ``parse_from_bytes``
 ------------------------------------------------------------------
-Measured on this machine (Python 3.11, one core) for a 2.8 KB Korean text mail:
-``mailparser.parse_from_bytes`` 455-530 µs, the stdlib ``email.message_from_bytes`` it
-wraps 60-75 µs, and for a 1.3 MB mail with a screenshot both take about 33 ms. The
-ingest target (>= 25 % of raw IMAP FETCH, ~4,500 msg/s end to end for 2 KB mail, and
->= 50 % of raw MB/s for 1 MB mail) leaves well under 100 µs for parse + classify, so:
+Measured with ``benchmarks/parse_bench.py`` on the project's machine (Python 3.11, one
+core of a shared AMD EPYC VM where ``sum(range(100))`` takes 0.8 µs), for a 2.5 KB Korean
+member mail (base64 UTF-8 body, real-world headers) and a 1.37 MB mail with a screenshot:
+
+    ==================================  ===========  ============
+    per message                         2.5 KB mail  1.37 MB mail
+    ==================================  ===========  ============
+    stdlib ``email.message_from_bytes``       60 µs       28 ms
+    ``mailparser.parse_from_bytes``          595 µs       28 ms
+    ``parse_message`` (this module)          100 µs
+    ``classify`` of the parsed mail           49 µs
+    ``parse_message`` + ``classify``         170 µs      6.6 ms
+    ==================================  ===========  ============
+
+mail-parser's full parse alone would cost more than the whole ingest budget (~220 µs per
+message for 4,500 msg/s) and reads 1 MB mail at ~48 MB/s, so:
 
 * the MIME structure is read by ``mailworker.ingest.mime`` straight from the bytes
-  (header lines split once, multipart split with ``bytes.find`` on the boundary, base64
-  and quoted-printable undone with ``binascii``);
-* mail-parser stays in the path for encoded words (``decode_header_part``, after Korean
-  charset labels are rewritten to cp949 so it does not garble them) and for the
-  ``Date`` header (``mailparser.dates.parse_mail_date``, which reports bad dates instead of
-  guessing);
+  (header block split with one regular expression, multipart bodies split with
+  ``bytes.find`` on the boundary, base64 and quoted-printable undone with ``binascii``):
+  the cost follows the number of parts, not the number of lines;
+* mail-parser stays in the path where it is cheap and right: RFC 2047 encoded words
+  (``mailparser.utils.decode_header_part``, after Korean charset labels are rewritten to
+  cp949 so it does not garble them) and ``Date`` headers that are not in the plain
+  "Tue, 24 Nov 2026 09:00:00 +0900" form (``mailparser.dates.parse_mail_date``, which
+  reports bad dates instead of guessing);
 * what mail-parser gets wrong for Korean mail is done here: ``ks_c_5601-1987`` /
-  ``euc-kr`` / ``x-windows-949`` bodies and RFC 2231 file names decoded as cp949,
-  ISO-2022-KR bodies decoded (mail-parser hands back the escape sequences), raw 8-bit
-  headers read as utf-8 or cp949.
-
-``benchmarks/parse_bench.py`` prints the current numbers next to mail-parser's.
+  ``euc-kr`` / ``x-windows-949`` bodies and RFC 2231 file names decoded as cp949 (it
+  garbles them), ISO-2022-KR bodies decoded (it hands back the escape sequences), raw
+  8-bit headers read as utf-8 or cp949.
 
 ``parse_message`` never raises: a message it cannot read still comes back, with the
 problems listed in ``defects``.
@@ -33,7 +44,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from mailparser.dates import parse_mail_date
 
@@ -85,6 +96,7 @@ _BODY_TYPES = ("text/plain", "text/html")
 _REPORT_PARTS = ("message/delivery-status", "message/disposition-notification",
                  "text/rfc822-headers", "message/feedback-report", "message/global-delivery-status",
                  "message/global-headers")
+MAX_HTML_CHARS = 300_000
 _ISO2022_SHIFT = re.compile(r"\x1b\$\)C|[\x0e\x0f]")
 
 
@@ -96,16 +108,23 @@ def _new(raw: bytes, size: int) -> ParsedMail:
         content_type="text/plain", report_type=None)
 
 
-def _index_headers(fields: list[tuple[str, str]]) -> tuple[dict[str, list[str]],
-                                                          dict[str, list[str]]]:
+def _index_headers(fields: list[tuple[str, str]], defects: list[str]
+                   ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """(raw text, decoded text) of every header, by lower-case name."""
     raw: dict[str, list[str]] = {}
     decoded: dict[str, list[str]] = {}
     for name, value in fields:
         key = name.lower()
-        text = mime.header_text(value)
+        text = value.strip() if value.isascii() else mime.header_text(value, defects, name)
         raw.setdefault(key, []).append(text)
-        decoded.setdefault(key, []).append(mime.decode_words(text) if "=?" in text else text)
+        if "=?" in text:
+            defects.extend(f"{name} header: unknown charset {charset!r} in an encoded word"
+                           for charset in mime.unknown_word_charsets(text))
+            text = mime.decode_words(text)
+        if "\x00" in text:                    # PostgreSQL text columns refuse NUL
+            defects.append(f"{name} header: NUL characters were replaced")
+            text = text.replace("\x00", "\ufffd")
+        decoded.setdefault(key, []).append(text)
     return raw, decoded
 
 
@@ -129,7 +148,7 @@ def parse_mailbox(value: str) -> tuple[str, str]:
 
 def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Set the header-derived fields; return the raw header texts by lower-case name."""
-    raw, h = _index_headers(fields)
+    raw, h = _index_headers(fields, mail.defects)
     mail.headers = h
 
     if "from" not in raw:
@@ -137,18 +156,20 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
     else:
         raw_from = raw["from"][0]
         name, addr = parse_mailbox(raw_from)
-        if "@" in addr and " " not in addr.strip():
-            mail.from_addr = addr.strip().lower()
-            mail.from_name = " ".join(mime.decode_words(name).split()) if name else ""
+        addr = addr.strip()
+        if "@" in addr and " " not in addr and addr.isprintable():
+            mail.from_addr = addr.lower()
+            name = mime.decode_words(name) if name else ""
+            mail.from_name = " ".join(name.replace("\x00", "\ufffd").split())
         else:
             mail.defects.append(f"From header has no usable address: {raw_from[:80]!r}")
 
     for value in raw.get("to", ()):
         if _BARE_ADDR.fullmatch(value) or _NAMED_ADDR.fullmatch(value):
-            mail.to_addrs.append(parse_mailbox(value)[1].lower())
+            addresses = [parse_mailbox(value)[1]]
         else:
-            mail.to_addrs.extend(a.lower() for _, a in email.utils.getaddresses([value])
-                                 if "@" in a)
+            addresses = [a for _, a in email.utils.getaddresses([value])]
+        mail.to_addrs.extend(a.lower() for a in addresses if "@" in a and a.isprintable())
 
     if "subject" in h:
         mail.subject = " ".join(h["subject"][0].split())
@@ -165,12 +186,34 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
         mail.references = _MSG_ID.findall(" ".join(h["references"]))
 
     if "date" in raw:
-        result = parse_mail_date(raw["date"][0])
-        mail.date = result.value
-        if result.value is None:
-            mail.defects.append(f"Date header could not be read ({', '.join(result.reasons)}): "
-                                f"{raw['date'][0][:60]!r}")
+        mail.date = _parse_date(raw["date"][0], mail.defects)
     return raw
+
+
+# "Tue, 24 Nov 2026 09:00:00 +0900 (KST)": what nearly every mail program writes. Anything
+# else (obsolete syntax, named zones, comments elsewhere) goes to mail-parser's reader.
+_PLAIN_DATE = re.compile(r"(?:[A-Z][a-z]{2}, ?)?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) "
+                         r"(\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)([0-5]\d)(?: \([\w +:-]{1,20}\))?")
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
+def _parse_date(value: str, defects: list[str]) -> datetime | None:
+    m = _PLAIN_DATE.fullmatch(value)
+    if m and m.group(2) in _MONTHS:
+        day, _, year, hour, minute, second, sign, zh, zm = m.groups()
+        try:
+            local = datetime(int(year), _MONTHS[m.group(2)], int(day), int(hour), int(minute),
+                             int(second or 0), tzinfo=timezone.utc)
+        except ValueError:          # 31 Feb, second 60 ...: let mail-parser judge it
+            pass
+        else:
+            offset = timedelta(hours=int(zh), minutes=int(zm))
+            return local - offset if sign == "+" else local + offset
+    result = parse_mail_date(value)
+    if result.value is None:
+        defects.append(f"Date header could not be read ({', '.join(result.reasons)}): "
+                       f"{value[:60]!r}")
+    return result.value
 
 
 def _set_content_type(mail: ParsedMail, ctype: str, params: dict[str, str]) -> None:
@@ -194,12 +237,15 @@ def _decode_text(leaf: mime.Leaf, defects: list[str]) -> str:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text or "\x0e" in text:
         text = _ISO2022_SHIFT.sub("", text)   # an undeclared or broken ISO-2022-KR remnant
+    if "\x00" in text:                        # PostgreSQL text columns refuse NUL
+        defects.append(f"{leaf.where}: NUL characters in the text were replaced")
+        text = text.replace("\x00", "\ufffd")
     return text
 
 
-def _fill_body(mail: ParsedMail, fields: list[tuple[str, str]], body: bytes) -> None:
+def _fill_body(mail: ParsedMail, raw: dict[str, list[str]], body: bytes) -> None:
     result = mime.MimeResult()
-    mime.walk(fields, body, result)
+    mime.walk({k: raw[k][0] for k in mime.MIME_FIELDS if k in raw}, body, result)
     _set_content_type(mail, result.content_type, result.params)
     mail.defects.extend(result.defects)
     plain: list[str] = []
@@ -224,21 +270,26 @@ def _fill_body(mail: ParsedMail, fields: list[tuple[str, str]], body: bytes) -> 
     if plain_text:
         mail.text = plain_text.strip()
     elif html:
-        mail.text = "\n\n".join(html_to_text(t) for t in html).strip()
+        markup = "\n".join(html)
+        if len(markup) > MAX_HTML_CHARS:      # html.parser reads ~1 MB/s; enough is enough
+            mail.defects.append(f"HTML body over {MAX_HTML_CHARS:,} characters: text taken "
+                                "from its beginning only")
+            markup = markup[:MAX_HTML_CHARS]
+        mail.text = html_to_text(markup)
     mail.new_text, mail.quoted_text, mail.signature = split_reply(mail.text)
 
 
 def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes. Never raises; problems are listed in ``defects``."""
     mail = _new(raw, len(raw))
-    if not raw.strip():
+    if not raw or raw.isspace():
         mail.defects.append("message is empty")
         return mail
     try:
         block = mime.split_header_block(raw)
         mail.defects.extend(block.defects)
-        _fill_headers(mail, block.fields)
-        _fill_body(mail, block.fields, block.body)
+        raw_headers = _fill_headers(mail, block.fields)
+        _fill_body(mail, raw_headers, block.body)
     except Exception as exc:  # noqa: BLE001 - bad input must never stop the worker
         # A message that trips a bug here is still recorded (as triage, via the defect);
         # the traceback goes to the log so the bug can be fixed.

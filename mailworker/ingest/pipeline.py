@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 
 from ..clock import Clock, naive_utc
 from ..db import state_get, state_set
-from ..members import find_member_by_address
-from ..models import Message, db_proxy
+from ..models import Member, MemberAddress, Message, db_proxy
+from ..prepared import insert_instance
 from . import record
 from .auth import authentication_verdict
 from .classify import classify
-from .credit import decide
+from .credit import CreditHistory, decide
 from .parse import ParsedMail, body_fingerprint, parse_headers_only, parse_message
-from .sources import PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chunks
+from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chunks,
+                      header_block)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Ingestor:
         stop = stop or threading.Event()
         result = PassResult()
         self.note_uidvalidity()
+        self.members = member_directory()
+        self.history = CreditHistory(self.tz)
         keys = self.source.waiting()
         for batch in chunks(keys, self.cfg.inbox.batch_size):
             if stop.is_set():
@@ -97,6 +100,7 @@ class Ingestor:
                        stop: threading.Event) -> None:
         done: list[tuple[Fetched, Outcome]] = []
         with db_proxy.atomic():
+            self._known = BatchLookup(fetched)
             for f in fetched:
                 done.append((f, self.process(f)))
                 if stop.is_set():
@@ -122,8 +126,8 @@ class Ingestor:
 
     def process(self, f: Fetched) -> Outcome:
         """Record one message (inside the batch transaction). Never raises for bad mail."""
-        sha = hashlib.sha256(f.data).hexdigest()
-        existing = Message.get_or_none(Message.sha256 == sha)
+        sha = f.sha256
+        existing = self._known.by_sha.get(sha)
         if existing is not None:
             return Outcome(existing, already=True)
         try:
@@ -132,6 +136,7 @@ class Ingestor:
         except Exception as exc:  # invariant: bad input never stops the worker
             log.exception("message %s from %s could not be processed; quarantined",
                           f.key, self.source.name)
+            self.history = CreditHistory(self.tz)  # its tallies may count the rolled-back row
             with db_proxy.atomic():
                 return Outcome(self._quarantine(f, sha, f"could not be processed: "
                                                 f"{type(exc).__name__}: {exc}"[:500]))
@@ -149,55 +154,103 @@ class Ingestor:
                        in_reply_to=mail.in_reply_to, excerpt=_excerpt(mail.new_text))
         return row
 
+    def _insert(self, row: dict) -> Message:
+        message = insert_instance(Message, row)
+        self._known.remember(message)
+        return message
+
     def _quarantine(self, f: Fetched, sha: str, reason: str) -> Message:
-        return Message.create(**self._base_row(f, sha, None), kind="triage",
-                              disposition="quarantined", reason=reason)
+        return self._insert({**self._base_row(f, sha, None), "kind": "triage",
+                             "disposition": "quarantined", "reason": reason, "member": None,
+                             "body_sha256": None})
 
     def _record(self, f: Fetched, sha: str) -> Message:
         cfg, now = self.cfg, self.clock.now()
         if f.headers_only:
             mail = parse_headers_only(f.data, f.size)
             limit = cfg.limits.max_message_bytes
-            return Message.create(
-                **self._base_row(f, sha, mail), kind="triage", disposition="quarantined",
-                reason=f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB limit "
-                       f"([limits] max_message_bytes); not downloaded", member=None)
+            return self._insert({
+                **self._base_row(f, sha, mail), "kind": "triage", "disposition": "quarantined",
+                "reason": f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB "
+                          f"limit ([limits] max_message_bytes); not downloaded",
+                "member": None, "body_sha256": None})
         mail = parse_message(f.data)
         verdict = classify(mail)
-        member = find_member_by_address(mail.from_addr) if mail.from_addr else None
+        member = self.members.get(mail.from_addr) if mail.from_addr else None
         auth_ok, auth_reason = authentication_verdict(mail, cfg.ingest.trusted_authserv_id)
-        duplicate_of = None
-        if mail.message_id:
-            duplicate_of = (Message.select().where((Message.message_id == mail.message_id)
-                                                   & (Message.sender == mail.from_addr))
-                            .order_by(Message.id).first())
+        duplicate_of = (self._known.by_message_id.get((mail.message_id, mail.from_addr))
+                        if mail.message_id else None)
         body_sha = body_fingerprint(mail.new_text) if mail.new_text.strip() else None
+        tally = self.history.tally(member, now) if member is not None else None
         decision = decide(
             kind=verdict.kind, kind_reason=verdict.reason, member=member, sender=mail.from_addr,
             auth_ok=auth_ok, auth_reason=auth_reason,
-            new_text_chars=len("".join(mail.new_text.split())), body_sha256=body_sha,
-            duplicate_of=duplicate_of, now=now, tz=self.tz,
+            new_text_chars=len("".join(mail.new_text.split())),
+            same_text_credited=bool(tally and body_sha in tally.texts),
+            credited_today=tally.today if tally else 0,
+            duplicate_of=duplicate_of,
             min_body_chars=cfg.ingest.min_body_chars,
             daily_cap=cfg.ingest.daily_credit_cap,
             reply_to_non_members=cfg.ingest.reply_to_non_members)
         reason = decision.reason
         if mail.defects and decision.disposition in ("triage", "quarantined"):
             reason += "; parse problems: " + "; ".join(mail.defects[:3])
-        message = Message.create(**self._base_row(f, sha, mail), kind=verdict.kind,
-                                 disposition=decision.disposition, reason=reason[:1000],
-                                 member=member, body_sha256=body_sha)
+        message = self._insert({**self._base_row(f, sha, mail), "kind": verdict.kind,
+                                "disposition": decision.disposition, "reason": reason[:1000],
+                                "member": member, "body_sha256": body_sha})
         if decision.credit:
-            record.credit(message, member, verdict.kind, now, self.tz, self.clock,
-                          self.pseudonym_key)
+            self.history.credited(member, now, body_sha)
+            record.credit(cfg, message, member, verdict.kind, now, self.clock,
+                          self.pseudonym_key, half_year_total=tally.half_year)
         elif decision.reply:
             extra = {}
             if decision.reply == "no_credit":
                 extra = {"kind": verdict.kind, "reason_text": decision.reason}
             elif decision.reply == "rsvp_ack":
                 extra = {"answer": verdict.rsvp}
-            record.queue_reply(decision.reply, message, member, now, self.tz, self.clock,
-                               extra)
+            record.queue_reply(cfg, decision.reply, message, member, now, self.clock, extra)
         return message
+
+
+class BatchLookup:
+    """What the database already knows about a batch, read with two queries instead of
+    two per message: messages with the same content hash, and with the same Message-ID."""
+
+    def __init__(self, fetched: list[Fetched]):
+        for f in fetched:
+            f.sha256 = hashlib.sha256(f.data).hexdigest()
+        shas = [f.sha256 for f in fetched]
+        self.by_sha: dict[str, Message] = {
+            m.sha256: m for m in Message.select().where(Message.sha256.in_(shas))} if shas else {}
+        ids = [mid for mid in (_header_message_id(f) for f in fetched) if mid]
+        self.by_message_id: dict[tuple[str, str], Message] = {}
+        if ids:
+            for m in (Message.select().where(Message.message_id.in_(ids))
+                      .order_by(Message.id.desc())):
+                self.by_message_id[(m.message_id, m.sender)] = m
+
+    def remember(self, message: Message) -> None:
+        self.by_sha[message.sha256] = message
+        if message.message_id:
+            self.by_message_id.setdefault((message.message_id, message.sender), message)
+
+
+def _header_message_id(f: Fetched) -> str | None:
+    """A cheap look at Message-ID for the batch query (the parser gives the real value)."""
+    head = header_block(f.data)
+    i = head.lower().find(b"\nmessage-id:")
+    if i < 0:
+        return None
+    line = head[i + 12:].split(b"\n", 1)[0].strip().strip(b"<>").strip()
+    try:
+        return line.decode("ascii") or None
+    except UnicodeDecodeError:
+        return None
+
+
+def member_directory() -> dict[str, Member]:
+    """Every registered address (lower-case) to its member, read once per pass."""
+    return {a.email: a.member for a in MemberAddress.select(MemberAddress, Member).join(Member)}
 
 
 def _excerpt(text: str, limit: int = 300) -> str:

@@ -13,6 +13,7 @@ from .. import outbox
 from ..clock import half_year_start, naive_utc, to_utc
 from ..events import canonical_json, contribution_leaf
 from ..models import HourCredit, LedgerEvent, Member, Message
+from ..prepared import insert_instance
 from ..pseudonym import pseudonym
 
 
@@ -40,8 +41,9 @@ def reply_context(message: Message, member: Member | None, now: dt.datetime, tz)
     return ctx
 
 
-def queue_reply(template: str, message: Message, member: Member | None, now: dt.datetime,
-                tz, clock, extra: dict | None = None) -> None:
+def queue_reply(cfg, template: str, message: Message, member: Member | None,
+                now: dt.datetime, clock, extra: dict | None = None) -> None:
+    tz = cfg.tz
     ctx = reply_context(message, member, now, tz)
     ctx.update(extra or {})
     to = message.sender
@@ -53,18 +55,26 @@ def queue_reply(template: str, message: Message, member: Member | None, now: dt.
         key = f"{prefix}:{message.sha256}"
     attachments = ([{"kind": "ledger_receipt", "msg_sha256": message.sha256}]
                    if template == "ack" else [])
-    outbox.enqueue(key, template, to, ctx, clock, member=member, attachments=attachments)
+    outbox.enqueue(key, template, to, ctx, clock, member=member, attachments=attachments,
+                   domain=outbox.domain_of(cfg))
 
 
-def credit(message: Message, member: Member, kind: str, now: dt.datetime, tz, clock,
-           pseudonym_key: bytes, by: str = "auto") -> None:
-    """One hour for ``message``: credit row, acknowledgement, ledger event."""
-    HourCredit.create(message=message, member=member, kind=kind, hours=1,
-                      credited_at=naive_utc(now), by=by)
+def credit(cfg, message: Message, member: Member, kind: str, now: dt.datetime, clock,
+           pseudonym_key: bytes, by: str = "auto", half_year_total: int | None = None) -> None:
+    """One hour for ``message``: credit row, acknowledgement, ledger event.
+
+    ``half_year_total`` (hours this half-year including this one) saves a query when
+    the caller already keeps count."""
+    tz = cfg.tz
+    insert_instance(HourCredit, {"message": message, "member": member, "kind": kind,
+                                 "hours": 1, "credited_at": naive_utc(now), "by": by})
     leaf = contribution_leaf(message.sha256, kind, 1, now,
                              pseudonym(pseudonym_key, member.uuid))
-    LedgerEvent.create(event_type="contribution", payload=canonical_json(leaf).decode("utf-8"),
-                       dedup_key=f"contribution:{message.sha256}", created_at=naive_utc(now))
-    queue_reply("ack", message, member, now, tz, clock, extra={
-        "kind": kind, "hours": 1, "total_hours": half_year_hours(member, now, tz),
+    insert_instance(LedgerEvent, {
+        "event_type": "contribution", "payload": canonical_json(leaf).decode("utf-8"),
+        "dedup_key": f"contribution:{message.sha256}", "created_at": naive_utc(now)})
+    if half_year_total is None:
+        half_year_total = half_year_hours(member, now, tz)
+    queue_reply(cfg, "ack", message, member, now, clock, extra={
+        "kind": kind, "hours": 1, "total_hours": half_year_total,
         "half_year": half_year_label(now, tz, member.language), "msg_sha256": message.sha256})

@@ -21,6 +21,7 @@ class Fetched:
     size: int
     data: bytes       # the whole message, or only its header block when headers_only
     headers_only: bool = False
+    sha256: str = ""  # filled by the pipeline
 
 
 class MailboxSource(Protocol):

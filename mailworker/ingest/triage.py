@@ -38,7 +38,7 @@ def accept(cfg, clock: Clock, message_id: int, as_kind: str, staff: str,
         msg.reason = f"accepted by staff ({staff}) as {as_kind}; 1 hour credited"
         msg.decided_by, msg.decided_at = staff, naive_utc(now)
         msg.save()
-        record.credit(msg, msg.member, as_kind, now, cfg.tz, clock, pseudonym_key,
+        record.credit(cfg, msg, msg.member, as_kind, now, clock, pseudonym_key,
                       by=f"staff:{staff}")
     return msg
 

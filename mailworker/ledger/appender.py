@@ -22,7 +22,9 @@ appended: the events wait in the queue and the result says why.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee as pw
 
@@ -34,12 +36,36 @@ from ..events import utc_stamp
 from . import checkpoint as cp_mod
 from .checkpoint import Checkpoint
 from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt
+from .merkle import LedgerError
 from .handle import STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger
+from . import tree
 from .replica import LocalReplica
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_CHUNK = 4096
+
+
+class Queued(NamedTuple):
+    """A pending ledger event: its row id and its leaf data."""
+    id: int
+    payload: str
+
+
+def _queued(query) -> list[Queued]:
+    return [Queued(i, p) for i, p in query.tuples()]
+
+
+def _oldest_pending(count: int, skip: set[int] = frozenset(), after: int = 0
+                    ) -> list[Queued]:
+    """The ``count`` oldest pending events not in ``skip`` with id > ``after`` (plain SQL:
+    this is the hot read of a big backlog; model objects would cost more than the append)."""
+    db = models.db_proxy.obj
+    table = models.LedgerEvent._meta.table_name
+    p = db.param
+    cur = db.execute_sql(f"SELECT id, payload FROM {table} WHERE leaf_index IS NULL "
+                         f"AND id > {p} ORDER BY id LIMIT {p}", (after, count + len(skip)))
+    return [Queued(i, p) for i, p in cur.fetchall() if i not in skip][:count]
 
 
 @dataclass
@@ -68,6 +94,11 @@ def append_pending(cfg, clock: Clock, max_events: int | None = None) -> AppendRe
         handle = open_ledger(cfg)
         try:
             return _Appender(cfg, clock, handle).run(max_events)
+        except LedgerError as exc:
+            if isinstance(exc, LedgerProblem):
+                raise
+            # The service loop catches MailworkerError; a bare ledger error is one too here.
+            raise LedgerProblem(str(exc)) from exc
         finally:
             handle.close()
 
@@ -85,6 +116,9 @@ class _Appender:
         self.batch_size = max(1, cfg.ledger.batch_size)
         self.result = AppendResult()
         self.usable: list[LocalReplica] = []
+        # Replicas may be other hosts: talk to all of them at once.
+        self.pool = ThreadPoolExecutor(max_workers=max(1, len(handle.specs)),
+                                       thread_name_prefix="ledger-replica")
 
     def problem(self, text: str) -> None:
         self.result.problems.append(text)
@@ -97,6 +131,12 @@ class _Appender:
 
     # -- the round -----------------------------------------------------------------------
     def run(self, max_events: int | None) -> AppendResult:
+        try:
+            return self._run(max_events)
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def _run(self, max_events: int | None) -> AppendResult:
         res = self.result
         try:
             tip = self.h.tip(main_db_note())
@@ -107,24 +147,44 @@ class _Appender:
         self._sync_replicas(tip)
         tip = self._cosign_and_spread(tip)
         self._reconcile_main_db(tip)
-        limit = max_events if max_events is not None else None
+        limit = max_events
+        batch: _Batch | None = None
         while limit is None or res.appended < limit:
             if len(self.usable) < self.quorum:
                 res.waiting = True
+                self._store_note(tip, save_main=False)
                 return self._finish(tip, self._waiting_text())
-            room = self.batch_size if limit is None else min(self.batch_size,
-                                                             limit - res.appended)
-            batch = self._next_batch(tip, room)
             if batch is None:
-                continue            # a replica was dropped; re-check the quorum
-            if not batch:
-                break
-            new_tip = self._append_batch(tip, batch)
+                events = self._next_batch(tip, self._room(limit))
+                if events is None:
+                    continue            # a replica was dropped; re-check the quorum
+                if not events:
+                    break
+                batch = self._prepare(tip, events)
+                if batch is None:
+                    continue
+            # The replicas write and sign this batch while the next one is planned here.
+            stamp = utc_stamp(self.clock.now())
+            previous = (tip.size, tip.note) if tip.note else None
+            writers = list(self.usable)
+            futures = [self.pool.submit(_apply_and_sign, rep, batch.plans[rep.name],
+                                        batch.checkpoint, stamp, previous) for rep in writers]
+            following = self._plan_following(batch, limit)
+            outcomes = [f.result() for f in futures]
+            new_tip = self._conclude(tip, batch, writers, outcomes)
             if new_tip is None:
                 res.waiting = True
+                self._store_note(tip, save_main=False)
                 return self._finish(tip, self._waiting_text())
             tip = new_tip
+            # A planned batch only fits if every replica took this one.
+            batch = following if len(self.usable) == len(writers) else None
+        self._store_note(tip, save_main=False)
         return self._finish(tip, None)
+
+    def _room(self, limit: int | None) -> int:
+        return self.batch_size if limit is None else min(self.batch_size,
+                                                         limit - self.result.appended)
 
     def _finish(self, tip: Tip, text: str | None) -> AppendResult:
         res = self.result
@@ -137,11 +197,16 @@ class _Appender:
             text = (f"appended {res.appended} event(s); tree size {tip.size}; "
                     f"{res.replicas_ok} of {len(self.h.specs)} replicas signed; "
                     f"{res.pending} waiting")
+            if self.h.down:
+                text += "; left out: " + "; ".join(f"{n}: {why}" if not why.startswith(n)
+                                                   else why
+                                                   for n, why in sorted(self.h.down.items()))
         res.message = text
         return res
 
     def _waiting_text(self) -> str:
-        down = "; ".join(f"{n}: {why}" for n, why in sorted(self.h.down.items())) or "none"
+        down = "; ".join(f"{n}: {why}" if not why.startswith(n) else why
+                         for n, why in sorted(self.h.down.items())) or "none"
         return (f"appends wait: only {len(self.usable)} of {len(self.h.specs)} replicas are "
                 f"usable, {self.quorum} are needed; {_pending_count()} event(s) stay queued "
                 f"(appended {self.result.appended} before). Unavailable: {down}")
@@ -216,6 +281,8 @@ class _Appender:
         return tip
 
     def _store_note(self, tip: Tip, save_main: bool) -> None:
+        if not tip.note:
+            return
         if save_main:
             with models.db_proxy.atomic():
                 state_set(STATE_KEY, tip.note, self.clock.now())
@@ -264,8 +331,7 @@ class _Appender:
         """The pending events whose payloads are these leaves, in order; None (and a
         problem reported) if some leaf has no pending event."""
         LE = models.LedgerEvent
-        candidates = list(LE.select(LE.id, LE.payload).where(LE.leaf_index.is_null())
-                          .order_by(LE.id).limit(len(leaves) + self.batch_size))
+        candidates = _oldest_pending(len(leaves) + self.batch_size)
         by_payload: dict[bytes, list] = {}
         for e in candidates:
             by_payload.setdefault(e.payload.encode("utf-8"), []).append(e)
@@ -273,7 +339,7 @@ class _Appender:
         for i, leaf in enumerate(leaves):
             bucket = by_payload.get(leaf)
             if not bucket:
-                found = list(LE.select(LE.id, LE.payload).where(
+                found = _queued(LE.select(LE.id, LE.payload).where(
                     LE.leaf_index.is_null(), LE.payload == leaf.decode("utf-8", "replace"),
                     LE.id.not_in([e.id for e in out] or [0])).order_by(LE.id).limit(1))
                 if not found:
@@ -316,55 +382,81 @@ class _Appender:
                                    f"{tip.size} that differ from the pending events; run "
                                    f"`mailworker ledger repair {name}`")
                     return None
-        LE = models.LedgerEvent
         more = max(0, room - len(tail_events))
-        taken = {e.id for e in tail_events}
-        fresh = []
-        if more:
-            query = (LE.select(LE.id, LE.payload).where(LE.leaf_index.is_null())
-                     .order_by(LE.id).limit(more + len(taken)))
-            fresh = [e for e in query if e.id not in taken][:more]
+        fresh = _oldest_pending(more, {e.id for e in tail_events}) if more else []
         return tail_events + fresh
 
-    def _append_batch(self, tip: Tip, events: list) -> Tip | None:
+    def _prepare(self, tip: Tip, events: list) -> "_Batch | None":
+        """Plan every replica's append (replicas at the same size share one plan) and agree
+        on the new root before anybody writes. None if a replica had to be dropped."""
         leaves = [e.payload.encode("utf-8") for e in events]
         new_size = tip.size + len(leaves)
-        plans: dict[int, object] = {}
+        plans: dict[str, object] = {}
+        by_size: dict[int, object] = {}
         root: bytes | None = None
         for rep in list(self.usable):
             try:
                 size = rep.size()
                 missing = leaves[size - tip.size:]
+                plan = None
                 if missing:
-                    plan = plans.get(size)
+                    plan = by_size.get(size)
                     if plan is None or not rep.can_apply(plan):
                         plan = rep.plan(missing, size)
-                        plans.setdefault(size, plan)
-                    rep.apply(plan)
+                        by_size.setdefault(size, plan)
                     got = plan.root
                 else:
                     got = rep.root(new_size)
             except LedgerProblem as exc:
                 self.drop(rep, str(exc))
-                continue
+                return None
             if root is None:
                 root = got
             elif got != root:
                 self.drop(rep, f"{rep.name}: computed root {got.hex()[:16]}... for size "
                                f"{new_size}, the others {root.hex()[:16]}...; run `mailworker "
                                f"ledger verify`")
-        if root is None or len(self.usable) < self.quorum:
+                return None
+            plans[rep.name] = plan
+        if root is None:
             return None
-        cp = Checkpoint(self.h.origin, new_size, root)
-        stamp = utc_stamp(self.clock.now())
+        basis = next(iter(by_size.values()), None)
+        return _Batch(events, Checkpoint(self.h.origin, new_size, root), plans, basis)
+
+    def _plan_following(self, batch: "_Batch", limit: int | None) -> "_Batch | None":
+        """Plan the batch after ``batch`` from its plan, without reading the replicas (they
+        are busy writing it). Only fresh pending events: nobody holds a tail now."""
+        if batch.basis is None:
+            return None
+        room = self.batch_size if limit is None else min(
+            self.batch_size, limit - self.result.appended - len(batch.events))
+        if room <= 0:
+            return None
+        # Events queued after this batch's, in id order (a straggler with a smaller id,
+        # possible on PostgreSQL, is taken by the next round's full query).
+        events = _oldest_pending(room, after=max(e.id for e in batch.events))
+        if not events:
+            return None
+        basis = batch.basis
+        try:
+            plan = tree.plan_append(basis.new_size, basis.edge_after, basis.bundle_after,
+                                    [e.payload.encode("utf-8") for e in events])
+        except tree.MissingNode:
+            return None
+        cp = Checkpoint(self.h.origin, plan.new_size, plan.root)
+        return _Batch(events, cp, {rep.name: plan for rep in self.usable}, plan)
+
+    def _conclude(self, tip: Tip, batch: "_Batch", writers: list, outcomes: list) -> Tip | None:
+        """Collect the signatures; at quorum, record the batch in the main database."""
         lines = []
-        for rep in list(self.usable):
-            try:
-                lines.append(rep.sign(cp, stamp))
-            except LedgerProblem as exc:
-                self.drop(rep, str(exc))
+        for rep, (line, error) in zip(writers, outcomes):
+            if error is not None:
+                self.drop(rep, error)
+            else:
+                lines.append(line)
+        cp = batch.checkpoint
         if len(lines) < self.quorum:
-            self.problem(f"only {len(lines)} replica(s) signed size {new_size}; "
+            self.problem(f"only {len(lines)} replica(s) signed size {cp.size}; "
                          f"{self.quorum} needed")
             return None
         note = cp_mod.assemble(cp, lines)
@@ -374,26 +466,61 @@ class _Appender:
             self.problem(f"the new checkpoint does not verify with the configured public "
                          f"keys: {exc}")
             return None
+        self._commit_batch(batch.events, tip.size, note)
+        self.result.appended += len(batch.events)
+        # The replicas get this note with the next batch, or at the end of the round.
+        return Tip(cp.size, cp.root, note, opened.signers)
+
+    def _commit_batch(self, events: list, first_index: int, note: str) -> None:
+        """The main database learns of the batch and its checkpoint in one transaction."""
         with models.db_proxy.atomic():
-            _mark(events, tip.size, naive_utc(self.clock.now()))
+            _mark(events, first_index, naive_utc(self.clock.now()))
             state_set(STATE_KEY, note, self.clock.now())
-        new_tip = Tip(new_size, root, note, opened.signers)
-        self._store_note(new_tip, save_main=False)
-        self.result.appended += len(events)
-        return new_tip
+
+
+@dataclass
+class _Batch:
+    """One planned batch: its events, the checkpoint it makes, each replica's plan, and
+    the plan the next batch can be planned from."""
+    events: list
+    checkpoint: Checkpoint
+    plans: dict
+    basis: object | None
+
+
+def _apply_and_sign(rep: LocalReplica, plan, cp: Checkpoint, stamp: str,
+                    previous: tuple[int, str] | None) -> tuple[str | None, str | None]:
+    """(signature line, None) or (None, why not). Runs in a worker thread."""
+    try:
+        return rep.apply_and_sign(plan, cp, stamp, previous), None
+    except LedgerProblem as exc:
+        return None, str(exc)
 
 
 def _mark(events: list, first_index: int, now) -> None:
     """Set leaf_index/appended_at for events appended at first_index.. (inside a tx)."""
     LE = models.LedgerEvent
-    for off in range(0, len(events), 500):
-        part = events[off:off + 500]
-        index = pw.Case(LE.id, [(e.id, first_index + off + i) for i, e in enumerate(part)])
-        try:
-            n = (LE.update(leaf_index=index, appended_at=now)
-                 .where(LE.id.in_([e.id for e in part]), LE.leaf_index.is_null()).execute())
-        except pw.DatabaseError as exc:
-            raise DatabaseError(f"cannot mark ledger events as appended: {exc}") from None
-        if n != len(part):
-            raise ReplicaCorrupt(f"marking {len(part)} ledger events as appended changed {n} "
-                                 "rows: another process appended them at the same time")
+    db = models.db_proxy.obj
+    table, p = LE._meta.table_name, db.param
+    # Stored the way peewee stores a DateTimeField on this backend.
+    stamp = now.isoformat(" ") if isinstance(db, pw.SqliteDatabase) else now
+    ids = [e.id for e in events]
+    try:
+        cur = db.cursor()
+        if ids == list(range(ids[0], ids[0] + len(ids))):
+            # Consecutive ids (the usual case): one statement for the whole batch.
+            cur.execute(f"UPDATE {table} SET leaf_index = id - {p}, appended_at = {p} "
+                        f"WHERE id BETWEEN {p} AND {p} AND leaf_index IS NULL",
+                        (ids[0] - first_index, stamp, ids[0], ids[-1]))
+        else:
+            cur.executemany(f"UPDATE {table} SET leaf_index = {p}, appended_at = {p} "
+                            f"WHERE id = {p} AND leaf_index IS NULL",
+                            [(first_index + i, stamp, e) for i, e in enumerate(ids)])
+        n = (LE.select().where(LE.leaf_index.between(first_index,
+                                                     first_index + len(events) - 1))
+             .count())
+    except pw.DatabaseError as exc:
+        raise DatabaseError(f"cannot mark ledger events as appended: {exc}") from None
+    if n != len(events):
+        raise ReplicaCorrupt(f"marking {len(events)} ledger events as appended left {n} with "
+                             "those leaf indexes: another process appended at the same time")

@@ -94,12 +94,13 @@ def _verify(handle: LedgerHandle) -> VerifyReport:
     for name, audit in audits.items():
         rep = handle.replicas[name]
         problems = list(audit.problems)
-        if audit.size >= tip.size and tip.size and name not in good and \
-                audit.roots.get(tip.size) not in (None, tip.root):
-            problems.append(_locate_divergence(rep, [handle.replicas[g] for g in good],
-                                               tip.size, audit))
+        parted = _parts_from_quorum(rep, audit, tip, [handle.replicas[g] for g in good
+                                                      if g != name])
+        if parted is not None:
+            problems.append(parted)
         problems.sort(key=lambda p: p.index)
-        first_bad = problems[0].index if problems else None
+        exact = [p for p in problems if p.kind != "signed_root"] or problems
+        first_bad = exact[0].index if problems else None
         if problems:
             state = "damaged"
             summary = (f"DAMAGED: first disagreement at leaf {first_bad} (size {audit.size}); "
@@ -123,8 +124,27 @@ def _verify(handle: LedgerHandle) -> VerifyReport:
     return report
 
 
-def _locate_divergence(rep: LocalReplica, good: list[LocalReplica], size: int,
-                       audit: AuditReport) -> Problem:
+def _parts_from_quorum(rep, audit: AuditReport, tip: Tip, good: list) -> Problem | None:
+    """Where a replica's own (self-consistent) tree parts from the quorum's, if it does:
+    its root at min(its size, the checkpoint's size) must be the quorum tree's root there."""
+    m = min(audit.size, tip.size)
+    if m == 0 or [p for p in audit.problems if p.index < m and p.kind != "signed_root"]:
+        return None             # nothing to compare, or already located by the audit
+    mine = audit.roots.get(m)
+    if mine is None:
+        return None
+    if m == tip.size:
+        expected = tip.root
+    elif good:
+        expected = good[0].root(m)
+    else:
+        return None
+    if mine == expected:
+        return None
+    return _locate_divergence(rep, good, m, audit)
+
+
+def _locate_divergence(rep, good: list, size: int, audit: AuditReport) -> Problem:
     """Where a self-consistent replica parts from the quorum: the first leaf that differs
     from a healthy replica's."""
     if not good:
@@ -201,6 +221,9 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
                                  + ", ".join(s.name for s in handle.specs))
     tip = handle.tip(main_db_note())
     target = handle.replicas.get(name)
+    if target is not None and not isinstance(target, LocalReplica):
+        raise ReplicaUnavailable(f"{name} is served by another host ({target.spec.display_url});"
+                                 f" run `mailworker ledger repair {name}` on that host")
     if target is None:
         why = handle.down.get(name, "")
         if "is gone" not in why and "does not exist" not in why:
@@ -221,24 +244,27 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
         raise ReplicaCorrupt(f"cannot repair {name}: no other reachable replica verifies clean "
                              f"against the quorum checkpoint of size {tip.size}")
     audit = target.audit([tip.size])
-    problems = sorted(audit.problems, key=lambda p: p.index)
-    if audit.size >= tip.size and tip.size and audit.roots.get(tip.size) not in (None, tip.root) \
-            and not [p for p in problems if p.index < tip.size]:
-        problems.append(_locate_divergence(target, sources, tip.size, audit))
-        problems.sort(key=lambda p: p.index)
+    problems = list(audit.problems)
+    parted = _parts_from_quorum(target, audit, tip, sources)
+    if parted is not None:
+        problems.append(parted)
+    problems.sort(key=lambda p: p.index)
     for p in problems:
         act(f"found: {p.message}")
-    cut = min([p.index for p in problems] + [audit.size])
-    if not problems and audit.size >= tip.size:
+    # Leaves beyond the quorum checkpoint were never committed: the appender adds them
+    # again from the pending events, so a repaired replica keeps only the quorum's tree.
+    cut = min([p.index for p in problems] + [audit.size, tip.size])
+    if not problems and audit.size == tip.size:
         act(f"nothing to repair: {audit.size} leaves verify and agree with the quorum "
             f"checkpoint of size {tip.size}")
         _cosign(cfg, handle, target, tip, clock, act)
         return out
     if cut < audit.size:
         cut = _usable_cut(target, cut)
-        target.store.rewrite(_truncation(target, cut))
-        act(f"cut its tree back from {audit.size} to {cut} leaves (everything from the first "
-            "bad leaf on)")
+        target.rewrite(_truncation(target, cut))
+        why = ("everything from the first bad leaf on" if problems and cut < tip.size else
+               "leaves not yet under a quorum checkpoint; the next append adds them again")
+        act(f"cut its tree back from {audit.size} to {cut} leaves ({why})")
     if cut < tip.size:
         src = sources[0]
         for start in range(cut, tip.size, CHUNK):
@@ -275,7 +301,7 @@ def _cosign(cfg, handle: LedgerHandle, target: LocalReplica, tip: Tip, clock: Cl
         lines.append(target.sign(cp, utc_stamp(clock.now())))
         note = cp_mod.assemble(cp, lines)
         handle.open_note(note)
-        act(f"signed the quorum checkpoint of size {tip.size} again")
+        act(f"signed the quorum checkpoint of size {tip.size}")
         if models.db_proxy.obj is not None:
             with models.db_proxy.atomic():
                 state_set(STATE_KEY, note, clock.now())

@@ -35,7 +35,3 @@ class ReceiptError(LedgerProblem):
 
 class KeyFileError(LedgerProblem):
     """A signing or verifying key is missing or malformed."""
-
-
-class QuorumUnavailable(LedgerProblem):
-    """Fewer replicas than the quorum can be used now."""

@@ -152,7 +152,7 @@ def open_ledger(cfg, create_missing: bool = True) -> LedgerHandle:
     if missing:
         tip = handle.tip(main_db_note())
         for spec in missing:
-            if tip.note and spec.name in _signature_names(tip.note):
+            if _has_signed(handle, tip, spec.name):
                 handle.down[spec.name] = (
                     f"{spec.name}: its store {spec.display_url} is gone, although it signed "
                     f"the checkpoint of size {tip.size}; restore it, or rebuild it from the "
@@ -169,13 +169,13 @@ def open_ledger(cfg, create_missing: bool = True) -> LedgerHandle:
 
 
 class _StoreMissing(Exception):
-    pass
+    """The replica's store has not been created (internal signal, never shown)."""
 
 
 def _open_replica(cfg, spec: ReplicaSpec, create: bool = False) -> LocalReplica:
     if spec.kind == "http":
         from .remote import RemoteReplica
-        return RemoteReplica(spec, cfg.ledger.origin)
+        return RemoteReplica.from_config(cfg, spec)
     if spec.kind == "sqlite" and not create and not spec.path.exists():
         raise _StoreMissing(spec.name)
     store = open_store(spec, create=create)
@@ -204,6 +204,19 @@ def open_one(cfg, name: str, create: bool = False) -> LocalReplica:
     except _StoreMissing:
         raise ReplicaUnavailable(f"{name}: its store {specs[name].display_url} does not "
                                  "exist") from None
+
+
+def _has_signed(handle: LedgerHandle, tip: Tip, name: str) -> bool:
+    """Did this replica ever sign a quorum checkpoint that anybody still holds?"""
+    if tip.note and name in _signature_names(tip.note):
+        return True
+    for rep in handle.reachable:
+        try:
+            if rep.ever_signed_by(name):
+                return True
+        except LedgerProblem:
+            continue
+    return False
 
 
 def _signature_names(note: str) -> set[str]:

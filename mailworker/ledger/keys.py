@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                                Ed25519PublicKey)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ..config import read_secret_file, write_secret_file
+from ..config import read_secret_file
 from ..errors import SecretError
 from .errors import KeyFileError
 
@@ -93,10 +93,6 @@ def skey_text(signer: Signer) -> str:
     seed = signer.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     return (f"PRIVATE+KEY+{signer.name}+{signer.verifier.key_id.hex()}+"
             f"{base64.b64encode(bytes([ED25519]) + seed).decode()}")
-
-
-def write_signer(path: Path, signer: Signer) -> None:
-    write_secret_file(path, (skey_text(signer) + "\n").encode("ascii"))
 
 
 def read_signer(path: Path, expected_name: str, named_by: str) -> Signer:

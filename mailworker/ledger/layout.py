@@ -69,15 +69,21 @@ def replica_specs(cfg) -> list[ReplicaSpec]:
                  for name in EMBEDDED_NAMES]
     else:
         specs = [_spec(cfg, i, entry) for i, entry in enumerate(raw, 1)]
-        names = [s.name for s in specs]
-        for name in names:
-            if names.count(name) > 1:
-                raise ConfigError(f"{cfg.where}: [[ledger.replicas]] name {name!r} is used "
-                                  "twice; every replica needs its own name")
-        paths = [s.path.resolve() for s in specs if s.path is not None]
-        if len(paths) != len(set(paths)):
-            raise ConfigError(f"{cfg.where}: two [[ledger.replicas]] entries use the same "
-                              "SQLite file; every replica needs its own store")
+        seen_names: dict[str, int] = {}
+        seen_paths: dict[Path, int] = {}
+        for i, spec in enumerate(specs, 1):
+            if spec.name in seen_names:
+                raise ConfigError(f"{cfg.where}: [[ledger.replicas]] entries "
+                                  f"{seen_names[spec.name]} and {i} both use the name "
+                                  f"{spec.name!r}; every replica needs its own name")
+            seen_names[spec.name] = i
+            if spec.path is not None:
+                key = spec.path.resolve()
+                if key in seen_paths:
+                    raise ConfigError(f"{cfg.where}: [[ledger.replicas]] entries "
+                                      f"{seen_paths[key]} and {i} use the same SQLite file "
+                                      f"{spec.path}; every replica needs its own store")
+                seen_paths[key] = i
     if quorum > len(specs):
         raise ConfigError(f"{cfg.where}: [ledger] quorum = {quorum} but only {len(specs)} "
                           "replica(s) are configured")

@@ -16,9 +16,9 @@ from .checkpoint import Checkpoint
 from .errors import (LedgerProblem, ReplicaCorrupt, ReplicaRefused, ReplicaUnavailable)
 from .keys import Signer, Verifier
 from .layout import ReplicaSpec
-from .merkle import ConsistencyProofError, verify_consistency
+from .merkle import ConsistencyProofError, leaf_hash, node_hash, verify_consistency
 from .store import (FORMAT, PostgresReplicaStore, ReplicaStore, SignedRecord,
-                    SqliteReplicaStore, iter_bundles)
+                    SqliteReplicaStore)
 
 
 @dataclass
@@ -57,6 +57,7 @@ class LocalReplica:
         self.origin = origin
         self.signer = signer
         self.verifier = verifier
+        self.reader = tree.TileCache(store)     # for proofs and roots; audits read the store
 
     @property
     def can_sign(self) -> bool:
@@ -80,7 +81,7 @@ class LocalReplica:
 
     def _tree_call(self, fn, *args):
         try:
-            return fn(self.store, *args)
+            return fn(self.reader, *args)
         except tree.MissingNode as exc:
             raise ReplicaCorrupt(f"{self.name}: {exc}") from None
         except ValueError as exc:
@@ -88,6 +89,13 @@ class LocalReplica:
 
     def last_signed(self) -> SignedRecord | None:
         return self.store.last_signed()
+
+    def ever_signed_by(self, name: str) -> bool:
+        return self.store.ever_signed_by(name)
+
+    def edge(self, size: int) -> tuple[dict[int, bytes], bytes | None]:
+        """The right-edge tiles and partial bundle an append at ``size`` starts from."""
+        return tree.read_edge(self.store, size)
 
     def checkpoint_note(self) -> tuple[int, str] | None:
         return self.store.checkpoint()
@@ -115,6 +123,14 @@ class LocalReplica:
 
     def apply(self, plan: tree.AppendPlan) -> None:
         self.store.apply(plan)
+
+    def rewrite(self, change) -> None:
+        """A repair's truncation; cached tiles may no longer be the stored ones."""
+        self.reader.clear()
+        try:
+            self.store.rewrite(change)
+        finally:
+            self.reader.clear()
 
     def append(self, leaves: list[bytes], expect_root: bytes | None = None) -> tree.AppendPlan:
         """Append ``leaves``; with ``expect_root``, refuse unless the new root matches."""
@@ -158,13 +174,30 @@ class LocalReplica:
         self.store.add_signed(checkpoint.size, checkpoint.root, line, signed_at)
         return line
 
+    def apply_and_sign(self, plan: tree.AppendPlan | None, checkpoint: Checkpoint,
+                       signed_at: str, previous: tuple[int, str] | None = None) -> str:
+        """Write an append, store the previous quorum checkpoint, check and sign the new
+        checkpoint: one commit. If the checkpoint does not check, nothing is written."""
+        try:
+            with self.store.transaction("append and sign"):
+                if plan is not None:
+                    self.store.apply(plan)
+                if previous is not None:
+                    self.store.put_checkpoint(*previous)
+                return self.sign(checkpoint, signed_at)
+        except BaseException:
+            self.reader.clear()     # it may hold tiles of the append that was rolled back
+            raise
+
     def store_checkpoint(self, size: int, note: str) -> None:
         self.store.put_checkpoint(size, note)
 
     # -- audit ---------------------------------------------------------------------------
-    def audit(self, sizes_of_interest: Iterable[int] = (), chunk_bundles: int = 64
-              ) -> AuditReport:
-        """Recompute the whole tree from the leaf data and compare every stored hash."""
+    def audit(self, sizes_of_interest: Iterable[int] = (), chunk: int = 64) -> AuditReport:
+        """Check the whole store: every leaf against its stored hash, every stored node
+        against the hash of its two stored children, every signature this replica
+        recorded, and which rows are missing or extra. Roots at ``sizes_of_interest`` (and
+        at every signed size) are computed from the stored tree."""
         meta = self.store.meta()
         size = int(meta.get("size", "0"))
         rep = AuditReport(self.name, size)
@@ -173,115 +206,172 @@ class LocalReplica:
             if meta.get(key) != want:
                 add(Problem(self.name, 0, "identity",
                             f"store says {key} = {meta.get(key)!r}, expected {want!r}"))
-        signed = self.store.signed()
-        interesting = sorted({s for s in sizes_of_interest if 0 < s <= size}
-                             | {r.size for r in signed if 0 < r.size <= size})
-        for r in signed:
-            if r.size > size:
-                add(Problem(self.name, size, "signed_beyond",
-                            f"signed a tree of size {r.size} but holds only {size} leaves "
-                            "(rows were dropped)"))
-            if self.verifier is not None:
-                try:
-                    cp_mod.open_note(
-                        Checkpoint(self.origin, r.size, r.root).body() + "\n" + r.line + "\n",
-                        [self.verifier], 1)
-                except LedgerProblem:
-                    add(Problem(self.name, min(r.size, size), "bad_signature",
-                                f"its record of signing size {r.size} carries a signature "
-                                "that does not verify"))
         nbundles = (size + tree.BUNDLE_WIDTH - 1) // tree.BUNDLE_WIDTH
         for bid in self.store.bundle_ids():
             if bid >= nbundles:
                 add(Problem(self.name, size, "extra_rows",
                             f"leaf bundle {bid} lies beyond its size {size}"))
-        expected_tiles = set(tree.tile_ids_for(size))
-        for tid in self.store.tile_ids():
-            if tid not in expected_tiles:
-                add(Problem(self.name, size, "extra_rows", f"tile {_tile_name(tid)} lies "
-                            f"beyond its size {size}"))
-        rc = tree.Recomputer()
-        pending_sizes = list(interesting)
-        stopped = False
-        for bid, blob in iter_bundles(self.store, 0, nbundles - 1, chunk_bundles):
-            start = bid * tree.BUNDLE_WIDTH
-            want = min(tree.BUNDLE_WIDTH, size - start)
-            if blob is None:
+        expected_tiles = list(tree.tile_ids_for(size))
+        stored_ids = set(self.store.tile_ids())
+        for tid in sorted(stored_ids - set(expected_tiles)):
+            add(Problem(self.name, size, "extra_rows",
+                        f"tile {_tile_name(tid)} lies beyond its size {size}"))
+        for tid in expected_tiles:
+            if tid not in stored_ids:
+                tl, n = tree.split_tile_id(tid)
+                start = n << (tree.TILE_HEIGHT * (tl + 1))
                 add(Problem(self.name, start, "missing_row",
-                            f"leaf bundle {bid} (leaves {start}..{start + want - 1}) is "
+                            f"tile {_tile_name(tid)} (hashes of leaves from {start} on) is "
                             "missing: rows were dropped"))
-                stopped = True
-                break
-            try:
-                leaves = tree.decode_bundle(blob)
-            except ValueError as exc:
-                add(Problem(self.name, start, "unreadable",
-                            f"leaf bundle {bid} is unreadable ({exc})"))
-                stopped = True
-                break
-            if len(leaves) != want:
-                add(Problem(self.name, start + min(len(leaves), want), "wrong_count",
-                            f"leaf bundle {bid} holds {len(leaves)} leaves, expected {want}"))
-                leaves = leaves[:want]
-                if len(leaves) < want:
-                    stopped = True
-            # Feed in pieces that end at each size we want a root for.
-            i = 0
-            while i < len(leaves):
-                end = len(leaves)
-                if pending_sizes and pending_sizes[0] - rc.size <= end - i:
-                    end = i + pending_sizes[0] - rc.size
-                done = rc.feed(leaves[i:end])
-                self._compare_tiles(done, rep)
-                i = end
-                while pending_sizes and pending_sizes[0] == rc.size:
-                    rep.roots[rc.size] = rc.root
-                    pending_sizes.pop(0)
-            if stopped:
-                break
-        if not stopped:
-            self._compare_tiles(rc.edge, rep)
-        rep.recomputed_size = rc.size
-        for r in signed:
-            got = rep.roots.get(r.size)
-            if got is not None and got != r.root:
-                add(Problem(self.name, _first_diff_hint(rep, r.size), "signed_root",
-                            f"recomputed root at size {r.size} differs from the root it "
-                            "signed then: its stored leaves were changed"))
+        bad: set[tuple[int, int]] = set()
+        rep.recomputed_size = self._audit_leaves(size, nbundles, chunk, rep, bad)
+        self._audit_nodes(size, expected_tiles, stored_ids, chunk, rep, bad)
+        self._audit_signed(size, sorted(set(sizes_of_interest)), rep)
         return rep
 
-    def _compare_tiles(self, expected: dict[int, bytes], rep: AuditReport) -> None:
-        if not expected:
-            return
-        stored = self.store.read_tiles(expected)
-        for tid in sorted(expected):
-            got = stored.get(tid)
+    def _audit_leaves(self, size: int, nbundles: int, chunk: int, rep: AuditReport,
+                      bad: set) -> int:
+        """Each leaf's data against the leaf hash stored for it; returns leaves read."""
+        add = rep.problems.append
+        read = 0
+        for first in range(0, nbundles, chunk):
+            last = min(nbundles, first + chunk) - 1
+            bundles = self.store.read_bundles(first, last)
+            tiles = self.store.read_tiles(tree.tile_id(0, b) for b in range(first, last + 1))
+            for b in range(first, last + 1):
+                start = b * tree.BUNDLE_WIDTH
+                want = min(tree.BUNDLE_WIDTH, size - start)
+                blob = bundles.get(b)
+                if blob is None:
+                    add(Problem(self.name, start, "missing_row",
+                                f"leaf bundle {b} (leaves {start}..{start + want - 1}) is "
+                                "missing: rows were dropped"))
+                    continue
+                try:
+                    leaves = tree.decode_bundle(blob)
+                except ValueError as exc:
+                    add(Problem(self.name, start, "unreadable",
+                                f"leaf bundle {b} is unreadable ({exc})"))
+                    continue
+                if len(leaves) != want:
+                    add(Problem(self.name, start + min(len(leaves), want), "wrong_count",
+                                f"leaf bundle {b} holds {len(leaves)} leaves, expected {want}"))
+                read = max(read, start + min(len(leaves), want))
+                tile = tiles.get(tree.tile_id(0, b))
+                if tile is None or len(tile) != tree.TILE_BYTES:
+                    continue                # reported with the tiles
+                wrong = [j for j, leaf in enumerate(leaves[:want])
+                         if leaf_hash(leaf) != tile[j * tree.HASH:(j + 1) * tree.HASH]]
+                for j in wrong:
+                    bad.add((0, start + j))
+                if wrong:
+                    more = f" (and {len(wrong) - 1} more in this bundle)" if len(wrong) > 1 \
+                        else ""
+                    add(Problem(self.name, start + wrong[0], "leaf",
+                                f"leaf {start + wrong[0]}: its stored data does not match its "
+                                f"stored hash (the leaf or its hash was changed){more}"))
+        return read
+
+    def _audit_nodes(self, size: int, expected_tiles: list[int], stored_ids: set[int],
+                     chunk: int, rep: AuditReport, bad: set) -> None:
+        """Each stored node against the hash of its two stored children; tile level L+1's
+        bottom row against the tops of the tiles of level L."""
+        H, TW, TH = tree.HASH, tree.TILE_WIDTH, tree.TILE_HEIGHT
+        parents: dict[int, bytes] = {}        # expected level-8(L+1) nodes from level L tops
+        ids = [t for t in expected_tiles if t in stored_ids]
+        for i in range(0, len(ids), chunk):
+            part = ids[i:i + chunk]
+            tiles = self.store.read_tiles(part)
+            for tid in part:
+                blob = tiles.get(tid)
+                tl, n = tree.split_tile_id(tid)
+                if blob is None or len(blob) != tree.TILE_BYTES:
+                    rep.problems.append(Problem(self.name, n << (TH * (tl + 1)), "node_hash",
+                                                f"tile {_tile_name(tid)} has the wrong length"))
+                    continue
+                if tl:
+                    self._check_bottom(tl, n, blob, size, parents, rep, bad)
+                for r in range(1, TH + 1):
+                    level = tl * TH + r
+                    span = TW >> r
+                    count = size >> level
+                    lo = n * span
+                    hi = min(lo + span, count)
+                    below = 2 * TW - (2 * TW >> (r - 1))
+                    here = 2 * TW - (2 * TW >> r)
+                    for p in range(lo, hi):
+                        j = p - lo
+                        c = (below + 2 * j) * H
+                        got = node_hash(blob[c:c + H], blob[c + H:c + 2 * H])
+                        if r == TH:     # the tile's root is a node of the next tile level
+                            parents[p] = got
+                            continue
+                        if (level - 1, 2 * p) in bad or (level - 1, 2 * p + 1) in bad:
+                            bad.add((level, p))
+                            continue
+                        o = (here + j) * H
+                        if got != blob[o:o + H]:
+                            bad.add((level, p))
+                            rep.problems.append(self._node_problem(level, p))
+
+    def _check_bottom(self, tl: int, n: int, blob: bytes, size: int, parents: dict,
+                      rep: AuditReport, bad: set) -> None:
+        level = tl * tree.TILE_HEIGHT
+        lo = n * tree.TILE_WIDTH
+        hi = min(lo + tree.TILE_WIDTH, size >> level)
+        for p in range(lo, hi):
+            want = parents.pop(p, None)
+            if want is None:
+                continue                        # its child tile is missing (reported)
+            j = p - lo
+            if blob[j * tree.HASH:(j + 1) * tree.HASH] != want:
+                bad.add((level, p))
+                rep.problems.append(self._node_problem(level, p))
+
+    def _node_problem(self, level: int, pos: int) -> Problem:
+        index = pos << level
+        return Problem(self.name, index, "node_hash",
+                       f"node at level {level}, position {pos} (leaves {index}.."
+                       f"{index + (1 << level) - 1}) is not the hash of its two children "
+                       "(a node hash was replaced)")
+
+    def _audit_signed(self, size: int, sizes: list[int], rep: AuditReport) -> None:
+        signed = self.store.signed()
+        want = sorted({s for s in sizes if 0 <= s <= size} | {size} |
+                      {r.size for r in signed if r.size <= size})
+        for s in want:
+            try:
+                rep.roots[s] = tree.stored_root(self.store, s)     # the disk, not the cache
+            except tree.MissingNode:
+                continue                        # a missing tile, reported above
+        matched = 0          # largest signed size whose root still matches
+        for r in signed:
+            if r.size > size:
+                rep.problems.append(Problem(
+                    self.name, size, "signed_beyond",
+                    f"signed a tree of size {r.size} but holds only {size} leaves (rows were "
+                    "dropped)"))
+                continue
+            if self.verifier is not None:
+                try:
+                    cp_mod.open_note(Checkpoint(self.origin, r.size, r.root).body() + "\n"
+                                     + r.line + "\n", [self.verifier], 1)
+                except LedgerProblem:
+                    rep.problems.append(Problem(
+                        self.name, min(r.size, size), "bad_signature",
+                        f"its record of signing size {r.size} carries a signature that does "
+                        "not verify"))
+            got = rep.roots.get(r.size)
             if got is None:
-                tl, n = tree.split_tile_id(tid)
-                rep.problems.append(Problem(
-                    self.name, n << (tree.TILE_HEIGHT * (tl + 1)), "missing_row",
-                    f"tile {_tile_name(tid)} is missing: rows were dropped"))
                 continue
-            if got == expected[tid]:
+            if got == r.root:
+                matched = max(matched, r.size)
                 continue
-            if len(got) != len(expected[tid]):
-                tl, n = tree.split_tile_id(tid)
-                rep.problems.append(Problem(
-                    self.name, n << (tree.TILE_HEIGHT * (tl + 1)), "node_hash",
-                    f"tile {_tile_name(tid)} has the wrong length"))
-                continue
-            level, pos = _first_diff_node(tid, got, expected[tid])
-            index = pos << level
-            if level == 0:
-                msg = (f"leaf {index}: its stored data does not match its stored hash "
-                       "(the leaf or its hash was changed)")
-                kind = "leaf"
-            else:
-                msg = (f"node at level {level}, position {pos} (leaves {index}.."
-                       f"{index + (1 << level) - 1}): stored hash differs from the one "
-                       "recomputed from the leaves (a node hash was replaced)")
-                kind = "node_hash"
-            rep.problems.append(Problem(self.name, index, kind, msg))
+            # The first changed leaf lies at or after the last size that still matches.
+            rep.problems.append(Problem(
+                self.name, matched, "signed_root",
+                f"its tree's root at size {r.size} differs from the root it signed then (it "
+                f"still matches at size {matched}): its history was rewritten"))
 
     def close(self) -> None:
         self.store.close()
@@ -290,23 +380,6 @@ class LocalReplica:
 def _tile_name(tid: int) -> str:
     tl, n = tree.split_tile_id(tid)
     return f"{tl}/{n}"
-
-
-def _first_diff_node(tid: int, got: bytes, want: bytes) -> tuple[int, int]:
-    """The lowest-level differing node in a tile, as (tree level, position)."""
-    tl, n = tree.split_tile_id(tid)
-    for r in range(tree.TILE_HEIGHT):
-        span = tree.TILE_WIDTH >> r
-        slot0 = 2 * tree.TILE_WIDTH - (2 * tree.TILE_WIDTH >> r)
-        for j in range(span):
-            off = (slot0 + j) * tree.HASH
-            if got[off:off + tree.HASH] != want[off:off + tree.HASH]:
-                return tl * tree.TILE_HEIGHT + r, n * span + j
-    return tl * tree.TILE_HEIGHT, n * tree.TILE_WIDTH
-
-
-def _first_diff_hint(rep: AuditReport, size: int) -> int:
-    return min([p.index for p in rep.problems if p.index < size], default=0)
 
 
 def open_store(spec: ReplicaSpec, create: bool = False) -> ReplicaStore:

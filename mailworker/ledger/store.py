@@ -13,16 +13,19 @@ never leave a half-written or doubled tree.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from ..db import redact_url
 from .errors import ReplicaCorrupt, ReplicaUnavailable
 from .tree import AppendPlan
+
+log = logging.getLogger(__name__)
 
 FORMAT = "mailworker-ledger-replica/1"
 
@@ -101,6 +104,10 @@ class ReplicaStore(ABC):
     def checkpoint(self) -> tuple[int, str] | None:
         """(size, note) of the newest quorum checkpoint stored here."""
 
+    @abstractmethod
+    def ever_signed_by(self, name: str) -> bool:
+        """True if any quorum checkpoint stored here carries a signature by ``name``."""
+
     # -- writing -------------------------------------------------------------------------
     @abstractmethod
     def apply(self, plan: AppendPlan) -> None:
@@ -140,6 +147,7 @@ class SqlReplicaStore(ReplicaStore):
         self.name = name
         self.where = where
         self.conn = None
+        self._depth = 0          # 1 while transaction() holds a write transaction open
 
     # -- helpers -------------------------------------------------------------------------
     def _sql(self, text: str) -> str:
@@ -184,18 +192,50 @@ class SqlReplicaStore(ReplicaStore):
 
     @contextmanager
     def _write(self, doing: str):
+        """A write transaction, or a part of the one ``transaction()`` holds open."""
         with self._guard(doing):
             cur = self.conn.cursor()
             try:
+                if self._depth:
+                    yield cur
+                    return
                 self._begin_write(cur)
-                yield cur
+                self._depth = 1
+                try:
+                    yield cur
+                finally:
+                    self._depth = 0
             except BaseException:
-                self._rollback()
+                if not self._depth:
+                    self._rollback()
                 raise
             else:
-                self._commit()
+                if not self._depth:
+                    self._commit()
             finally:
                 cur.close()
+
+    @contextmanager
+    def transaction(self, doing: str = "write"):
+        """Group several writes (and reads of them) into one atomic, durable commit."""
+        if self._depth:
+            yield
+            return
+        with self._guard(doing):
+            cur = self.conn.cursor()
+            self._begin_write(cur)
+            cur.close()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            with self._guard(f"roll back ({doing})"):
+                self._rollback()
+            raise
+        self._depth = 0
+        with self._guard(f"commit ({doing})"):
+            self._commit()
 
     # -- schema --------------------------------------------------------------------------
     def _ddl(self) -> list[str]:
@@ -264,6 +304,11 @@ class SqlReplicaStore(ReplicaStore):
             rows = self._rows("SELECT size, note FROM ledger_checkpoint "
                               "ORDER BY size DESC LIMIT 1")
         return (rows[0][0], rows[0][1]) if rows else None
+
+    def ever_signed_by(self, name: str) -> bool:
+        with self._guard("read its quorum checkpoints"):
+            return bool(self._rows("SELECT 1 FROM ledger_checkpoint WHERE note LIKE ? LIMIT 1",
+                                   (f"%\n\u2014 {name} %",)))
 
     # -- writing -------------------------------------------------------------------------
     def _locked_size(self, cur) -> int:
@@ -361,6 +406,10 @@ class SqliteReplicaStore(SqlReplicaStore):
                                         uri=True, timeout=15, isolation_level=None,
                                         check_same_thread=False)
             self.conn.execute("PRAGMA busy_timeout = 15000")
+            # Tiles (16 KB) and bundles (~60 KB) fit a few large pages better than many
+            # small overflow pages: about three times faster appends. Only takes effect on
+            # a new, empty file.
+            self.conn.execute("PRAGMA page_size = 65536")
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
@@ -385,8 +434,9 @@ class SqliteReplicaStore(SqlReplicaStore):
     def _after_error(self) -> None:
         try:
             self._rollback()
-        except sqlite3.Error:
-            pass  # the connection is gone; the caller already reports the first error
+        except sqlite3.Error as exc:
+            # The connection is gone; the caller already reports the first error.
+            log.debug("%s: rollback after an error failed too: %s", self.name, exc)
 
     def has_schema(self) -> bool:
         with self._guard("read its tables"):
@@ -438,12 +488,14 @@ class PostgresReplicaStore(SqlReplicaStore):
         try:
             if self.conn is not None and not self.conn.closed:
                 self.conn.rollback()
-        except self._psycopg2.Error:
-            pass  # the connection is gone; the caller already reports the first error
+        except self._psycopg2.Error as exc:
+            # The connection is gone; the caller already reports the first error.
+            log.debug("%s: rollback after an error failed too: %s", self.name, exc)
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         rows = super()._rows(sql, args)
-        self.conn.rollback()            # reads must not hold a transaction open
+        if not self._depth:
+            self.conn.rollback()        # reads outside a write must not hold one open
         return rows
 
     def has_schema(self) -> bool:
@@ -470,15 +522,3 @@ class PostgresReplicaStore(SqlReplicaStore):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
-
-
-def iter_bundles(store: ReplicaStore, first: int, last: int, step: int = 64
-                 ) -> Iterator[tuple[int, bytes | None]]:
-    """(id, blob or None if missing) for every bundle id first..last, in order."""
-    b = first
-    while b <= last:
-        hi = min(last, b + step - 1)
-        got = store.read_bundles(b, hi)
-        for i in range(b, hi + 1):
-            yield i, got.get(i)
-        b = hi + 1

@@ -19,6 +19,7 @@ store is always a complete tree of its recorded size.
 """
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
@@ -158,6 +159,51 @@ class TileReader(Protocol):
     def read_bundles(self, first: int, last: int) -> dict[int, bytes]: ...
 
 
+class TileCache:
+    """A reader that keeps recently used tiles in memory.
+
+    In an append-only tree a stored node never changes once written; an append only
+    fills empty slots of the right-edge tiles (and a repair, which may change anything,
+    clears the cache). So a cached tile stays right for every slot it has filled, and a
+    proof that needs a slot still empty in the cached copy reads the tile again
+    (``refresh``). Proofs on a big tree then read mostly just the leaf's own tile.
+    """
+
+    def __init__(self, reader: TileReader, capacity: int = 512):
+        self.reader = reader
+        self.capacity = capacity
+        self._tiles: dict[int, bytes] = {}
+
+    def read_tiles(self, ids: Iterable[int]) -> dict[int, bytes]:
+        out, missing = {}, []
+        for tid in ids:
+            blob = self._tiles.pop(tid, None)
+            if blob is None:
+                missing.append(tid)
+            else:
+                out[tid] = self._tiles[tid] = blob      # most recently used goes last
+        if missing:
+            out.update(self.refresh(missing))
+        return out
+
+    def refresh(self, ids: Iterable[int]) -> dict[int, bytes]:
+        got = self.reader.read_tiles(ids)
+        for tid, blob in got.items():
+            if len(self._tiles) >= self.capacity:
+                self._tiles.pop(next(iter(self._tiles)))
+            self._tiles[tid] = blob
+        return got
+
+    def read_bundles(self, first: int, last: int) -> dict[int, bytes]:
+        return self.reader.read_bundles(first, last)
+
+    def clear(self) -> None:
+        self._tiles.clear()
+
+
+_EMPTY_SLOT = bytes(HASH)
+
+
 class MissingNode(LedgerError):
     """A tile the tree needs is not in the store (the store was altered or truncated)."""
 
@@ -172,15 +218,28 @@ def node_in(tiles: Mapping[int, bytes], level: int, pos: int) -> bytes:
     return bytes(blob[off:off + HASH])
 
 
-def _ranges_nodes(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
-    return [decompose(s, e) for s, e in ranges]
-
-
 def hashes_for_ranges(reader: TileReader, ranges: list[tuple[int, int]]) -> list[bytes]:
-    parts = _ranges_nodes(ranges)
-    ids = {node_address(lv, p)[0] for nodes in parts for lv, p in nodes}
-    tiles = reader.read_tiles(ids)
-    return [fold([node_in(tiles, lv, p) for lv, p in nodes]) for nodes in parts]
+    """The RFC 9162 hash of each leaf range, from the stored complete subtrees."""
+    nodes = [decompose(s, e) for s, e in ranges]
+    addrs = [[node_address(lv, p) for lv, p in part] for part in nodes]
+    tiles = reader.read_tiles({tid for part in addrs for tid, _ in part})
+    for attempt in (0, 1):
+        values, stale = [], set()
+        for part, part_addrs in zip(nodes, addrs):
+            vals = []
+            for (lv, p), (tid, off) in zip(part, part_addrs):
+                blob = tiles.get(tid)
+                if blob is None or len(blob) != TILE_BYTES:
+                    node_in(tiles, lv, p)           # raises MissingNode with the details
+                v = blob[off:off + HASH]
+                if v == _EMPTY_SLOT:
+                    stale.add(tid)
+                vals.append(v)
+            values.append(vals)
+        if not stale or attempt or not isinstance(reader, TileCache):
+            break
+        tiles.update(reader.refresh(stale))     # the cached copy predates the last append
+    return [fold(vals) for vals in values]
 
 
 def stored_root(reader: TileReader, size: int) -> bytes:
@@ -238,6 +297,9 @@ class AppendPlan:
     root: bytes
     base_tiles: dict[int, bytes] = field(default_factory=dict)
     base_bundle: tuple[int, bytes] | None = None
+    leaves: list[bytes] = field(default_factory=list)    # what is appended (for remotes)
+    edge_after: dict[int, bytes] = field(default_factory=dict)   # to plan the next append
+    bundle_after: bytes | None = None
 
 
 def _write_level(tiles: dict[int, bytearray], base: Mapping[int, bytes], level: int,
@@ -270,13 +332,15 @@ def plan_append(old_size: int, edge_tiles: Mapping[int, bytes], partial_bundle: 
     new_size = old_size + len(leaves)
     tiles: dict[int, bytearray] = {}
     level, start = 0, old_size
-    cur = [leaf_hash(d) for d in leaves]
+    sha256 = hashlib.sha256
+    cur = [sha256(b"\x00" + d).digest() for d in leaves]           # leaf_hash, inlined
     while cur:
         _write_level(tiles, edge_tiles, level, start, cur)
         if start & 1:
             cur.insert(0, node_in(edge_tiles, level, start - 1))
             start -= 1
-        cur = [node_hash(cur[i], cur[i + 1]) for i in range(0, len(cur) - 1, 2)]
+        it = iter(cur)
+        cur = [sha256(b"\x01" + a + b).digest() for a, b in zip(it, it)]   # node_hash
         start >>= 1
         level += 1
     view = dict(edge_tiles)
@@ -294,8 +358,14 @@ def plan_append(old_size: int, edge_tiles: Mapping[int, bytes], partial_bundle: 
         b += 1
     base_bundle = (old_size // BUNDLE_WIDTH, partial_bundle) if old_size % BUNDLE_WIDTH \
         else None
-    return AppendPlan(old_size, new_size, {k: bytes(v) for k, v in tiles.items()}, bundles,
-                      root, {k: v for k, v in edge_tiles.items() if k in tiles}, base_bundle)
+    new_tiles = {k: bytes(v) for k, v in tiles.items()}
+    view.update(new_tiles)
+    after = {tid: view[tid] for tid in edge_tile_ids(new_size) if tid in view}
+    bundle_after = (bundles.get(new_size // BUNDLE_WIDTH, partial_bundle)
+                    if new_size % BUNDLE_WIDTH else None)
+    return AppendPlan(old_size, new_size, new_tiles, bundles, root,
+                      {k: v for k, v in edge_tiles.items() if k in tiles}, base_bundle,
+                      leaves, after, bundle_after)
 
 
 def read_edge(reader: TileReader, size: int) -> tuple[dict[int, bytes], bytes | None]:
@@ -306,34 +376,6 @@ def read_edge(reader: TileReader, size: int) -> tuple[dict[int, bytes], bytes | 
         b = size // BUNDLE_WIDTH
         bundle = reader.read_bundles(b, b).get(b)
     return tiles, bundle
-
-
-# --- streaming recomputation (audit) -----------------------------------------------------
-
-class Recomputer:
-    """Rebuilds tiles from leaves, chunk by chunk, keeping only the right edge in memory.
-
-    ``feed`` returns the tiles that became complete (full) in that chunk, which the
-    caller compares with the store and forgets; ``edge`` holds the partial ones.
-    """
-
-    def __init__(self):
-        self.size = 0
-        self.root = EMPTY_ROOT
-        self.edge: dict[int, bytes] = {}
-        self._bundle: bytes | None = None
-
-    def feed(self, leaves: list[bytes]) -> dict[int, bytes]:
-        plan = plan_append(self.size, self.edge, self._bundle, leaves)
-        self.size, self.root = plan.new_size, plan.root
-        self.edge.update(plan.tiles)
-        keep = set(edge_tile_ids(self.size))
-        done = {tid: blob for tid, blob in self.edge.items() if tid not in keep}
-        for tid in done:
-            del self.edge[tid]
-        self._bundle = plan.bundles[self.size // BUNDLE_WIDTH] if self.size % BUNDLE_WIDTH \
-            else None
-        return done
 
 
 # --- truncation (repair) -----------------------------------------------------------------

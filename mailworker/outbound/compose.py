@@ -11,6 +11,7 @@ fixed at enqueue time, so a resend after a crash is the same message.
 from __future__ import annotations
 
 import datetime as dt
+import email.header
 import email.policy
 import json
 from dataclasses import dataclass, field
@@ -38,6 +39,26 @@ POLICY = email.policy.SMTP.clone(cte_type="7bit")
 # generated mail. Both tell vacation responders not to answer us.
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
                    "resignation_ack", "rsvp_ack"}
+
+
+class EncodedHeader(str):
+    """A non-ASCII header value folded by ``email.header.Header``.
+
+    The email package's own folder (Python 3.11) drops the space between two encoded
+    words when it splits a long Korean subject over lines ("품평 2 · 제안" arrives as
+    "품평 2 ·제안"). The policy keeps values that carry a ``name`` as they are and calls
+    their ``fold``; ``Header`` keeps every space inside an encoded word.
+    """
+
+    def __new__(cls, name: str, value: str):
+        obj = str.__new__(cls, value)
+        obj.name = name
+        return obj
+
+    def fold(self, *, policy) -> str:
+        encoded = email.header.Header(str(self), charset="utf-8",
+                                      header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
 
 
 class ComposeError(MailworkerError):
@@ -85,36 +106,53 @@ def prepare(cfg, row: Outbox, now: dt.datetime, renderer: Renderer) -> Prepared 
 # --- attachments and late values ----------------------------------------------------
 
 def _resolve(cfg, row: Outbox, now: dt.datetime) -> _Parts | Deferred:
-    parts = _Parts(context=dict(row.context))
+    # Set when a receipt is attached below; the ack template says how to get one otherwise.
+    parts = _Parts(context={"receipt_attached": False, **row.context})
     for spec in row.attachments:
-        kind = spec.get("kind")
-        if kind == "ledger_receipt":
-            waited = _resolve_receipt(cfg, row, now, spec, parts)
-            if waited is not None:
-                return waited
-        elif kind == "file":
-            _resolve_file(row, spec, parts)
-        elif kind == "chart":
-            cid = f"chart-{row.id}@{cfg.outgoing.from_address.rsplit('@', 1)[-1]}"
-            png = bar_chart_png(spec["values"], spec.get("labels"), spec.get("weekend"),
-                                spec.get("width", 600), spec.get("height", 180))
-            parts.related.append((png, "image", "png", cid))
-            parts.context["chart_cid"] = cid
-        elif kind == "package_password":
-            from .packages import member_password
-            parts.context["password"] = member_password(cfg, spec["version"],
-                                                        spec["member_uuid"])
-        elif kind == "smime":
-            parts.smime = True
-        else:
-            raise ComposeError(f"outbox row #{row.id}: unknown attachment kind {kind!r}")
+        try:
+            waited = _resolve_one(cfg, row, now, spec, parts)
+        except KeyError as exc:
+            raise ComposeError(f"outbox row #{row.id}: attachment {spec.get('kind')!r} "
+                               f"lacks the value {exc}") from None
+        if waited is not None:
+            return waited
     return parts
 
 
+def _resolve_one(cfg, row: Outbox, now: dt.datetime, spec: dict, parts: _Parts
+                 ) -> Deferred | None:
+    kind = spec.get("kind")
+    if kind == "ledger_receipt":
+        return _resolve_receipt(cfg, row, now, spec, parts)
+    if kind == "file":
+        _resolve_file(row, spec, parts)
+    elif kind == "chart":
+        cid = f"chart-{row.id}@{cfg.outgoing.from_address.rsplit('@', 1)[-1]}"
+        png = bar_chart_png(spec["values"], spec.get("labels"), spec.get("weekend"),
+                            spec.get("width", 600), spec.get("height", 180))
+        parts.related.append((png, "image", "png", cid))
+        parts.context["chart_cid"] = cid
+    elif kind == "package_password":
+        from .packages import member_password
+        parts.context["password"] = member_password(cfg, spec["version"],
+                                                    spec["member_uuid"])
+    elif kind == "smime":
+        parts.smime = True
+    else:
+        raise ComposeError(f"outbox row #{row.id}: unknown attachment kind {kind!r}")
+    return None
+
+
 def _resolve_receipt(cfg, row, now, spec, parts: _Parts) -> Deferred | None:
+    from ..ledger.merkle import LedgerError
     from ..ledger.receipt import build_receipt
     sha = spec["msg_sha256"]
-    receipt = build_receipt(cfg, sha)
+    problem = ""
+    try:
+        receipt = build_receipt(cfg, sha)
+    except LedgerError as exc:
+        # Replicas down or a proof that does not check: the member still gets the mail.
+        receipt, problem = None, f" ({exc})"
     if receipt is not None:
         data = json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=True).encode()
         parts.attachments.append((data, "application", "json", f"receipt-{sha[:12]}.json"))
@@ -124,9 +162,9 @@ def _resolve_receipt(cfg, row, now, spec, parts: _Parts) -> Deferred | None:
     if waited < cfg.outgoing.receipt_wait_seconds:
         recheck = max(5, cfg.schedule.ledger_seconds)
         return Deferred(to_utc(now) + dt.timedelta(seconds=recheck),
-                        "waiting for the ledger receipt (quorum not reached yet)")
+                        "waiting for the ledger receipt (quorum not reached yet)" + problem)
     parts.context["receipt_attached"] = False
-    parts.notes.append(f"sent without the ledger receipt after {int(waited)} s")
+    parts.notes.append(f"sent without the ledger receipt after {int(waited)} s{problem}")
     return None
 
 
@@ -169,9 +207,13 @@ def _smime_envelope(body: EmailMessage, row: Outbox) -> EmailMessage:
         raise ComposeError(f"outbox row #{row.id}: the member's certificate cannot be "
                            f"read: {exc}") from None
     inner = body.as_bytes(policy=POLICY)
-    der = (pkcs7.PKCS7EnvelopeBuilder().set_data(inner).add_recipient(cert)
-           .set_content_encryption_algorithm(algorithms.AES256)
-           .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+    try:
+        der = (pkcs7.PKCS7EnvelopeBuilder().set_data(inner).add_recipient(cert)
+               .set_content_encryption_algorithm(algorithms.AES256)
+               .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+    except (TypeError, ValueError) as exc:
+        raise ComposeError(f"outbox row #{row.id}: cannot encrypt to the member's "
+                           f"certificate: {exc}") from None
     outer = EmailMessage(policy=POLICY)
     outer.set_content(der, "application", "pkcs7-mime", disposition="attachment",
                       filename="smime.p7m",
@@ -192,7 +234,7 @@ def _headers(msg: EmailMessage, cfg, row: Outbox, subject: str, recipients: list
     except (ValueError, IndexError, TypeError) as exc:
         raise ComposeError(f"outbox row #{row.id}: bad address in From ({cfg.outgoing.from_address}) "
                            f"or To ({row.to_addr}): {exc}") from None
-    msg["Subject"] = subject
+    msg["Subject"] = EncodedHeader("Subject", subject) if not subject.isascii() else subject
     msg["Date"] = format_datetime(to_utc(now).astimezone(cfg.tz))
     msg["Message-ID"] = row.message_id
     reply_to = context.get("in_reply_to")

@@ -185,8 +185,11 @@ def _ledger(cfg) -> dict:
         status = ledger_status(cfg)
     except (MailworkerError, LedgerError) as exc:
         return {"ok": False, "error": str(exc), "pending": pending}
-    replicas = [{"name": str(r.get("name", "?")), "size": r.get("size", "?"),
-                 "lag": r.get("lag", "?"), "health": str(r.get("health", "?"))}
+    def shown(value) -> str:
+        return "-" if value is None else str(value)
+
+    replicas = [{"name": shown(r.get("name")), "size": shown(r.get("size")),
+                 "lag": shown(r.get("lag")), "health": shown(r.get("health"))}
                 for r in status.get("replicas", [])]
     checkpoint = (status.get("checkpoint_summary") or status.get("last_checkpoint")
                   or "none yet")

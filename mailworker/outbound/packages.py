@@ -75,6 +75,11 @@ class Release:
         return pyzipper.ZIP_DEFLATED if self.method == "deflate" else pyzipper.ZIP_STORED
 
 
+def human_size(n: int) -> str:
+    """Sizes as people read them: 48.1 MB, 150 KB."""
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{max(1, round(n / 1000))} KB"
+
+
 def check_version(version: str) -> str:
     if not _VERSION.match(version or ""):
         raise ReleaseError(f"release version {version!r} is not usable: use letters, digits, "

@@ -24,8 +24,8 @@ from ..clock import Clock, to_utc
 from ..models import CATEGORY_KO, Member, MemberAddress, Outbox, db_proxy
 from ..outbox import domain_of, enqueue
 from ..pseudonym import pseudonym
-from .packages import (Release, ReleaseError, build_member_package, load_release,
-                       member_password, password_from_key)
+from .packages import (Release, ReleaseError, build_member_package, human_size,
+                       load_release, member_password, password_from_key)
 from .sender import DrainResult, drain_outbox
 from .transport import SendFailure, make_transport
 
@@ -93,9 +93,9 @@ def check_fits(cfg, release: Release, members: list[Member]) -> None:
     if worst > limit:
         raise ReleaseError(
             f"release {release.version} is too big to mail: a package mail would be about "
-            f"{worst / 1e6:.1f} MB (installer {release.installer_size / 1e6:.1f} MB, packed "
-            f"{release.stream_size / 1e6:.1f} MB, then base64 for mail) but "
-            f"{transport.description} accepts at most {limit / 1e6:.1f} MB (SIZE {limit:,}). "
+            f"{human_size(worst)} (installer {human_size(release.installer_size)}, packed "
+            f"{human_size(release.stream_size)}, then base64 for mail) but "
+            f"{transport.description} accepts at most {human_size(limit)} (SIZE {limit:,}). "
             "Nothing was built or sent. Ask the mail administrator for a higher limit, or "
             "hand the installer over another way.")
 
@@ -139,7 +139,7 @@ def send_release(cfg, clock: Clock, version: str, addresses: list[str] | None = 
         context = {"display_name": member.display_name, "version": version,
                    "package_name": name, "installer_name": release.installer_name,
                    "installer_sha256": release.installer_sha256,
-                   "package_sha256": package.sha256, "size_text": _size_text(package.size),
+                   "package_sha256": package.sha256, "size_text": human_size(package.size),
                    "password_delivery": delivery, "member_fingerprint": fingerprint}
         attachments = [{"kind": "file", "path": str(package.path), "filename": name,
                         "content_type": "application/zip"}]
@@ -167,10 +167,6 @@ def send_release(cfg, clock: Clock, version: str, addresses: list[str] | None = 
 
 def _key(version: str, member: Member) -> str:
     return f"package:{version}:{member.uuid}"
-
-
-def _size_text(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} KB"
 
 
 def _release_rows(version: str):
@@ -262,6 +258,10 @@ def register_certificate(address: str, pem_path: Path | None, clock: Clock) -> t
     except ValueError:
         raise ReleaseError(f"{pem_path}: not a PEM certificate (-----BEGIN CERTIFICATE-----)"
                            ) from None
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        raise ReleaseError(f"{pem_path}: S/MIME encryption needs an RSA certificate; this one "
+                           f"has a {type(cert.public_key()).__name__} key")
     now = to_utc(clock.now())
     if cert.not_valid_after_utc <= now:
         raise ReleaseError(f"{pem_path}: the certificate expired on "

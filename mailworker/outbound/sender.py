@@ -22,13 +22,13 @@ import logging
 import random
 from dataclasses import dataclass
 
-import peewee as pw
 
 from ..clock import Clock, naive_utc, to_utc
 from ..errors import NotFound, MailworkerError
 from ..models import Outbox, db_proxy
 from .compose import ComposeError, Deferred, prepare
-from .templates import Renderer, TemplateError
+from .packages import human_size
+from .templates import TemplateError, renderer_for
 from .transport import SendFailure, Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,14 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
     now = to_utc(clock.now())
     stored_now = naive_utc(now)
     result = DrainResult()
-    renderer = Renderer(cfg)
+    renderer = renderer_for(cfg)
     transport = transport or make_transport(cfg)
     budget = limit if limit is not None else float("inf")
     if transport.rate_limited:
-        window = (Outbox.select(Outbox.sent_at)
+        recent = (Outbox.select()
                   .where((Outbox.status == "sent") & (Outbox.sent_at > stored_now - RATE_WINDOW))
-                  .order_by(Outbox.sent_at))
-        recent = [r.sent_at for r in window]
-        allowance = cfg.outgoing.rate_per_minute - len(recent)
+                  .count())
+        allowance = cfg.outgoing.rate_per_minute - recent
         if allowance < budget:
             budget = max(0, allowance)
             result.rate_limited = True
@@ -86,6 +85,12 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
             if row is None or row.status != "pending" or row.not_before > stored_now:
                 continue
             if not _predecessor_ready(row, stored_now):
+                continue
+            if row.attempts >= cfg.outgoing.max_attempts:
+                # Only a try that never finished (the worker died while sending) gets here.
+                _give_up(row, f"gave up after {row.attempts} tries; the last one did not "
+                              f"finish (the worker stopped while sending); last note: "
+                              f"{row.last_error or 'none'}", stored_now, result)
                 continue
             try:
                 prepared = prepare(cfg, row, now, renderer)
@@ -134,11 +139,13 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
         if opened:
             transport.close()
     result.waiting = Outbox.select().where(Outbox.status == "pending").count()
-    if result.rate_limited and result.sent >= budget:
-        first = (Outbox.select(pw.fn.MIN(Outbox.sent_at))
-                 .where((Outbox.status == "sent") & (Outbox.sent_at > stored_now - RATE_WINDOW))
-                 .scalar())
-        result.next_slot = to_utc(first + RATE_WINDOW) if first else now
+    still_due = (Outbox.select().where((Outbox.status == "pending")
+                                       & (Outbox.not_before <= stored_now)).exists())
+    if result.rate_limited and result.sent >= budget and still_due:
+        oldest = (Outbox.select(Outbox.sent_at)
+                  .where((Outbox.status == "sent") & (Outbox.sent_at > stored_now - RATE_WINDOW))
+                  .order_by(Outbox.sent_at).first())
+        result.next_slot = to_utc(oldest.sent_at + RATE_WINDOW) if oldest else now
     else:
         result.rate_limited = False
     result.message = _summary(result, cfg)
@@ -166,15 +173,11 @@ def _fits(transport: Transport, row: Outbox, data: bytes, stored_now, result) ->
     limit = transport.size_limit()
     if limit is None or len(data) <= limit:
         return True
-    _give_up(row, f"too big for {transport.description}: the mail is {_mb(len(data))} "
-                  f"({len(data):,} bytes) but the server accepts at most {_mb(limit)} "
+    _give_up(row, f"too big for {transport.description}: the mail is {human_size(len(data))} "
+                  f"({len(data):,} bytes) but the server accepts at most {human_size(limit)} "
                   f"({limit:,} bytes, its SIZE limit); nothing was sent",
              stored_now, result)
     return False
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB"
 
 
 def _temporary(cfg, row: Outbox, attempt: int, exc: SendFailure, stored_now, rng,

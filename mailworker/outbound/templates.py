@@ -124,3 +124,16 @@ class Renderer:
 def _render_block(template: jinja2.Template, block: str, values: dict) -> str:
     ctx = template.new_context(values)
     return "".join(template.blocks[block](ctx))
+
+
+_renderers: dict[tuple, Renderer] = {}
+
+
+def renderer_for(cfg) -> Renderer:
+    """A Renderer kept between outbox passes (jinja2 still reloads edited templates)."""
+    key = (str(templates_dir(cfg)), cfg.general.group_name, cfg.outgoing.from_name,
+           cfg.outgoing.from_address)
+    renderer = _renderers.get(key)
+    if renderer is None:
+        renderer = _renderers[key] = Renderer(cfg)
+    return renderer

@@ -140,18 +140,20 @@ class SmtpTransport:
         where = f"{self.host}:{self.port}"
         try:
             await smtp.connect()
+            await smtp.ehlo()
             if self.security == "starttls":
                 if not smtp.supports_extension("starttls"):
                     raise TransportConfigError(
                         f"SMTP server {where} does not offer STARTTLS; set [outgoing] "
                         "security = \"tls\" (port 465) if it uses implicit TLS")
                 await smtp.starttls(tls_context=self._tls_context())
+                await smtp.ehlo()   # the extensions (AUTH, SIZE) may differ under TLS
             if self.username:
                 if not smtp.supports_extension("auth"):
                     raise TransportConfigError(
                         f"SMTP server {where} does not offer AUTH, but [outgoing] username "
                         f"is set; leave username empty if the relay needs no login")
-                await smtp.login(self.username, password)
+                await _login(smtp, self.username, password)
         except ssl.SSLCertVerificationError as exc:
             await _quietly_close(smtp)
             raise TransportConfigError(
@@ -226,6 +228,22 @@ class SmtpTransport:
             self._smtp = None
             self._runner.close()
             self._runner = None
+
+
+async def _login(smtp: aiosmtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with one mechanism (PLAIN first; we only log in over TLS).
+
+    aiosmtplib's ``login`` tries every mechanism after a refusal, and some servers then
+    wait for input that never comes: a wrong password would look like a timeout.
+    """
+    offered = smtp.server_auth_methods
+    for mechanism in ("plain", "login", "cram-md5"):
+        if mechanism in offered:
+            await getattr(smtp, f"auth_{mechanism.replace('-', '')}")(username, password)
+            return
+    raise TransportConfigError(
+        f"SMTP server {smtp.hostname}:{smtp.port} offers no login mechanism mailworker "
+        f"knows (it offers: {', '.join(offered) or 'none'})")
 
 
 async def _quietly_close(smtp: aiosmtplib.SMTP, polite: bool = False) -> None:

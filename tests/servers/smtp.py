@@ -180,7 +180,8 @@ def smtp_factory(tls_cert):
                       and auth_data.password.decode() == auth[1])
                 if ok:
                     logins.append(auth[0])
-                return AuthResult(success=ok)
+                # handled=False: aiosmtpd itself answers 235 or 535.
+                return AuthResult(success=ok, handled=False)
             kwargs.update(authenticator=authenticator, auth_required=True,
                           auth_require_tls=True)
         controller = Controller(handler, **kwargs)
