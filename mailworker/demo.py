@@ -15,7 +15,7 @@ from . import config as config_mod
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_messages
 from .members import import_roster
-from .models import HourCredit
+from .models import HourCredit, Message
 from .table import render
 
 DEMO_CONFIG = """\
@@ -90,7 +90,8 @@ def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
     for i, o in enumerate(report.ingest.outcomes, 1):
         m = o.message
         who = m.member.display_name if m.member else (m.sender or "(no sender)")
-        credited = HourCredit.get_or_none(HourCredit.message == m)
+        credited = (HourCredit.select().join(Message)
+                    .where(Message.sha256 == m.sha256).first())
         if o.already:
             result, hours = "already recorded", "-"
         else:

@@ -48,18 +48,10 @@ def parse_recipients(to_addr: str) -> list[str]:
     return [a.strip() for a in to_addr.split(",") if a.strip()]
 
 
-def enqueue(key: str, template: str, to_addr: str, context: dict, clock: Clock,
+def new_row(key: str, template: str, to_addr: str, context: dict, clock: Clock,
             member: Member | None = None, attachments=(), after: Outbox | None = None,
-            domain: str | None = None, not_before: dt.datetime | None = None) -> Outbox:
-    """Queue one mail; return its row (the existing one if ``key`` was queued before).
-
-    ``context`` holds the template's values (JSON; never a secret) and ``language``
-    ('ko' or 'en'; taken from the member, else Korean, when missing). ``attachments`` is a
-    list of dicts resolved when sending (e.g. ``{"kind": "ledger_receipt", ...}``).
-    ``after``: send only once that row has been sent. ``domain``: right-hand side of the
-    Message-ID; pass ``domain_of(cfg)`` (without it, the host name is used as the
-    standard library does).
-    """
+            domain: str | None = None, not_before: dt.datetime | None = None) -> dict:
+    """A checked Outbox row (by field name), ready to insert; see ``enqueue``."""
     if not key or len(key) > 255:
         raise ValueError(f"outbox key must be 1..255 characters, got {key!r}")
     if not _TEMPLATE_NAME.match(template):
@@ -80,12 +72,27 @@ def enqueue(key: str, template: str, to_addr: str, context: dict, clock: Clock,
         except (TypeError, ValueError) as exc:
             raise ValueError(f"outbox row {key!r}: values must be plain JSON: {exc}") from None
     now = naive_utc(clock.now())
-    # A prepared statement: ingest queues a reply for nearly every message it reads.
-    row = insert_instance(Outbox, {
-        "key": key, "template": template, "to_addr": ", ".join(recipients),
-        "member": member, "context": context, "attachments": attachments,
-        "message_id": new_message_id((domain or _host_domain()).lower()),
-        "status": "pending", "attempts": 0,
-        "not_before": naive_utc(not_before) if not_before else now,
-        "after": after, "last_error": "", "created_at": now}, on_conflict_ignore=True)
-    return row if row is not None else Outbox.get(Outbox.key == key)
+    return {"key": key, "template": template, "to_addr": ", ".join(recipients),
+            "member": member, "context": context, "attachments": attachments,
+            "message_id": new_message_id((domain or _host_domain()).lower()),
+            "status": "pending", "attempts": 0,
+            "not_before": naive_utc(not_before) if not_before else now,
+            "after": after, "last_error": "", "created_at": now}
+
+
+def enqueue(key: str, template: str, to_addr: str, context: dict, clock: Clock,
+            member: Member | None = None, attachments=(), after: Outbox | None = None,
+            domain: str | None = None, not_before: dt.datetime | None = None) -> Outbox:
+    """Queue one mail; return its row (the existing one if ``key`` was queued before).
+
+    ``context`` holds the template's values (JSON; never a secret) and ``language``
+    ('ko' or 'en'; taken from the member, else Korean, when missing). ``attachments`` is a
+    list of dicts resolved when sending (e.g. ``{"kind": "ledger_receipt", ...}``).
+    ``after``: send only once that row has been sent. ``domain``: right-hand side of the
+    Message-ID; pass ``domain_of(cfg)`` (without it, the host name is used as the
+    standard library does).
+    """
+    row = new_row(key, template, to_addr, context, clock, member=member,
+                  attachments=attachments, after=after, domain=domain, not_before=not_before)
+    inserted = insert_instance(Outbox, row, on_conflict_ignore=True)
+    return inserted if inserted is not None else Outbox.get(Outbox.key == key)

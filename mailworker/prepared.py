@@ -74,22 +74,49 @@ def prepared(name: str, build: Callable[[], T]) -> T:
     return per_db[name]
 
 
-def insert_instance(model: type[pw.Model], values: dict[str, Any],
-                    on_conflict_ignore: bool = False) -> pw.Model | None:
-    """Insert a row given by field name (model defaults fill the rest, as peewee does);
-    the model instance with its id, or None if ON CONFLICT ignored it."""
-    fields = [f for f in model._meta.sorted_fields if not isinstance(f, pw.AutoField)]
+def _insert_fields(model: type[pw.Model]) -> list[pw.Field]:
+    return [f for f in model._meta.sorted_fields if not isinstance(f, pw.AutoField)]
+
+
+def complete_row(model: type[pw.Model], values: dict[str, Any]) -> dict[str, Any]:
+    """Every column of ``model`` by field name: given values, else the field's default
+    (as peewee fills them in Python), else None."""
     row = {}
-    for f in fields:
+    for f in _insert_fields(model):
         if f.name in values:
             row[f.name] = values[f.name]
         elif f.default is not None:
             row[f.name] = f.default() if callable(f.default) else f.default
         else:
             row[f.name] = None
-    statement = prepared(f"insert:{model.__name__}:{on_conflict_ignore}",
-                         lambda: PreparedInsert(model, fields, on_conflict_ignore))
-    new_id = statement.execute({f: row[f.name] for f in fields})
+    return row
+
+
+def _insert_statement(model: type[pw.Model], on_conflict_ignore: bool) -> PreparedInsert:
+    return prepared(f"insert:{model.__name__}:{on_conflict_ignore}",
+                    lambda: PreparedInsert(model, _insert_fields(model), on_conflict_ignore))
+
+
+def insert_instance(model: type[pw.Model], values: dict[str, Any],
+                    on_conflict_ignore: bool = False) -> pw.Model | None:
+    """Insert a row given by field name (model defaults fill the rest, as peewee does);
+    the model instance with its id, or None if ON CONFLICT ignored it."""
+    row = complete_row(model, values)
+    statement = _insert_statement(model, on_conflict_ignore)
+    new_id = statement.execute({f: row[f.name] for f in statement.fields})
     if new_id is None:
         return None
     return model(id=new_id, **row)
+
+
+def insert_many(model: type[pw.Model], rows: list[dict[str, Any]],
+                on_conflict_ignore: bool = False) -> None:
+    """Insert complete rows (see ``complete_row``) with one executemany."""
+    if not rows:
+        return
+    statement = _insert_statement(model, on_conflict_ignore)
+    params = [[f.db_value(r[f.name]) for f in statement.fields] for r in rows]
+    sql = statement.sql
+    if statement.returning:  # executemany cannot return rows; ids are not needed here
+        sql = sql[: sql.upper().rindex(" RETURNING ")]
+    db_proxy.cursor().executemany(sql, params)

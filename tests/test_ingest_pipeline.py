@@ -295,3 +295,24 @@ def test_every_message_of_cpython_email_corpus_gets_a_disposition(world):
     assert Message.select().count() + result.already == len(files)
     assert all(m.disposition for m in Message.select())
     assert w.inbox_count() == 0
+
+
+def test_a_batch_the_database_refuses_is_recorded_again_one_by_one(world, monkeypatch):
+    # Fault injection into our own code: the batch's executemany fails once.
+    import peewee as pw
+    from mailworker.ingest.sink import BatchSink
+    real_flush = BatchSink.flush
+    calls = []
+
+    def failing_flush(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise pw.IntegrityError("simulated constraint failure")
+        return real_flush(self)
+    monkeypatch.setattr(BatchSink, "flush", failing_flush)
+    w = world()
+    w.deliver(make_mail(), make_mail(subject="[제안] 제안", body=PROPOSAL_KO))
+    result = w.run()
+    assert result.recorded == 2
+    assert sorted(m.disposition for m in Message.select()) == ["credited", "credited"]
+    assert HourCredit.select().count() == 2 and LedgerEvent.select().count() == 2

@@ -40,7 +40,8 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
            daily_cap: int, reply_to_non_members: bool) -> Decision:
     """The disposition of one message, from facts the caller looked up (no I/O here)."""
     if duplicate_of is not None:
-        return Decision("duplicate", f"same Message-ID as message #{duplicate_of.id} "
+        earlier = f"message #{duplicate_of.id}" if duplicate_of.id else "a message in this batch"
+        return Decision("duplicate", f"same Message-ID as {earlier} "
                         f"({duplicate_of.disposition}); recorded once")
     if kind == "bounce":
         return Decision("bounce", kind_reason)

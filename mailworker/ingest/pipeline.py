@@ -14,15 +14,17 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+import peewee as pw
+
 from ..clock import Clock, naive_utc
 from ..db import state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
-from ..prepared import insert_instance
 from . import record
 from .auth import authentication_verdict
 from .classify import classify
 from .credit import CreditHistory, decide
 from .parse import ParsedMail, body_fingerprint, parse_headers_only, parse_message
+from .sink import BatchSink, DirectSink
 from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chunks,
                       header_block)
 
@@ -98,20 +100,24 @@ class Ingestor:
 
     def _process_batch(self, fetched: list[Fetched], result: PassResult,
                        stop: threading.Event) -> None:
-        done: list[tuple[Fetched, Outcome]] = []
-        with db_proxy.atomic():
-            self._known = BatchLookup(fetched)
-            for f in fetched:
-                done.append((f, self.process(f)))
-                if stop.is_set():
-                    break  # finish the message in hand, commit, file, stop
+        try:
+            with db_proxy.atomic():
+                done = self._record_batch(fetched, BatchSink(), stop)
+        except pw.DatabaseError as exc:
+            # One row the database refused spoils the batch's executemany: roll it back
+            # and record the batch again message by message, quarantining the culprit.
+            log.warning("batch of %d from %s could not be written at once (%s); recording "
+                        "one by one", len(fetched), self.source.name, exc)
+            self.history = CreditHistory(self.tz)
+            with db_proxy.atomic():
+                done = self._record_batch(fetched, None, stop)
         moves: dict[str, list[str]] = {}
         for f, outcome in done:
             moves.setdefault(outcome.role, []).append(f.key)
         self.source.file(moves)
-        ids = [o.message.id for _, o in done if not o.message.filed]
-        if ids:
-            Message.update(filed=True).where(Message.id.in_(ids)).execute()
+        unfiled = [o.message.sha256 for _, o in done if not o.message.filed]
+        if unfiled:
+            Message.update(filed=True).where(Message.sha256.in_(unfiled)).execute()
         for _, outcome in done:
             result.seen += 1
             if outcome.already:
@@ -124,22 +130,47 @@ class Ingestor:
         if stop.is_set() and len(done) < len(fetched):
             result.stopped = True
 
-    def process(self, f: Fetched) -> Outcome:
-        """Record one message (inside the batch transaction). Never raises for bad mail."""
-        sha = f.sha256
-        existing = self._known.by_sha.get(sha)
+    def _record_batch(self, fetched: list[Fetched], batch: BatchSink | None,
+                      stop: threading.Event) -> list[tuple[Fetched, Outcome]]:
+        """Record a batch (inside the caller's transaction). With ``batch`` the rows are
+        written together at the end; without, each message in its own savepoint."""
+        self._known = BatchLookup(fetched)
+        done = []
+        for f in fetched:
+            done.append((f, self.process(f, batch)))
+            if stop.is_set():
+                break  # finish the message in hand, commit, file, stop
+        if batch is not None:
+            batch.flush()
+        return done
+
+    def process(self, f: Fetched, batch: BatchSink | None = None) -> Outcome:
+        """Record one message. Never raises for bad mail: the worst is a quarantine."""
+        existing = self._known.by_sha.get(f.sha256)
         if existing is not None:
             return Outcome(existing, already=True)
         try:
-            with db_proxy.atomic():
-                return Outcome(self._record(f, sha))
+            if batch is None:
+                with db_proxy.atomic():
+                    return Outcome(self._record(f, DirectSink()))
+            batch.begin()
+            outcome = Outcome(self._record(f, batch))
+            batch.keep()
+            return outcome
         except Exception as exc:  # invariant: bad input never stops the worker
             log.exception("message %s from %s could not be processed; quarantined",
                           f.key, self.source.name)
-            self.history = CreditHistory(self.tz)  # its tallies may count the rolled-back row
-            with db_proxy.atomic():
-                return Outcome(self._quarantine(f, sha, f"could not be processed: "
-                                                f"{type(exc).__name__}: {exc}"[:500]))
+            if batch is not None:
+                batch.drop()
+            self.history = CreditHistory(self.tz)  # its tallies may count the dropped rows
+            reason = f"could not be processed: {type(exc).__name__}: {exc}"[:500]
+            if batch is None:
+                with db_proxy.atomic():
+                    return Outcome(self._quarantine(f, DirectSink(), reason))
+            batch.begin()
+            outcome = Outcome(self._quarantine(f, batch, reason))
+            batch.keep()
+            return outcome
 
     def _base_row(self, f: Fetched, sha: str, mail: ParsedMail | None) -> dict:
         now = naive_utc(self.clock.now())
@@ -154,22 +185,22 @@ class Ingestor:
                        in_reply_to=mail.in_reply_to, excerpt=_excerpt(mail.new_text))
         return row
 
-    def _insert(self, row: dict) -> Message:
-        message = insert_instance(Message, row)
+    def _insert(self, sink, row: dict) -> Message:
+        message = sink.message(row)
         self._known.remember(message)
         return message
 
-    def _quarantine(self, f: Fetched, sha: str, reason: str) -> Message:
-        return self._insert({**self._base_row(f, sha, None), "kind": "triage",
-                             "disposition": "quarantined", "reason": reason, "member": None,
-                             "body_sha256": None})
+    def _quarantine(self, f: Fetched, sink, reason: str) -> Message:
+        return self._insert(sink, {**self._base_row(f, f.sha256, None), "kind": "triage",
+                                   "disposition": "quarantined", "reason": reason,
+                                   "member": None, "body_sha256": None})
 
-    def _record(self, f: Fetched, sha: str) -> Message:
-        cfg, now = self.cfg, self.clock.now()
+    def _record(self, f: Fetched, sink) -> Message:
+        cfg, now, sha = self.cfg, self.clock.now(), f.sha256
         if f.headers_only:
             mail = parse_headers_only(f.data, f.size)
             limit = cfg.limits.max_message_bytes
-            return self._insert({
+            return self._insert(sink, {
                 **self._base_row(f, sha, mail), "kind": "triage", "disposition": "quarantined",
                 "reason": f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB "
                           f"limit ([limits] max_message_bytes); not downloaded",
@@ -195,12 +226,13 @@ class Ingestor:
         reason = decision.reason
         if mail.defects and decision.disposition in ("triage", "quarantined"):
             reason += "; parse problems: " + "; ".join(mail.defects[:3])
-        message = self._insert({**self._base_row(f, sha, mail), "kind": verdict.kind,
-                                "disposition": decision.disposition, "reason": reason[:1000],
-                                "member": member, "body_sha256": body_sha})
+        message = self._insert(sink, {
+            **self._base_row(f, sha, mail), "kind": verdict.kind,
+            "disposition": decision.disposition, "reason": reason[:1000], "member": member,
+            "body_sha256": body_sha})
         if decision.credit:
             self.history.credited(member, now, body_sha)
-            record.credit(cfg, message, member, verdict.kind, now, self.clock,
+            record.credit(cfg, sink, message, member, verdict.kind, now, self.clock,
                           self.pseudonym_key, half_year_total=tally.half_year)
         elif decision.reply:
             extra = {}
@@ -208,7 +240,8 @@ class Ingestor:
                 extra = {"kind": verdict.kind, "reason_text": decision.reason}
             elif decision.reply == "rsvp_ack":
                 extra = {"answer": verdict.rsvp}
-            record.queue_reply(cfg, decision.reply, message, member, now, self.clock, extra)
+            record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
+                               extra)
         return message
 
 

@@ -1,7 +1,8 @@
 """Writing a decision down: the credit, the reply and the ledger event for one message.
 
-Called inside the caller's transaction, so a message's row, credit, outbox rows and
-ledger event commit together or not at all. Shared by the pipeline and staff triage.
+Rows go to a sink (see ``sink.py``) inside the caller's transaction, so a message's row,
+credit, outbox rows and ledger event commit together or not at all. Shared by the
+pipeline and staff triage.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import peewee as pw
 from .. import outbox
 from ..clock import half_year_start, naive_utc, to_utc
 from ..events import canonical_json, contribution_leaf
-from ..models import HourCredit, LedgerEvent, Member, Message
-from ..prepared import insert_instance
+from ..models import HourCredit, Member, Message
 from ..pseudonym import pseudonym
+
+REPLY_KEY_PREFIX = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
+                    "resignation_ack": "resign", "rsvp_ack": "rsvp"}
 
 
 def half_year_label(when: dt.datetime, tz, language: str) -> str:
@@ -41,40 +44,37 @@ def reply_context(message: Message, member: Member | None, now: dt.datetime, tz)
     return ctx
 
 
-def queue_reply(cfg, template: str, message: Message, member: Member | None,
+def queue_reply(cfg, sink, template: str, message: Message, member: Member | None,
                 now: dt.datetime, clock, extra: dict | None = None) -> None:
     tz = cfg.tz
     ctx = reply_context(message, member, now, tz)
     ctx.update(extra or {})
     to = message.sender
-    if template == "non_member_reply":
+    if template == "non_member_reply":   # at most one a day per address
         key = f"nonmember:{to}:{to_utc(now).astimezone(tz).date().isoformat()}"
     else:
-        prefix = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
-                  "resignation_ack": "resign", "rsvp_ack": "rsvp"}[template]
-        key = f"{prefix}:{message.sha256}"
+        key = f"{REPLY_KEY_PREFIX[template]}:{message.sha256}"
     attachments = ([{"kind": "ledger_receipt", "msg_sha256": message.sha256}]
                    if template == "ack" else [])
-    outbox.enqueue(key, template, to, ctx, clock, member=member, attachments=attachments,
-                   domain=outbox.domain_of(cfg))
+    sink.outbox(outbox.new_row(key, template, to, ctx, clock, member=member,
+                               attachments=attachments, domain=outbox.domain_of(cfg)))
 
 
-def credit(cfg, message: Message, member: Member, kind: str, now: dt.datetime, clock,
+def credit(cfg, sink, message: Message, member: Member, kind: str, now: dt.datetime, clock,
            pseudonym_key: bytes, by: str = "auto", half_year_total: int | None = None) -> None:
     """One hour for ``message``: credit row, acknowledgement, ledger event.
 
     ``half_year_total`` (hours this half-year including this one) saves a query when
     the caller already keeps count."""
     tz = cfg.tz
-    insert_instance(HourCredit, {"message": message, "member": member, "kind": kind,
-                                 "hours": 1, "credited_at": naive_utc(now), "by": by})
+    if half_year_total is None:
+        half_year_total = half_year_hours(member, now, tz) + 1
+    sink.credit(message.sha256, {"member": member, "kind": kind, "hours": 1,
+                                 "credited_at": naive_utc(now), "by": by})
     leaf = contribution_leaf(message.sha256, kind, 1, now,
                              pseudonym(pseudonym_key, member.uuid))
-    insert_instance(LedgerEvent, {
-        "event_type": "contribution", "payload": canonical_json(leaf).decode("utf-8"),
-        "dedup_key": f"contribution:{message.sha256}", "created_at": naive_utc(now)})
-    if half_year_total is None:
-        half_year_total = half_year_hours(member, now, tz)
-    queue_reply(cfg, "ack", message, member, now, clock, extra={
+    sink.event({"event_type": "contribution", "payload": canonical_json(leaf).decode("utf-8"),
+                "dedup_key": f"contribution:{message.sha256}", "created_at": naive_utc(now)})
+    queue_reply(cfg, sink, "ack", message, member, now, clock, extra={
         "kind": kind, "hours": 1, "total_hours": half_year_total,
         "half_year": half_year_label(now, tz, member.language), "msg_sha256": message.sha256})

@@ -5,6 +5,7 @@ from ..clock import Clock, naive_utc
 from ..errors import MailworkerError, NotFound
 from ..models import CREDITABLE_KINDS, HourCredit, Message, db_proxy
 from . import record
+from .sink import DirectSink
 
 
 def pending() -> list[Message]:
@@ -38,7 +39,7 @@ def accept(cfg, clock: Clock, message_id: int, as_kind: str, staff: str,
         msg.reason = f"accepted by staff ({staff}) as {as_kind}; 1 hour credited"
         msg.decided_by, msg.decided_at = staff, naive_utc(now)
         msg.save()
-        record.credit(cfg, msg, msg.member, as_kind, now, clock, pseudonym_key,
+        record.credit(cfg, DirectSink(), msg, msg.member, as_kind, now, clock, pseudonym_key,
                       by=f"staff:{staff}")
     return msg
 

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from ..clock import to_utc
 from ..errors import MailworkerError
+from ..ledger.merkle import LedgerError
+from ..ledger.receipt import ReceiptSource, build_receipt
 from ..models import Outbox
 from ..outbox import parse_recipients
 from .chart import bar_chart_png
@@ -88,9 +90,11 @@ class _Parts:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare(cfg, row: Outbox, now: dt.datetime, renderer: Renderer) -> Prepared | Deferred:
-    """The mail for ``row`` now, or ``Deferred`` if an attachment is not ready yet."""
-    parts = _resolve(cfg, row, now)
+def prepare(cfg, row: Outbox, now: dt.datetime, renderer: Renderer,
+            receipts: ReceiptSource | None = None) -> Prepared | Deferred:
+    """The mail for ``row`` now, or ``Deferred`` if an attachment is not ready yet.
+    ``receipts``: the drain pass's ledger source (one is opened for this row if None)."""
+    parts = _resolve(cfg, row, now, receipts)
     if isinstance(parts, Deferred):
         return parts
     rendered = renderer.render(row.template, parts.context)
@@ -105,12 +109,13 @@ def prepare(cfg, row: Outbox, now: dt.datetime, renderer: Renderer) -> Prepared 
 
 # --- attachments and late values ----------------------------------------------------
 
-def _resolve(cfg, row: Outbox, now: dt.datetime) -> _Parts | Deferred:
+def _resolve(cfg, row: Outbox, now: dt.datetime, receipts: ReceiptSource | None
+             ) -> _Parts | Deferred:
     # Set when a receipt is attached below; the ack template says how to get one otherwise.
     parts = _Parts(context={"receipt_attached": False, **row.context})
     for spec in row.attachments:
         try:
-            waited = _resolve_one(cfg, row, now, spec, parts)
+            waited = _resolve_one(cfg, row, now, spec, parts, receipts)
         except KeyError as exc:
             raise ComposeError(f"outbox row #{row.id}: attachment {spec.get('kind')!r} "
                                f"lacks the value {exc}") from None
@@ -119,11 +124,11 @@ def _resolve(cfg, row: Outbox, now: dt.datetime) -> _Parts | Deferred:
     return parts
 
 
-def _resolve_one(cfg, row: Outbox, now: dt.datetime, spec: dict, parts: _Parts
-                 ) -> Deferred | None:
+def _resolve_one(cfg, row: Outbox, now: dt.datetime, spec: dict, parts: _Parts,
+                 receipts: ReceiptSource | None) -> Deferred | None:
     kind = spec.get("kind")
     if kind == "ledger_receipt":
-        return _resolve_receipt(cfg, row, now, spec, parts)
+        return _resolve_receipt(cfg, row, now, spec, parts, receipts)
     if kind == "file":
         _resolve_file(row, spec, parts)
     elif kind == "chart":
@@ -143,13 +148,13 @@ def _resolve_one(cfg, row: Outbox, now: dt.datetime, spec: dict, parts: _Parts
     return None
 
 
-def _resolve_receipt(cfg, row, now, spec, parts: _Parts) -> Deferred | None:
-    from ..ledger.merkle import LedgerError
-    from ..ledger.receipt import build_receipt
+def _resolve_receipt(cfg, row, now, spec, parts: _Parts,
+                     receipts: ReceiptSource | None) -> Deferred | None:
     sha = spec["msg_sha256"]
     problem = ""
     try:
-        receipt = build_receipt(cfg, sha)
+        receipt = (receipts.build(sha) if receipts is not None
+                   else build_receipt(cfg, sha))
     except LedgerError as exc:
         # Replicas down or a proof that does not check: the member still gets the mail.
         receipt, problem = None, f" ({exc})"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ..clock import Clock, naive_utc, to_utc
 from ..errors import NotFound, MailworkerError
+from ..ledger.receipt import ReceiptSource
 from ..models import Outbox, db_proxy
 from .compose import ComposeError, Deferred, prepare
 from .packages import human_size
@@ -77,6 +78,8 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
                .where((Outbox.status == "pending") & (Outbox.not_before <= stored_now))
                .order_by(Outbox.id)]
     opened = False
+    # The ledger is opened at the first receipt of the pass and serves all of them.
+    receipts = ReceiptSource(cfg)
     try:
         for position, row_id in enumerate(due_ids):
             if result.sent >= budget:
@@ -93,7 +96,7 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
                               f"{row.last_error or 'none'}", stored_now, result)
                 continue
             try:
-                prepared = prepare(cfg, row, now, renderer)
+                prepared = prepare(cfg, row, now, renderer, receipts)
             except (ComposeError, TemplateError) as exc:
                 _give_up(row, str(exc), stored_now, result)
                 continue
@@ -136,6 +139,7 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
             _mark_sent(cfg, row, stored_now, notes + prepared.notes)
             result.sent += 1
     finally:
+        receipts.close()
         if opened:
             transport.close()
     result.waiting = Outbox.select().where(Outbox.status == "pending").count()

@@ -1,0 +1,100 @@
+"""Where the rows of a recorded message go: straight into the database, or into a batch.
+
+``DirectSink`` writes each row at once (staff triage decisions, and the careful retry of
+a batch). ``BatchSink`` gathers a batch's rows and writes each table with one
+executemany at the end, inside the batch transaction; a message's rows join the batch
+only when the whole message was recorded (``begin``/``keep``/``drop``), so a message
+that fails half-way leaves nothing behind. The hour credit refers to its message by
+content hash, so it can be written before the message has an id.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import peewee as pw
+
+from ..models import HourCredit, LedgerEvent, Message, Outbox, db_proxy
+from ..prepared import complete_row, insert_instance, insert_many, prepared
+
+CREDIT_FIELDS = ("member", "kind", "hours", "credited_at", "by")
+
+
+class _CreditFromMessage:
+    """INSERT INTO hour_credit (...) SELECT message.id, ... WHERE message.sha256 = ?"""
+
+    def __init__(self):
+        fields = [HourCredit._meta.fields[n] for n in CREDIT_FIELDS]
+        self.fields = fields
+        query = HourCredit.insert_from(
+            Message.select(Message.id, *[pw.Value(None) for _ in fields])
+            .where(Message.sha256 == ""), [HourCredit.message, *fields])
+        self.sql, _ = query.sql()
+        if " RETURNING " in self.sql.upper():
+            self.sql = self.sql[: self.sql.upper().rindex(" RETURNING ")]
+
+    def params(self, sha256: str, row: dict[str, Any]) -> list:
+        return [f.db_value(row[f.name]) for f in self.fields] + [sha256]
+
+
+def _credit_statement() -> _CreditFromMessage:
+    return prepared("insert:HourCredit:from-sha", _CreditFromMessage)
+
+
+class DirectSink:
+    def message(self, values: dict[str, Any]) -> Message:
+        return insert_instance(Message, values)
+
+    def credit(self, sha256: str, values: dict[str, Any]) -> None:
+        statement = _credit_statement()
+        db_proxy.execute_sql(statement.sql, statement.params(sha256, values))
+
+    def event(self, values: dict[str, Any]) -> None:
+        insert_instance(LedgerEvent, values)
+
+    def outbox(self, values: dict[str, Any]) -> None:
+        insert_instance(Outbox, values, on_conflict_ignore=True)
+
+
+class BatchSink:
+    def __init__(self):
+        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": []}
+        self._pending: dict[str, list] | None = None
+
+    # -- one message at a time ------------------------------------------------------
+    def begin(self) -> None:
+        self._pending = {name: [] for name in self._tables}
+
+    def keep(self) -> None:
+        for name, rows in self._pending.items():
+            self._tables[name].extend(rows)
+        self._pending = None
+
+    def drop(self) -> None:
+        self._pending = None
+
+    # -- the rows -------------------------------------------------------------------
+    def message(self, values: dict[str, Any]) -> Message:
+        row = complete_row(Message, values)
+        self._pending["message"].append(row)
+        return Message(**row)
+
+    def credit(self, sha256: str, values: dict[str, Any]) -> None:
+        self._pending["credit"].append((sha256, values))
+
+    def event(self, values: dict[str, Any]) -> None:
+        self._pending["event"].append(complete_row(LedgerEvent, values))
+
+    def outbox(self, values: dict[str, Any]) -> None:
+        self._pending["outbox"].append(complete_row(Outbox, values))
+
+    def flush(self) -> None:
+        """Write everything kept, one statement per table (messages first)."""
+        insert_many(Message, self._tables["message"])
+        if self._tables["credit"]:
+            statement = _credit_statement()
+            db_proxy.cursor().executemany(
+                statement.sql, [statement.params(sha, row) for sha, row in self._tables["credit"]])
+        insert_many(LedgerEvent, self._tables["event"])
+        insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
+        for rows in self._tables.values():
+            rows.clear()
