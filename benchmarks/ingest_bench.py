@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.mailfactory import unique_review  # noqa: E402
+from tests.mailfactory import review_with_screenshot, unique_review  # noqa: E402
 from tests.roster import MEMBERS  # noqa: E402
 from tests.servers.dovecot import Dovecot, server_dir  # noqa: E402
 
@@ -106,6 +106,9 @@ directory = "{work}/ledger"
 
 def make_messages(n: int, size: int) -> list[bytes]:
     senders = [e for _, e, _, _ in MEMBERS]
+    if size >= 100_000:   # large mail is a short text with an attachment
+        return [review_with_screenshot(i, sender=senders[i % len(senders)], size=size)
+                for i in range(n)]
     return [unique_review(i, sender=senders[i % len(senders)], size=size) for i in range(n)]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +98,11 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
     except KeyboardInterrupt:
         print("mailworker: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     finally:
         ctx.close()
 

@@ -186,7 +186,9 @@ class Config:
                     f"{self.where}: [{section}] {name}_env names the environment variable "
                     f"{where}, which is not set")
             return value.encode("utf-8").rstrip(b"\r\n")
-        return read_secret_file(Path(where), f"[{section}] {name}_file in {self.where}")
+        path, private = secret_file_path(Path(where))
+        return read_secret_file(path, f"[{section}] {name}_file in {self.where}",
+                                systemd_credential=private)
 
     def secret_text(self, section: str, name: str) -> str:
         return self.secret(section, name).decode("utf-8")
@@ -194,18 +196,42 @@ class Config:
     def secret_source(self, section: str, name: str) -> str:
         """Where a secret comes from, for messages ('file /run/...'); never its value."""
         kind, where = self._secret_sources[(section, name)]
-        return f"file {where}" if kind == "file" else f"environment variable {where}"
+        if kind == "env":
+            return f"environment variable {where}"
+        path, private = secret_file_path(Path(where))
+        return f"file {path}" + (" (systemd credential)" if private else "")
 
 
-def read_secret_file(path: Path, named_by: str) -> bytes:
+def secret_file_path(configured: Path) -> tuple[Path, bool]:
+    """The file to read for a configured secret file, and whether it is a systemd credential.
+
+    Under systemd (LoadCredential=), $CREDENTIALS_DIRECTORY holds the service's private
+    copies, named like the files under /etc/mailworker/credentials/ that the configuration
+    names: the copy is read when it exists. Staff commands (`sudo -u mailworker mailworker
+    ...`) have no such directory and read the configured file itself, so both see one
+    configuration."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory:
+        copy = Path(directory) / configured.name
+        try:
+            found = copy.is_file()
+        except OSError:     # an unreadable directory holds no copy we can use
+            found = False
+        if found:
+            return copy, True
+    return configured, False
+
+
+def read_secret_file(path: Path, named_by: str, systemd_credential: bool = False) -> bytes:
     try:
         st = path.stat()
     except FileNotFoundError:
         raise SecretError(f"{path}: secret file not found ({named_by})") from None
     except OSError as exc:
         raise SecretError(f"{path}: cannot read secret file ({named_by}): {exc.strerror}") from None
-    # systemd LoadCredential= files live under $CREDENTIALS_DIRECTORY and are already private.
-    if st.st_mode & 0o077:
+    # A systemd credential is private to the service even when its mode shows group bits:
+    # systemd may grant the service user read access with an ACL, whose mask shows there.
+    if st.st_mode & (0o007 if systemd_credential else 0o077):
         raise SecretError(
             f"{path}: secret file is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
             f"run: chmod 600 {path}   ({named_by})")

@@ -47,34 +47,41 @@ def check_config(cfg: Config, connect: bool = False, timeout: float = 10.0) -> l
 
 # --- secrets ------------------------------------------------------------------------------
 
-def _secret_need(cfg: Config, section: str, name: str) -> str:
-    """required / optional / unused for this configuration."""
+def _secret_need(cfg: Config, section: str, name: str) -> tuple[str, str]:
+    """(required / optional / unused, why unused) for this configuration."""
     if (section, name) == ("inbox", "password"):
-        return "required" if cfg.inbox.type == "imap" else "unused"
+        return (("required", "") if cfg.inbox.type == "imap"
+                else ("unused", "[inbox] type is \"maildir\""))
     if (section, name) == ("outgoing", "password"):
-        return ("required" if cfg.outgoing.transport == "smtp" and cfg.outgoing.username
-                else "unused")
+        if cfg.outgoing.transport != "smtp":
+            return "unused", "[outgoing] transport is \"file\""
+        if not cfg.outgoing.username:
+            return "unused", "[outgoing] username is empty: the relay takes mail without login"
+        return "required", ""
     if (section, name) == ("database", "password"):
-        return "optional" if not cfg.database.url.startswith("sqlite") else "unused"
+        return (("optional", "") if not cfg.database.url.startswith("sqlite")
+                else ("unused", "the database is SQLite"))
     if (section, name) == ("ledger", "pseudonym_key"):
-        return "required"
-    return "optional"
+        return "required", ""
+    return "optional", ""
 
 
 def check_secrets(cfg: Config) -> list[Finding]:
     found = []
     for section, name in sorted(SECRETS):
-        need = _secret_need(cfg, section, name)
+        need, unused_because = _secret_need(cfg, section, name)
         label = f"[{section}] {name}"
-        if cfg.has_secret(section, name):
+        if cfg.has_secret(section, name) and need == "unused":
+            # Not read: an empty placeholder (e.g. for a LoadCredential= line) is fine here.
+            found.append(Finding(OK, f"{label}: configured ({cfg.secret_source(section, name)})"
+                                     f" but not used: {unused_because}"))
+        elif cfg.has_secret(section, name):
             try:
                 cfg.secret(section, name)
             except SecretError as exc:
                 found.append(Finding(PROBLEM, f"{label}: {exc}"))
                 continue
-            note = "" if need != "unused" else " (configured but not used by this setup)"
-            found.append(Finding(OK, f"{label}: readable from {cfg.secret_source(section, name)}"
-                                     + note))
+            found.append(Finding(OK, f"{label}: readable from {cfg.secret_source(section, name)}"))
         elif (section, name) == ("ledger", "pseudonym_key"):
             found.append(_embedded_pseudonym_key(cfg))
         elif need == "required":
@@ -87,8 +94,10 @@ def check_secrets(cfg: Config) -> list[Finding]:
     if any(f.level == PROBLEM and "/run/credentials/" in f.text and "not found" in f.text
            for f in found):
         found.append(Finding(WARNING, "files under /run/credentials/ exist only inside the "
-                                      "running service; the unit runs this same check before "
-                                      "it starts (ExecStartPre): see `journalctl -u mailworker`"))
+                                      "running service; name the files under "
+                                      "/etc/mailworker/credentials/ in the configuration "
+                                      "instead (the service then reads its private copies, "
+                                      "staff commands the files themselves)"))
     url = urlsplit(cfg.database.url)
     if url.password:
         found.append(Finding(PROBLEM, "[database] url contains a password; remove it from the "

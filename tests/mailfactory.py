@@ -46,3 +46,14 @@ def unique_review(i: int, sender: str = "kim.minji@example.net", size: int = 0) 
         while len(body.encode()) < size - 600:
             body += filler
     return make_mail(sender=sender, subject=f"앱 오류 신고 {i}", body=body)
+
+
+def review_with_screenshot(i: int, sender: str = "kim.minji@example.net",
+                           size: int = 1_000_000) -> bytes:
+    """A distinct short review carrying a screenshot-sized attachment (about ``size`` bytes
+    on the wire, base64 included), the usual shape of a large member mail."""
+    import random
+    blob = random.Random(i).randbytes(int(size * 0.74))
+    return make_mail(sender=sender, subject=f"앱 오류 화면 {i}",
+                     body=f"{REVIEW_KO}\n\n스크린샷 첨부합니다 ({i}).",
+                     attachment=(f"screenshot-{i}.png", blob))

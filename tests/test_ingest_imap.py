@@ -194,8 +194,8 @@ def _count(db_path, sql) -> int:
 
 def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
         imap_world, dovecot, clock, tmp_path):
-    n = 1500
-    cfg = imap_world(inbox={"batch_size": 25}, ingest={"daily_credit_cap": 10_000})
+    n = 600
+    cfg = imap_world(inbox={"batch_size": 10}, ingest={"daily_credit_cap": 10_000})
     db_path = str(cfg.base_dir / "var" / "mailworker.db")   # the default [database] url
     dovecot.append([unique_review(i) for i in range(n)])
     env = {**os.environ, "MW_TEST_IMAP_PASSWORD": dovecot.password}

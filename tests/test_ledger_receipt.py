@@ -148,3 +148,30 @@ def test_cli_says_plainly_why_a_receipt_is_bad(ledger, clock, tmp_path):
     assert code == 2 and "not a JSON receipt" in err
     code, out, err = run_cli(cfg, clock, "verify-receipt", str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read the receipt" in err
+
+
+def test_receipt_source_opens_the_ledger_once_and_follows_new_checkpoints(ledger, clock,
+                                                                          monkeypatch):
+    from mailworker.ledger import receipt as receipt_mod
+    cfg, _ = ledger
+    opened = []
+    real_open = receipt_mod.open_ledger
+    monkeypatch.setattr(receipt_mod, "open_ledger",
+                        lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    with receipt_mod.ReceiptSource(cfg) as source:
+        assert opened == []                       # opened at the first receipt, not before
+        receipts = [source.build(f"{i:064x}") for i in range(20)]
+        # Same receipts as one-off build_receipt calls, each checked offline.
+        assert receipts[5] == build_receipt(cfg, SHA)
+        for i, r in enumerate(receipts):
+            assert verify_receipt(r, verifiers(cfg), 3, cfg.ledger.origin)["leaf_index"] == i
+        # A message appended after the source read its checkpoint: queued first (None),
+        # then proven against the newer checkpoint, the older receipts still valid.
+        add_events(3, clock, start=20)
+        assert source.build(f"{21:064x}") is None
+        append_pending(cfg, clock)
+        newer = source.build(f"{21:064x}")
+        assert newer["tree_size"] == 23 and newer["leaf_index"] == 21
+        verify_receipt(newer, verifiers(cfg), 3, cfg.ledger.origin)
+        assert source.build("f" * 64) is None
+    assert len(opened) == 2          # the source once, the comparison build_receipt once

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "config" / "mailworker.service"
 EXAMPLE = ROOT / "config" / "mailworker.example.toml"
 ANALYZE = shutil.which("systemd-analyze")
-CREDENTIALS = "/run/credentials/mailworker.service/"
+CREDENTIALS = "/etc/mailworker/credentials/"
 
 
 def installed_mailworker() -> str:
@@ -90,7 +90,11 @@ def test_unit_has_the_required_settings():
         "/usr/local/bin/mailworker --config /etc/mailworker/mailworker.toml run"]
     assert d["ExecStartPre"] == [
         "/usr/local/bin/mailworker --config /etc/mailworker/mailworker.toml config check"]
-    assert d["DynamicUser"] == ["yes"] and d["StateDirectory"] == ["mailworker"]
+    # A fixed user, so staff commands (`sudo -u mailworker ...`) run as the service does.
+    assert "DynamicUser" not in d
+    assert d["User"] == ["mailworker"] and d["Group"] == ["mailworker"]
+    assert d["StateDirectory"] == ["mailworker"]
+    assert d["ConfigurationDirectory"] == ["mailworker"]
     for key, value in [("ProtectSystem", "strict"), ("ProtectHome", "yes"),
                        ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),
                        ("PrivateDevices", "yes"), ("ProtectKernelTunables", "yes"),
@@ -111,11 +115,25 @@ def test_credentials_match_the_example_configuration():
     raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     files = {raw[section][f"{name}_file"] for section, name in SECRETS
              if f"{name}_file" in raw.get(section, {})}
-    # Every secret the example reads is one the unit loads, and the other way round.
-    assert files == {CREDENTIALS + name for name in credentials}
+    # Every secret the example reads is one the unit loads, from the same file, and the
+    # other way round; the credential's name is the file's name (mailworker finds the
+    # service's copy in $CREDENTIALS_DIRECTORY by that name).
+    assert files == set(credentials.values())
+    assert all(src == CREDENTIALS + name for name, src in credentials.items())
     # The state directory of the unit is the one the example configuration uses.
     assert raw["general"]["state_dir"] == "/var/lib/mailworker"
     assert raw["database"]["url"].startswith("sqlite:////var/lib/mailworker/")
+
+
+def test_header_documents_the_setup_commands():
+    header = "\n".join(line for line in unit_lines() if line.startswith("#"))
+    for command in ("useradd --system --user-group",
+                    "install -d -m 0700 -o mailworker -g mailworker /etc/mailworker/credentials",
+                    "install -m 0600 -o mailworker -g mailworker /dev/stdin imap-password",
+                    "install -d -m 0700 -o mailworker -g mailworker /var/lib/mailworker",
+                    "sudo -u mailworker mailworker --config /etc/mailworker/mailworker.toml"):
+        assert command in header, command
+    assert "DynamicUser" not in header
 
 
 def test_unit_parses_as_ini_sections():

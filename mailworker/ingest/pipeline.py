@@ -195,16 +195,27 @@ class Ingestor:
                                    "disposition": "quarantined", "reason": reason,
                                    "member": None, "body_sha256": None})
 
+    def _record_oversize(self, f: Fetched, sink, now) -> Message:
+        """Quarantine a message we did not download; tell the member (never a stranger:
+        that would be backscatter) how large mail may be."""
+        mail = parse_headers_only(f.data, f.size)
+        limit = self.cfg.limits.max_message_bytes
+        member = self.members.get(mail.from_addr) if mail.from_addr else None
+        message = self._insert(sink, {
+            **self._base_row(f, f.sha256, mail), "kind": "triage",
+            "disposition": "quarantined", "member": member, "body_sha256": None,
+            "reason": f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB "
+                      f"limit ([limits] max_message_bytes); not downloaded"})
+        if member is not None:
+            record.queue_reply(self.cfg, sink, "too_large", message, member, now, self.clock,
+                               {"size_mb": round(f.size / 1e6, 1),
+                                "limit_mb": round(limit / 1e6, 1)})
+        return message
+
     def _record(self, f: Fetched, sink) -> Message:
         cfg, now, sha = self.cfg, self.clock.now(), f.sha256
         if f.headers_only:
-            mail = parse_headers_only(f.data, f.size)
-            limit = cfg.limits.max_message_bytes
-            return self._insert(sink, {
-                **self._base_row(f, sha, mail), "kind": "triage", "disposition": "quarantined",
-                "reason": f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB "
-                          f"limit ([limits] max_message_bytes); not downloaded",
-                "member": None, "body_sha256": None})
+            return self._record_oversize(f, sink, now)
         mail = parse_message(f.data)
         verdict = classify(mail)
         member = self.members.get(mail.from_addr) if mail.from_addr else None

@@ -17,7 +17,7 @@ from ..models import HourCredit, Member, Message
 from ..pseudonym import pseudonym
 
 REPLY_KEY_PREFIX = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
-                    "resignation_ack": "resign", "rsvp_ack": "rsvp"}
+                    "resignation_ack": "resign", "rsvp_ack": "rsvp", "too_large": "toolarge"}
 
 
 def half_year_label(when: dt.datetime, tz, language: str) -> str:

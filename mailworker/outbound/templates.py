@@ -67,6 +67,22 @@ def templates_dir(cfg) -> Path:
     return Path(configured) if configured else default_templates_dir()
 
 
+# A reply's subject quotes the member's subject without the member's own tag or "Re:"
+# ("[품평 접수 완료] [품평] 지갑 오류" says 품평 twice). The tags are ingest's review and
+# proposal tags (mailworker.ingest.classify.SUBJECT_TAGS; outbound may not import ingest).
+_REPLY_PREFIX = r"(?:re|fw|fwd|aw|sv|회신|답장|답변|전달)\s*(?:\[\d+\])?\s*[:：]"
+_OWN_TAG = (r"[\[【(（]\s*(?:품평|제안|기능\s*개선|개선\s*요청|버그|정책\s*제안"
+            r"|review|bug|proposal|idea)\s*[\]】)）]")
+_LEADING_TAGS = re.compile(rf"^(?:\s*(?:{_REPLY_PREFIX}|{_OWN_TAG}))+\s*", re.IGNORECASE)
+
+
+def untagged(subject: str) -> str:
+    """The subject without leading reply prefixes and review/proposal tags; unchanged if
+    nothing else would be left."""
+    rest = _LEADING_TAGS.sub("", subject, count=1)
+    return rest if rest.strip() else subject
+
+
 def _paragraphs(text: str):
     """Plain text (e.g. a member's excerpt) as escaped HTML with line breaks kept."""
     escaped = jinja2.utils.markupsafe.escape(text)
@@ -90,6 +106,8 @@ class Renderer:
         self.html_env = jinja2.Environment(autoescape=True, **common)
         self.html_env.filters["paragraphs"] = _paragraphs
         self.text_env.filters["paragraphs"] = lambda text: text
+        for env in (self.text_env, self.html_env):
+            env.filters["untagged"] = untagged
 
     def render(self, name: str, context: dict) -> Rendered:
         language = context.get("language", "ko")
