@@ -112,7 +112,7 @@ def setup(root: Path, n: int, clock: FixedClock):
     return cfg, db
 
 
-def baseline_inputs(cfg, renderer: Renderer, now: dt.datetime) -> list[dict]:
+def baseline_inputs(cfg, renderer: Renderer) -> list[dict]:
     """Everything the stdlib baseline needs, prepared untimed: rendered parts, addresses,
     and the receipt JSON (the drain pass builds all of these itself, timed)."""
     out = []
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     try:
         t_setup, (cfg, db) = timed(lambda: setup(root, n, clock))
         renderer = Renderer(cfg)
-        items = baseline_inputs(cfg, renderer, clock.now())
+        items = baseline_inputs(cfg, renderer)
         date = format_datetime(clock.now().astimezone(cfg.tz))
 
         # Baseline first, while the page cache is as warm for it as for the drain.

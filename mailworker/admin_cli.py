@@ -1,4 +1,4 @@
-"""Staff commands: `config check`, `members import/list/add`, `hours`."""
+"""Staff commands: `config check`, `members import/list/add/set-status`, `hours`."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,8 @@ from . import cli
 from .config_check import OK, PROBLEM, WARNING, check_config
 from .errors import ConfigError
 from .hours import hours_by_category, hours_by_member
-from .members import add_member, category_label, import_roster, list_members
+from .members import (add_member, category_label, import_roster, list_members,
+                      quota_warnings, set_member_status)
 from .models import CATEGORY_KO, MEMBER_STATUSES
 from .table import render
 
@@ -28,7 +29,8 @@ def register(sub) -> None:
                        help="network timeout for --connect and the database (default 10)")
 
     members_p = sub.add_parser("members", help="the member roster (단원 명단)",
-                               description="Import, list and add members.")
+                               description="Import, list and add members; set a "
+                                           "member's status.")
     members_sub = members_p.add_subparsers(dest="members_command", metavar="ACTION")
     members_sub.required = True
     imp = cli.command(members_sub, "import", cmd_members_import,
@@ -48,6 +50,14 @@ def register(sub) -> None:
     add.add_argument("--alias", action="append", default=[], metavar="EMAIL",
                      help="another address of the same member (repeat as needed)")
     add.add_argument("--language", default="ko", help="ko (default) or en")
+    status = cli.command(members_sub, "set-status", cmd_members_set_status,
+                         "set a member's status: active, resigned (해촉) or suspended (활동 "
+                         "정지); only active members earn hours and get notices and packages")
+    status.add_argument("email", metavar="EMAIL", help="any address of the member")
+    status.add_argument("status", choices=MEMBER_STATUSES, metavar="STATUS",
+                        help="active, resigned or suspended")
+    status.add_argument("--reason", metavar="TEXT",
+                        help="why, kept with the status, e.g. --reason \"본인 요청\"")
 
     hours = cli.command(sub, "hours", cmd_hours,
                         "volunteer hours (봉사시간) per member and per category")
@@ -123,11 +133,12 @@ def cmd_members_list(args, ctx) -> int:
     tz = ctx.cfg.tz
     if args.csv:
         _write_csv(ctx, ["name", "email", "category", "category_ko", "status", "language",
-                         "aliases", "created"],
+                         "aliases", "created", "status_reason"],
                    [[v.member.display_name, v.primary, v.member.category,
                      CATEGORY_KO.get(v.member.category, ""), v.member.status,
                      v.member.language, ";".join(v.aliases),
-                     _local_date(v.member.created_at, tz)] for v in views])
+                     _local_date(v.member.created_at, tz), v.member.status_reason or ""]
+                    for v in views])
         return 0
     if not views:
         ctx.print("no members yet: mailworker members import FILE.csv")
@@ -147,6 +158,38 @@ def cmd_members_add(args, ctx) -> int:
                         aliases=args.alias, language=args.language)
     ctx.print(f"added {member.display_name} <{member.primary_address}> as "
               f"{category_label(member.category)}")
+    return 0
+
+
+_STATUS_EFFECT = {
+    "active": "their reviews and proposals earn volunteer hours again; notices and "
+              "installer packages reach them",
+    "resigned": "from now on their reviews and proposals earn no hours; notices and "
+                "installer packages skip them; their hours so far are kept",
+    "suspended": "until set active again, their reviews and proposals earn no hours; notices "
+                 "and installer packages skip them; their hours so far are kept",
+}
+
+
+def cmd_members_set_status(args, ctx) -> int:
+    ctx.db()
+    change = set_member_status(args.email, args.status, ctx.clock, reason=args.reason)
+    m = change.member
+    who = f"{m.display_name} <{m.primary_address}>"
+    reason = f" (reason: {m.status_reason})" if m.status_reason else ""
+    if not change.changed:
+        what = "reason updated" if change.reason_changed else "nothing changed"
+        ctx.print(f"{who} is already {m.status}{reason}; {what}")
+        return 0
+    when = ""
+    if m.status == "resigned":
+        local = m.resigned_at.replace(tzinfo=dt.timezone.utc).astimezone(ctx.cfg.tz)
+        when = f" on {local:%Y-%m-%d %H:%M}"
+    ctx.print(f"{who}: {change.old_status} → {m.status}{when}{reason}")
+    ctx.print(f"  {_STATUS_EFFECT[m.status]}")
+    if m.status == "active":
+        for warning in quota_warnings():
+            ctx.print(f"  warning: {warning}")
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .clock import Clock, naive_utc
 from .errors import ImportRowsError, MailworkerError
-from .models import CATEGORIES, CATEGORY_KO, Member, MemberAddress, db_proxy
+from .models import CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, db_proxy
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
 # the secretariat decides.
@@ -405,6 +405,47 @@ def add_member(name: str, email: str, category: str, clock: Clock,
         for a in extra:
             MemberAddress.create(member=member, email=a, is_primary=False)
     return member
+
+
+@dataclass
+class StatusChange:
+    member: Member
+    old_status: str
+    reason_changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.old_status != self.member.status
+
+
+def set_member_status(email: str, status: str, clock: Clock,
+                      reason: str | None = None) -> StatusChange:
+    """Set the status of the member owning ``email`` (any of their addresses).
+
+    ``resigned`` stamps ``resigned_at`` with the clock's time; ``active`` and ``suspended``
+    clear it (a suspended member has not resigned, a reactivated one no longer has). The
+    reason, if given, is kept in ``status_reason``; a new status without a reason clears
+    the old one. Setting the status a member already has changes only a given reason.
+    Raises ``RosterError`` naming what is wrong; nothing is written then."""
+    if status not in MEMBER_STATUSES:
+        raise RosterError(f"unknown status {status!r} (one of: {', '.join(MEMBER_STATUSES)})")
+    reason = (reason or "").strip() or None
+    member = find_member_by_address(email)
+    if member is None:
+        raise RosterError(f"no member has the address {normalize_email(email) or email!r}; "
+                          "see `mailworker members list`")
+    change = StatusChange(member, member.status)
+    with db_proxy.atomic():
+        if member.status != status:
+            member.status = status
+            member.resigned_at = naive_utc(clock.now()) if status == "resigned" else None
+            member.status_reason = reason
+            member.save()
+        elif reason is not None and reason != member.status_reason:
+            member.status_reason = reason
+            member.save()
+            change.reason_changed = True
+    return change
 
 
 def find_member_by_address(addr: str) -> Member | None:

@@ -64,6 +64,7 @@ class Member(BaseModel):
     certificate = pw.TextField(null=True)     # PEM S/MIME cert: packages go encrypted to it
     created_at = pw.DateTimeField()
     resigned_at = pw.DateTimeField(null=True)
+    status_reason = pw.TextField(null=True)   # why staff set the status (members set-status)
 
     @property
     def primary_address(self) -> str:

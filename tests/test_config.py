@@ -19,6 +19,12 @@ SMTP_SECRET = "smtp-s3cret-value"
 PSEUDONYM_SECRET = "pseudonym-key-material-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def _outside_systemd(monkeypatch):
+    # As a staff command sees it; tests that play the service set the variable themselves.
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+
+
 # --- the documented example ---------------------------------------------------------------
 
 def test_example_loads_without_reading_secrets():
@@ -31,7 +37,7 @@ def test_example_loads_without_reading_secrets():
                           ("ledger", "pseudonym_key"), ("ledger", "release_key")]:
         assert cfg.has_secret(section, name)
         assert cfg.secret_source(section, name).startswith(
-            "file /run/credentials/mailworker.service/")
+            "file /etc/mailworker/credentials/")
 
 
 def test_example_documents_every_schema_key():
@@ -103,6 +109,55 @@ def test_relative_secret_file_is_taken_from_the_config_folder(make_config, tmp_p
     _secret(tmp_path, "keys/pseudonym.key", data=b"k" * 32)
     cfg = make_config({"ledger": {"pseudonym_key_file": "keys/pseudonym.key"}})
     assert cfg.secret("ledger", "pseudonym_key") == b"k" * 32
+
+
+def test_systemd_credential_copy_is_preferred(make_config, tmp_path, monkeypatch):
+    # The service: systemd put a private copy in $CREDENTIALS_DIRECTORY, named like the file.
+    configured = _secret(tmp_path, "etc/imap-password", b"file value\n")
+    credentials = tmp_path / "run-credentials"
+    copy = _secret(credentials, "imap-password", b"copy value\n", mode=0o400)
+    cfg = make_config({"inbox": {"password_file": str(configured)}})
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert cfg.secret("inbox", "password") == b"copy value"
+    assert cfg.secret_source("inbox", "password") == f"file {copy} (systemd credential)"
+    # systemd may grant the service user read access by an ACL: the mask shows as group
+    # bits (0440). That copy is still private; a world-readable one is not.
+    copy.chmod(0o440)
+    assert cfg.secret("inbox", "password") == b"copy value"
+    copy.chmod(0o444)
+    with pytest.raises(SecretError, match=f"{copy}: secret file is readable by others"):
+        cfg.secret("inbox", "password")
+    # Errors name the key and the file actually tried: here the copy.
+    copy.chmod(0o600)
+    copy.write_bytes(b"\n")
+    with pytest.raises(SecretError) as err:
+        cfg.secret("inbox", "password")
+    assert str(err.value).startswith(f"{copy}: secret file is empty")
+    assert "[inbox] password_file" in str(err.value)
+
+
+def test_configured_file_is_read_without_a_credential_copy(make_config, tmp_path, monkeypatch):
+    configured = _secret(tmp_path, "etc/smtp-password", b"file value\n")
+    cfg = make_config({"outgoing": {"password_file": str(configured)}})
+    # A staff command (no $CREDENTIALS_DIRECTORY) reads the configured file itself ...
+    assert cfg.secret("outgoing", "password") == b"file value"
+    assert cfg.secret_source("outgoing", "password") == f"file {configured}"
+    # ... and so does the service for a secret the unit does not load.
+    credentials = tmp_path / "run-credentials"
+    _secret(credentials, "imap-password", b"other\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert cfg.secret("outgoing", "password") == b"file value"
+    assert cfg.secret_source("outgoing", "password") == f"file {configured}"
+    # Neither exists: the error names the configured file and the key.
+    missing = make_config({"ledger": {"release_key_file": str(tmp_path / "etc/release-key")}})
+    with pytest.raises(SecretError) as err:
+        missing.secret("ledger", "release_key")
+    assert str(err.value).startswith(f"{tmp_path / 'etc/release-key'}: secret file not found")
+    assert "[ledger] release_key_file" in str(err.value)
+    # The fallback keeps the configured file's own checks (no copy, no exemption).
+    configured.chmod(0o640)
+    with pytest.raises(SecretError, match=f"chmod 600 {configured}"):
+        cfg.secret("outgoing", "password")
 
 
 def test_secret_from_environment(make_config, monkeypatch):
@@ -357,17 +412,66 @@ def test_config_check_connect_reports_unreachable_and_untrusted_hosts(
                and "CERTIFICATE_VERIFY_FAILED" in line for line in lines), out
 
 
-def test_example_passes_config_check_with_its_credentials_in_place(tmp_path, capsys):
-    # The service's view: credentials in $CREDENTIALS_DIRECTORY, state in its StateDirectory.
-    credentials, state = tmp_path / "credentials", tmp_path / "state"
+def _example_in(tmp_path) -> tuple[Path, Path]:
+    """The example configuration with its folders moved under tmp_path: returns the
+    configuration and the credentials folder (standing for /etc/mailworker/credentials)."""
+    credentials, state = tmp_path / "etc-credentials", tmp_path / "state"
     for name in ("imap-password", "smtp-password", "pseudonym-key", "release-key"):
-        write_secret_file(credentials / name, f"value of {name}".encode())
+        write_secret_file(credentials / name, f"value of {name}\n".encode())
     text = (EXAMPLE.read_text(encoding="utf-8")
-            .replace("/run/credentials/mailworker.service/", f"{credentials}/")
+            .replace("/etc/mailworker/credentials/", f"{credentials}/")
             .replace("/var/lib/mailworker", str(state)))
     path = tmp_path / "mailworker.toml"
     path.write_text(text, encoding="utf-8")
+    return path, credentials
+
+
+def test_example_passes_config_check_as_a_staff_command(tmp_path, capsys):
+    # `sudo -u mailworker mailworker --config ... config check`: no $CREDENTIALS_DIRECTORY,
+    # the secrets are read from the files the configuration names.
+    path, credentials = _example_in(tmp_path)
     code, out = run(["--config", str(path), "config", "check"], capsys)
     assert code == 0, out
     assert out.splitlines()[-1].startswith("configuration OK")
+    assert f"[inbox] password: readable from file {credentials}/imap-password" in out
     assert "value of" not in out
+
+
+def test_example_passes_config_check_inside_the_service(tmp_path, capsys, monkeypatch):
+    # ExecStartPre: systemd's copies in $CREDENTIALS_DIRECTORY (0440: an ACL for the user)
+    # are read, even when the configured files are out of reach.
+    path, credentials = _example_in(tmp_path)
+    copies = tmp_path / "run-credentials"
+    for name in ("imap-password", "smtp-password", "pseudonym-key", "release-key"):
+        write_secret_file(copies / name, f"copy of {name}\n".encode())
+        (copies / name).chmod(0o440)
+        (credentials / name).unlink()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(copies))
+    code, out = run(["--config", str(path), "config", "check"], capsys)
+    assert code == 0, out
+    assert (f"[ledger] release_key: readable from file {copies}/release-key "
+            "(systemd credential)") in out
+    assert "copy of" not in out
+
+
+def test_unused_empty_secret_is_not_a_problem(tmp_path, capsys):
+    # A relay without login: [outgoing] username is empty and smtp-password an empty file
+    # (the unit's LoadCredential= line still loads it).
+    path, credentials = _example_in(tmp_path)
+    (credentials / "smtp-password").write_bytes(b"")
+    text = path.read_text(encoding="utf-8").replace(
+        'username = "governance@example.org"\n# The password (LoadCredential=smtp-password',
+        'username = ""\n# The password (LoadCredential=smtp-password')
+    assert text != path.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    code, out = run(["--config", str(path), "config", "check"], capsys)
+    assert code == 0, out
+    assert ("[outgoing] password: configured (file " f"{credentials}/smtp-password) but not "
+            "used: [outgoing] username is empty") in out
+    # Once a username is set, the same empty file is a problem.
+    path.write_text(text.replace('username = ""\n# The password (LoadCredential=smtp',
+                                 'username = "relay"\n# The password (LoadCredential=smtp'),
+                    encoding="utf-8")
+    code, out = run(["--config", str(path), "config", "check"], capsys)
+    assert code == 2
+    assert "PROBLEM  [outgoing] password:" in out and "secret file is empty" in out

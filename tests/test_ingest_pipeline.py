@@ -222,7 +222,7 @@ def test_oversize_mail_is_quarantined_from_its_headers(world):
     assert msg.subject == "전자증명서 앱 오류"
     assert w.folder_count("Quarantine") == 1 and HourCredit.select().count() == 0
     told = only(Outbox.select())
-    assert told.template == "too_large" and told.context["limit_mb"] == 0.0
+    assert told.template == "too_large" and told.context["limit_mb"] == "0.004096"
     assert told.to_addr == "kim.minji@example.net"
 
 

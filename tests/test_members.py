@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import uuid
 
@@ -11,7 +12,7 @@ from mailworker import cli
 from mailworker import db as db_mod
 from mailworker.errors import ImportRowsError, MailworkerError
 from mailworker.members import (QUOTAS, RosterError, add_member, find_member_by_address,
-                                import_roster, list_members, read_roster)
+                                import_roster, list_members, read_roster, set_member_status)
 from mailworker.models import Member, MemberAddress
 
 HEADER = "name,email,category,aliases,language"
@@ -221,6 +222,38 @@ def test_resigned_member_is_found_and_not_reactivated(tmp_path, database, clock)
     assert Member.get_by_id(member.id).status == "resigned"
 
 
+def test_set_member_status_stamps_and_clears_resigned_at(database, clock):
+    member = add_member("김민지", "kim@example.net", "student", clock,
+                        aliases=["minji@univ.example.ac.kr"])
+    change = set_member_status("Minji@Univ.example.ac.kr", "resigned", clock,
+                               reason=" 본인 요청 ")
+    assert change.changed and change.old_status == "active"
+    m = Member.get_by_id(member.id)
+    assert (m.status, m.status_reason) == ("resigned", "본인 요청")
+    assert m.resigned_at == clock.now().replace(tzinfo=None)
+
+    clock.advance(days=1)
+    again = set_member_status("kim@example.net", "resigned", clock)
+    assert not again.changed and not again.reason_changed
+    m = Member.get_by_id(member.id)
+    assert m.resigned_at == (clock.now() - dt.timedelta(days=1)).replace(tzinfo=None)
+    assert m.status_reason == "본인 요청"            # no reason given: the old one stays
+
+    set_member_status("kim@example.net", "suspended", clock)
+    m = Member.get_by_id(member.id)
+    assert (m.status, m.resigned_at, m.status_reason) == ("suspended", None, None)
+    set_member_status("kim@example.net", "active", clock, reason="복귀")
+    m = Member.get_by_id(member.id)
+    assert (m.status, m.resigned_at, m.status_reason) == ("active", None, "복귀")
+
+    with pytest.raises(RosterError, match="no member has the address 'nobody@example.org'"):
+        set_member_status("Nobody@example.org", "resigned", clock)
+    with pytest.raises(RosterError, match=r"unknown status 'retired' \(one of: active, "
+                                          r"resigned, suspended\)"):
+        set_member_status("kim@example.net", "retired", clock)
+    assert Member.get_by_id(member.id).status == "active"
+
+
 def test_quota_overflow_is_a_warning_not_an_error(tmp_path, database, clock):
     lines = [HEADER] + [f"학생{i},student{i}@example.ac.kr,대학생,," for i in range(41)]
     report = import_roster(write_roster(tmp_path / "roster.csv", lines), clock)
@@ -343,6 +376,52 @@ def test_cli_add_duplicate_exits_2(config_path, capsys, clock):
     assert run(argv, capsys, clock)[0] == 0
     code, out, err = run(argv, capsys, clock)
     assert code == 2 and "a@example.org already belongs to A" in err
+
+
+def test_cli_set_status(config_path, capsys, clock):
+    base = ["--config", str(config_path)]
+    assert run(base + ["members", "add", "--name", "김민지", "--email", "kim@example.net",
+                       "--category", "student", "--alias", "mj@example.org"],
+               capsys, clock)[0] == 0
+    code, out, err = run(base + ["members", "set-status", "MJ@example.org", "resigned",
+                                 "--reason", "본인 요청 (11/24 메일)"], capsys, clock)
+    assert code == 0, err
+    # The clock is 2026-11-25 01:00 UTC: shown in Seoul time.
+    assert ("김민지 <kim@example.net>: active → resigned on 2026-11-25 10:00 "
+            "(reason: 본인 요청 (11/24 메일))") in out
+    assert "earn no hours" in out and "hours so far are kept" in out
+
+    code, out, err = run(base + ["members", "set-status", "kim@example.net", "resigned"],
+                         capsys, clock)
+    assert code == 0
+    assert "김민지 <kim@example.net> is already resigned (reason: 본인 요청 (11/24 메일)); " \
+           "nothing changed" in out
+
+    code, out, err = run(base + ["members", "list", "--status", "resigned", "--csv"],
+                         capsys, clock)
+    rows = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
+    assert [(r["email"], r["status"], r["status_reason"]) for r in rows] == \
+        [("kim@example.net", "resigned", "본인 요청 (11/24 메일)")]
+
+    code, out, err = run(base + ["members", "set-status", "kim@example.net", "active"],
+                         capsys, clock)
+    assert code == 0 and "resigned → active" in out and "earn volunteer hours again" in out
+
+    code, out, err = run(base + ["members", "set-status", "other@example.org", "suspended"],
+                         capsys, clock)
+    assert code == 2
+    assert "no member has the address 'other@example.org'" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_info:
+        run(base + ["members", "set-status", "kim@example.net", "gone"], capsys, clock)
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'gone'" in capsys.readouterr().err
+
+    database = reopen(config_path, clock)
+    try:
+        m = find_member_by_address("kim@example.net")
+        assert (m.status, m.resigned_at, m.status_reason) == ("active", None, None)
+    finally:
+        database.close()
 
 
 def test_import_on_postgresql_is_all_or_nothing(pg, tmp_path, clock):

@@ -100,3 +100,13 @@ def test_notice_to_a_category_and_clear_errors(env, clock, capsys):
     assert "notices are trial_notice, meeting_notice" in capsys.readouterr().err
     assert run(cfg, clock, *base, "--var", "bad name=x") == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_notice_send_help_lists_each_templates_values(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["notice", "send", "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())      # argparse wraps long lines
+    assert "repeat --var for each value" in out
+    assert "trial_notice: needs service_name, period; optional: details" in out
+    assert "meeting_notice: needs meeting_date, place; optional: agenda, reply_by" in out

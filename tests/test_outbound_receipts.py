@@ -75,3 +75,36 @@ def test_ack_goes_without_receipt_after_the_wait(setup, clock):
     text, _ = bodies(msg)
     assert "장부 영수증이 필요하시면 이 메일에 회신해 주세요" in text
     assert f"mailworker ledger receipt {SHA}" in text
+
+
+def test_one_drain_pass_opens_the_ledger_once_for_all_receipts(setup, clock, monkeypatch):
+    from mailworker.ledger import receipt as receipt_mod
+    cfg, _ = setup
+    minji = Outbox.get(Outbox.key == f"ack:{SHA}").member
+    shas = [f"{i:02x}" * 32 for i in range(1, 5)]
+    for sha in shas:
+        leaf = contribution_leaf(sha, "review", 1, clock.now(),
+                                 pseudonym(pseudonym_key(cfg), minji.uuid))
+        LedgerEvent.create(event_type="contribution", payload=canonical_json(leaf).decode(),
+                           dedup_key=f"contribution:{sha}", created_at=clock.now())
+        enqueue(f"ack:{sha}", "ack", minji.primary_address,
+                {**ACK_CONTEXT, "msg_sha256": sha, "subject": "[품평] 지갑 오류"}, clock,
+                member=minji, domain=domain_of(cfg),
+                attachments=[{"kind": "ledger_receipt", "msg_sha256": sha}])
+    append_pending(cfg, clock)
+    opened = []
+    real_open = receipt_mod.open_ledger
+    monkeypatch.setattr(receipt_mod, "open_ledger",
+                        lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    assert drain_outbox(cfg, clock).sent == 5
+    assert len(opened) == 1
+    names = set()
+    for path in sent_files(cfg):
+        msg = parse(path.read_bytes())
+        attachment = next(msg.iter_attachments())
+        receipt = json.loads(attachment.get_content())
+        assert attachment.get_filename() == f"receipt-{receipt['msg_sha256'][:12]}.json"
+        names.add(receipt["msg_sha256"])
+    assert names == {SHA, *shas}
+    # A pass with nothing needing a receipt does not open the ledger at all.
+    assert drain_outbox(cfg, clock).sent == 0 and len(opened) == 1

@@ -208,8 +208,8 @@ class Ingestor:
                       f"limit ([limits] max_message_bytes); not downloaded"})
         if member is not None:
             record.queue_reply(self.cfg, sink, "too_large", message, member, now, self.clock,
-                               {"size_mb": round(f.size / 1e6, 1),
-                                "limit_mb": round(limit / 1e6, 1)})
+                               {"size_mb": f"{f.size / 1e6:.1f}",
+                                "limit_mb": f"{limit / 1e6:g}"})
         return message
 
     def _record(self, f: Fetched, sink) -> Message:

@@ -7,7 +7,7 @@ file ``replica-N.key`` next to it. Otherwise each ``[[ledger.replicas]]`` table 
     [[ledger.replicas]]
     name = "replica-2"
     url = "postgresql://ledger@db2.example.org/ledger2"   # or sqlite:///path, http://host:port
-    password_file = "/run/credentials/mailworker/replica-2-db"   # optional
+    password_file = "/etc/mailworker/credentials/replica-2-db"   # optional
     key_file = "/etc/mailworker/replica-2.key"                   # only where it signs
     public_key = "replica-2+1a2b3c4d+AQ..."                      # or base64 of the key
 """
@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import read_secret_file
+from ..config import read_secret_file, secret_file_path
 from ..db import redact_url
 from ..errors import ConfigError, SecretError
 from .keys import Verifier, parse_public_key, read_signer, valid_key_name
@@ -47,7 +47,8 @@ class ReplicaSpec:
     def password(self) -> str | None:
         named_by = f"{self.where} password_file"
         if self.password_file is not None:
-            return read_secret_file(self.password_file, named_by).decode("utf-8")
+            path, systemd_copy = secret_file_path(self.password_file)
+            return read_secret_file(path, named_by, systemd_copy).decode("utf-8")
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             if value is None:

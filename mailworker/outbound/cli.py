@@ -1,6 +1,7 @@
 """Sub-commands for outgoing mail: outbox, notice, release, digest."""
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from ..clock import local_day, to_utc
 from ..errors import MailworkerError
 from ..models import Outbox
 from ..table import render
+from .templates import NOTICE_TEMPLATES, NOTICE_VARIABLES
 
 STATUSES = ("pending", "sent", "failed", "cancelled")
 
@@ -35,12 +37,15 @@ def register(sub) -> None:
     nsub = notice.add_subparsers(dest="notice_command", metavar="ACTION")
     nsub.required = True
     p = cli.command(nsub, "send", cmd_notice_send,
-                    "queue a notice to members through the outbox")
-    p.add_argument("--template", required=True, help="trial_notice or meeting_notice")
+                    "queue a notice to members through the outbox",
+                    epilog=_notice_variables_help(),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--template", required=True, help=" or ".join(NOTICE_TEMPLATES))
     p.add_argument("--to", nargs="+", metavar="TARGET",
                    help="all (default), a category (student, 대학생, ...) or member addresses")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                   help="a value the template needs, e.g. --var service_name=\"S-지갑\"")
+                   help="a value the template needs; repeat --var for each value, e.g. "
+                        "--var service_name=\"S-지갑\" --var period=\"12월 1일~14일\"")
     p.add_argument("--dry-run", action="store_true", help="show the mail, queue nothing")
 
     release = sub.add_parser("release", help="per-member encrypted installer packages")
@@ -135,6 +140,20 @@ def cmd_outbox_cancel(args, ctx) -> int:
 
 
 # --- notices -----------------------------------------------------------------------------
+
+def _notice_variables_help() -> str:
+    lines = ["values for --var (one --var NAME=VALUE each):"]
+    for template in NOTICE_TEMPLATES:
+        required, optional = NOTICE_VARIABLES[template]
+        line = f"  {template}: needs {', '.join(required)}"
+        if optional:
+            line += f"; optional: {', '.join(optional)}"
+        lines.append(line)
+    lines += ["example:",
+              "  mailworker notice send --template meeting_notice --to student \\",
+              "    --var meeting_date=\"12월 10일 19:00\" --var place=\"서울시청 3층\" --dry-run"]
+    return "\n".join(lines)
+
 
 def cmd_notice_send(args, ctx) -> int:
     from .notices import NoticeError, plan_notice, queue_notice

@@ -20,10 +20,16 @@ from ..models import CATEGORY_KO
 
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
-                  "rsvp_ack", "trial_notice", "meeting_notice", "package", "package_password",
-                  "digest")
+                  "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
+                  "package_password", "digest")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
 NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
+# The --var values each notice uses: (required, optional). A test checks them against the
+# templates; `notice send --help` lists them.
+NOTICE_VARIABLES = {
+    "trial_notice": (("service_name", "period"), ("details",)),
+    "meeting_notice": (("meeting_date", "place"), ("agenda", "reply_by")),
+}
 LANGUAGES = ("ko", "en")
 
 LABELS = {
