@@ -1,6 +1,8 @@
 """Helpers shared by the tests/test_outbound_*.py files."""
 from __future__ import annotations
 
+import pytest
+
 import email
 import email.policy
 from email.message import EmailMessage
@@ -60,3 +62,13 @@ def bodies(msg: EmailMessage) -> tuple[str, str]:
 def open_db(cfg, clock):
     from mailworker.db import open_from_config
     return open_from_config(cfg, clock)
+
+
+@pytest.fixture
+def env(make_config, tmp_path, clock):
+    """A configured outbound world: (cfg, members by address) on a fresh database."""
+    cfg = outbound_config(make_config, tmp_path)
+    db = open_db(cfg, clock)
+    members = add_members(clock)
+    yield cfg, members
+    db.close()

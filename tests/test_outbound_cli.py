@@ -6,16 +6,8 @@ import pytest
 from mailworker import cli
 from mailworker.models import Outbox
 from mailworker.outbox import domain_of, enqueue
-from tests.outbound_support import add_members, bodies, open_db, outbound_config, parse
+from tests.outbound_support import add_members, bodies, env, open_db, outbound_config, parse  # env: fixture
 
-
-@pytest.fixture
-def env(make_config, tmp_path, clock):
-    cfg = outbound_config(make_config, tmp_path)
-    db = open_db(cfg, clock)
-    members = add_members(clock)
-    yield cfg, members
-    db.close()
 
 
 def run(cfg, clock, *args) -> int:

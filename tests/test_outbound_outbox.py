@@ -7,16 +7,8 @@ import pytest
 
 from mailworker.models import Outbox, db_proxy
 from mailworker.outbox import domain_of, enqueue
-from tests.outbound_support import add_members, open_db, outbound_config
+from tests.outbound_support import add_members, env, open_db, outbound_config  # env: fixture
 
-
-@pytest.fixture
-def env(make_config, tmp_path, clock):
-    cfg = outbound_config(make_config, tmp_path)
-    db = open_db(cfg, clock)
-    members = add_members(clock)
-    yield cfg, members
-    db.close()
 
 
 CONTEXT = {"display_name": "김민지", "subject": "문의", "received_local": "2026-11-25 10:03",

@@ -25,7 +25,7 @@ from mailworker.outbound.packages import (ReleaseError, build_release, load_rele
 from mailworker.outbound.release import register_certificate, send_release
 from mailworker.pseudonym import pseudonym
 from tests.conftest import skip_unless
-from tests.outbound_support import add_members, bodies, open_db, outbound_config, parse
+from tests.outbound_support import add_members, bodies, env, open_db, outbound_config, parse  # env: fixture
 
 VERSION = "1.2.0-beta1"
 SEVEN_ZIP = shutil.which("7zz")
@@ -38,14 +38,6 @@ def installer(tmp_path):
     path.write_bytes(os.urandom(200_000) + b"resource table entry\x00" * 5_000)
     return path
 
-
-@pytest.fixture
-def env(make_config, tmp_path, clock):
-    cfg = outbound_config(make_config, tmp_path)
-    db = open_db(cfg, clock)
-    members = add_members(clock)
-    yield cfg, members
-    db.close()
 
 
 def sent_mails(cfg):

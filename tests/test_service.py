@@ -32,6 +32,7 @@ def test_run_notifies_systemd_and_stops_cleanly_on_sigterm(tmp_path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
     sock.settimeout(30)
+    box = mailbox.Maildir(str(tmp_path / "Maildir"), factory=None, create=True)
     env = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "2000000"}
     proc = subprocess.Popen([sys.executable, "-m", "mailworker", "--config", str(cfg_path),
                              "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -40,7 +41,6 @@ def test_run_notifies_systemd_and_stops_cleanly_on_sigterm(tmp_path):
         seen = []
         while "READY=1" not in seen:
             seen.extend(sock.recv(4096).decode().splitlines())
-        box = mailbox.Maildir(str(tmp_path / "Maildir"), factory=None, create=True)
         box.add(make_mail(subject="지갑 앱 오류", body=REVIEW_EN))
         while "WATCHDOG=1" not in seen:
             seen.extend(sock.recv(4096).decode().splitlines())

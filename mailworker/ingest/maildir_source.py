@@ -26,14 +26,22 @@ class MaildirSource:
 
     def open(self) -> None:
         try:
-            self._box = mailbox.Maildir(str(self.path), factory=None, create=True)
-            existing = set(self._box.list_folders())
-            for folder in self.folders.values():
-                if folder not in existing:
-                    self._box.add_folder(folder)
+            try:
+                self._box = self._open_box()
+            except FileExistsError:
+                # Someone else (a delivering MTA, a staff tool) made it at the same moment.
+                self._box = self._open_box()
         except OSError as exc:
             raise SourceError(f"{self.path}: cannot open the Maildir inbox "
                               f"([inbox] path): {exc.strerror}") from None
+
+    def _open_box(self) -> mailbox.Maildir:
+        box = mailbox.Maildir(str(self.path), factory=None, create=True)
+        existing = set(box.list_folders())
+        for folder in self.folders.values():
+            if folder not in existing:
+                box.add_folder(folder)
+        return box
 
     def close(self) -> None:
         self._box = None
