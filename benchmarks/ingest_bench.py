@@ -72,6 +72,12 @@ def child_ingest(config: str) -> dict:
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process since its exec (VmHWM; getrusage's ru_maxrss would carry
+    over the parent's peak on Linux)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -319,3 +319,38 @@ def test_a_batch_the_database_refuses_is_recorded_again_one_by_one(world, monkey
     assert result.recorded == 2
     assert sorted(m.disposition for m in Message.select()) == ["credited", "credited"]
     assert HourCredit.select().count() == 2 and LedgerEvent.select().count() == 2
+
+
+def test_the_same_pipeline_on_postgresql(pg, make_config, clock, tmp_path):
+    url = pg.new_database("ingest")
+    cfg = make_config({"inbox": {"type": "maildir", "path": str(tmp_path / "Maildir")},
+                       "database": {"url": url}})
+    from mailworker.db import open_from_config
+    database = open_from_config(cfg, clock)
+    try:
+        load_roster(clock)
+        w = World(cfg, clock, MaildirSource(cfg.inbox.path, folder_names(cfg)), None)
+        w.source.open()
+        long_id = "<" + "x" * 400 + "@example.net>"
+        w.deliver(make_mail(), make_mail(sender="stranger@example.com", body=REVIEW_EN),
+                  make_mail(subject="[제안] 봉사시간", body=PROPOSAL_KO, message_id=long_id))
+        result = w.run()
+        assert result.recorded == 3
+        assert sorted(m.disposition for m in Message.select()) == \
+            ["credited", "credited", "non_member"]
+        assert HourCredit.select().count() == 2 and LedgerEvent.select().count() == 2
+        assert Outbox.select().count() == 3
+        w.deliver(make_mail(subject="[제안] 봉사시간", body=PROPOSAL_KO, message_id=long_id))
+        assert w.run().already == 1
+    finally:
+        database.close()
+
+
+def test_batches_are_bounded_by_bytes_so_large_mail_keeps_memory_flat():
+    from mailworker.ingest.pipeline import byte_batches
+    sizes = {"a": 30, "b": 30, "c": 30, "d": 500, "e": 10}
+    # "d" is over max_bytes: only its headers (64 KiB at most) will be downloaded.
+    assert byte_batches(list("abcde"), sizes, max_bytes=100, budget=70) == \
+        [["a", "b"], ["c"], ["d"], ["e"]]
+    assert byte_batches(list("abc"), sizes, max_bytes=100, budget=1000) == [["a", "b", "c"]]
+    assert byte_batches(["gone", "a"], sizes, max_bytes=100, budget=30) == [["gone", "a"]]

@@ -111,13 +111,18 @@ class ImapSource:
             uids = self.client.search(["NOT", "DELETED"])
         return [str(u) for u in sorted(uids)]
 
-    def fetch(self, keys: list[str], max_bytes: int) -> list[Fetched]:
+    def sizes(self, keys: list[str]) -> dict[str, int]:
         if not keys:
-            return []
-        uids = [int(k) for k in keys]
+            return {}
         with self._network("reading message sizes"):
-            sizes = {uid: d[b"RFC822.SIZE"] for uid, d in
-                     self.client.fetch(uids, ["RFC822.SIZE"]).items() if b"RFC822.SIZE" in d}
+            found = self.client.fetch([int(k) for k in keys], ["RFC822.SIZE"])
+        return {str(uid): d[b"RFC822.SIZE"] for uid, d in found.items() if b"RFC822.SIZE" in d}
+
+    def fetch(self, keys: list[str], max_bytes: int, sizes: dict[str, int]) -> list[Fetched]:
+        uids = [int(k) for k in keys if k in sizes]
+        if not uids:
+            return []
+        sizes = {int(k): v for k, v in sizes.items()}
         small = [u for u in uids if u in sizes and sizes[u] <= max_bytes]
         big = [u for u in uids if u in sizes and sizes[u] > max_bytes]
         got: dict[int, Fetched] = {}

@@ -74,7 +74,18 @@ class MaildirSource:
                 return p
         return None
 
-    def fetch(self, keys: list[str], max_bytes: int) -> list[Fetched]:
+    def sizes(self, keys: list[str]) -> dict[str, int]:
+        out = {}
+        for key in keys:
+            p = self._path(key)
+            if p is not None:
+                try:
+                    out[key] = p.stat().st_size
+                except FileNotFoundError:
+                    continue  # moved away by someone else since listed
+        return out
+
+    def fetch(self, keys: list[str], max_bytes: int, sizes: dict[str, int]) -> list[Fetched]:
         out = []
         for key in keys:
             p = self._path(key)

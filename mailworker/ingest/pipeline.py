@@ -31,6 +31,8 @@ from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chu
 log = logging.getLogger(__name__)
 
 FOLDER_OF = {"triage": TRIAGE, "quarantined": QUARANTINE}
+BATCH_BYTES = 64 * 1024 * 1024   # at most this much mail in memory (and in one transaction)
+FILE_EVERY = 1000                # file committed messages once this many are waiting
 
 
 @dataclass
@@ -88,13 +90,23 @@ class Ingestor:
         self.note_uidvalidity()
         self.members = member_directory()
         self.history = CreditHistory(self.tz)
-        keys = self.source.waiting()
-        for batch in chunks(keys, self.cfg.inbox.batch_size):
-            if stop.is_set():
-                result.stopped = True
-                break
-            fetched = self.source.fetch(batch, self.cfg.limits.max_message_bytes)
-            self._process_batch(fetched, result, stop)
+        self._to_file: dict[str, list[Fetched]] = {}
+        max_bytes = self.cfg.limits.max_message_bytes
+        try:
+            for chunk in chunks(self.source.waiting(), self.cfg.inbox.batch_size):
+                sizes = self.source.sizes(chunk)
+                for batch in byte_batches(chunk, sizes, max_bytes, BATCH_BYTES):
+                    if stop.is_set():
+                        result.stopped = True
+                        break
+                    fetched = self.source.fetch(batch, max_bytes, sizes)
+                    self._process_batch(fetched, result, stop)
+                    if sum(map(len, self._to_file.values())) >= FILE_EVERY:
+                        self._file()
+                if result.stopped:
+                    break
+        finally:
+            self._file()   # everything committed so far leaves the inbox, even on a stop
         state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
         return result
 
@@ -111,14 +123,10 @@ class Ingestor:
             self.history = CreditHistory(self.tz)
             with db_proxy.atomic():
                 done = self._record_batch(fetched, None, stop)
-        moves: dict[str, list[str]] = {}
+        # Committed: these may now leave the inbox (filed a few batches at a time).
         for f, outcome in done:
-            moves.setdefault(outcome.role, []).append(f.key)
-        self.source.file(moves)
-        unfiled = [o.message.sha256 for _, o in done if not o.message.filed]
-        if unfiled:
-            Message.update(filed=True).where(Message.sha256.in_(unfiled)).execute()
-        for _, outcome in done:
+            f.data = b""   # the bytes are no longer needed; keep memory flat
+            self._to_file.setdefault(outcome.role, []).append((f, outcome))
             result.seen += 1
             if outcome.already:
                 result.already += 1
@@ -129,6 +137,20 @@ class Ingestor:
                 result.outcomes.append(outcome)
         if stop.is_set() and len(done) < len(fetched):
             result.stopped = True
+
+    def _file(self) -> None:
+        """Move committed messages out of the inbox, then mark them filed.
+
+        Grouped across batches: each MOVE makes Dovecot rewrite its UID list, which costs
+        more the fuller the inbox is."""
+        if not self._to_file:
+            return
+        pending, self._to_file = self._to_file, {}
+        self.source.file({role: [f.key for f, _ in items] for role, items in pending.items()})
+        unfiled = [o.message.sha256 for items in pending.values() for _, o in items
+                   if not o.message.filed]
+        for part in chunks(unfiled, 500):
+            Message.update(filed=True).where(Message.sha256.in_(part)).execute()
 
     def _record_batch(self, fetched: list[Fetched], batch: BatchSink | None,
                       stop: threading.Event) -> list[tuple[Fetched, Outcome]]:
@@ -178,11 +200,14 @@ class Ingestor:
                    source=self.source.name, uidvalidity=self.source.uidvalidity, uid=f.key,
                    size=f.size, received_at=now, sender="", subject="")
         if mail is not None:
-            row.update(message_id=mail.message_id, sender=mail.from_addr[:250],
+            # CharField columns are varchar(255) on PostgreSQL: keep within them.
+            row.update(message_id=mail.message_id[:250] if mail.message_id else None,
+                       sender=mail.from_addr[:250],
                        sender_name=mail.from_name[:250], subject=mail.subject[:2000],
                        sent_at=naive_utc(mail.date) if mail.date else None,
                        attachments=[a.__dict__ for a in mail.attachments],
-                       in_reply_to=mail.in_reply_to, excerpt=_excerpt(mail.new_text))
+                       in_reply_to=mail.in_reply_to[:250] if mail.in_reply_to else None,
+                       excerpt=_excerpt(mail.new_text))
         return row
 
     def _insert(self, sink, row: dict) -> Message:
@@ -295,6 +320,24 @@ def _header_message_id(f: Fetched) -> str | None:
 def member_directory() -> dict[str, Member]:
     """Every registered address (lower-case) to its member, read once per pass."""
     return {a.email: a.member for a in MemberAddress.select(MemberAddress, Member).join(Member)}
+
+
+def byte_batches(keys: list[str], sizes: dict[str, int], max_bytes: int,
+                 budget: int) -> list[list[str]]:
+    """Split keys into runs whose download (headers only past max_bytes) fits the budget;
+    a key with no size (gone meanwhile) costs nothing and is skipped by fetch."""
+    batches, current, used = [], [], 0
+    for key in keys:
+        cost = sizes.get(key, 0)
+        cost = 64 * 1024 if cost > max_bytes else cost
+        if current and used + cost > budget:
+            batches.append(current)
+            current, used = [], 0
+        current.append(key)
+        used += cost
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _excerpt(text: str, limit: int = 300) -> str:

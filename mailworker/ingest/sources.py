@@ -35,7 +35,10 @@ class MailboxSource(Protocol):
     def waiting(self) -> list[str]:
         """Keys of the messages in the inbox now, oldest first."""
 
-    def fetch(self, keys: list[str], max_bytes: int) -> list[Fetched]:
+    def sizes(self, keys: list[str]) -> dict[str, int]:
+        """Sizes in bytes of these messages (a key that vanished is left out)."""
+
+    def fetch(self, keys: list[str], max_bytes: int, sizes: dict[str, int]) -> list[Fetched]:
         """The batch's contents; messages over max_bytes come back headers_only."""
 
     def file(self, moves: dict[str, list[str]]) -> None:
