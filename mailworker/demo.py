@@ -8,6 +8,7 @@ credited twice.
 from __future__ import annotations
 
 import csv
+import logging
 import mailbox
 from pathlib import Path
 
@@ -45,6 +46,9 @@ addresses = ["secretariat@seoul-demo.example"]
 
 def run_demo(workspace: Path, ctx) -> int:
     from .service import Service
+    # The table below says what happened; a log line per mail sent would bury it.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("mailworker").setLevel(logging.WARNING)
     workspace = workspace.resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     cfg_path = workspace / "mailworker.toml"

@@ -13,6 +13,7 @@ import peewee as pw
 
 from ..clock import half_year_start, local_day, local_day_bounds_utc
 from ..models import CREDITABLE_KINDS, HourCredit, Member, Message
+from ..prepared import PreparedSelect, prepared
 
 # Senders we never answer: answering them makes mail loops or backscatter.
 NO_REPLY_LOCALPARTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply",
@@ -80,23 +81,25 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
 
 @dataclass
 class MemberTally:
-    """A member's credit history as far as the rules need it, kept current during a pass."""
+    """A member's credit counts as far as the rules need them, kept current during a pass."""
     day: dt.date
     today: int
     half_year_start: dt.date
     half_year: int
-    texts: set[str]
 
 
 class CreditHistory:
-    """Per-member tallies read once per pass (three queries a member), then kept in memory.
+    """Per-member tallies read once per pass (two queries a member), then kept in memory.
 
     Only the worker credits automatically, one pass at a time; a staff triage decision
-    made during a pass can make a tally one hour low until the next pass."""
+    made during a pass can make a tally one hour low until the next pass. Texts already
+    credited are looked up in the database (indexed), plus the current batch's own, so
+    memory stays flat however many messages a pass reads."""
 
     def __init__(self, tz):
         self.tz = tz
         self._tallies: dict[int, MemberTally] = {}
+        self._batch_texts: set[tuple[int, str]] = set()
 
     def tally(self, member: Member, now: dt.datetime) -> MemberTally:
         day = local_day(now, self.tz)
@@ -116,14 +119,26 @@ class CreditHistory:
             & (HourCredit.credited_at < end)).scalar())
         half = (HourCredit.select(total).where(
             (HourCredit.member == member) & (HourCredit.credited_at >= hy_start)).scalar())
-        texts = {row[0] for row in Message.select(Message.body_sha256).where(
-            (Message.member == member) & (Message.disposition == "credited")
-            & Message.body_sha256.is_null(False)).tuples()}
-        return MemberTally(day, today, hy, half, texts)
+        return MemberTally(day, today, hy, half)
+
+    def same_text_credited(self, member: Member, body_sha256: str | None) -> bool:
+        if not body_sha256:
+            return False
+        if (member.id, body_sha256) in self._batch_texts:
+            return True
+        statement = prepared("select:credited-text", lambda: PreparedSelect(
+            Message.select(Message.id).where(
+                (Message.member == 0) & (Message.body_sha256 == "")
+                & (Message.disposition == "credited")).limit(1)))
+        return bool(statement.rows(member.id, body_sha256, "credited", 1))
 
     def credited(self, member: Member, now: dt.datetime, body_sha256: str | None) -> None:
         t = self.tally(member, now)
         t.today += 1
         t.half_year += 1
         if body_sha256:
-            t.texts.add(body_sha256)
+            self._batch_texts.add((member.id, body_sha256))
+
+    def batch_written(self) -> None:
+        """The batch's rows are in the database now; forget its texts."""
+        self._batch_texts.clear()

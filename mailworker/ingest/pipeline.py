@@ -164,6 +164,7 @@ class Ingestor:
                 break  # finish the message in hand, commit, file, stop
         if batch is not None:
             batch.flush()
+        self.history.batch_written()
         return done
 
     def process(self, f: Fetched, batch: BatchSink | None = None) -> Outcome:
@@ -253,7 +254,8 @@ class Ingestor:
             kind=verdict.kind, kind_reason=verdict.reason, member=member, sender=mail.from_addr,
             auth_ok=auth_ok, auth_reason=auth_reason,
             new_text_chars=len("".join(mail.new_text.split())),
-            same_text_credited=bool(tally and body_sha in tally.texts),
+            same_text_credited=(member is not None
+                                and self.history.same_text_credited(member, body_sha)),
             credited_today=tally.today if tally else 0,
             duplicate_of=duplicate_of,
             min_body_chars=cfg.ingest.min_body_chars,
