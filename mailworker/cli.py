@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 from functools import cached_property
-from pathlib import Path
 
 from . import __version__
 from . import config as config_mod

@@ -11,6 +11,7 @@ from mailworker import db as db_mod
 from mailworker.clock import FixedClock
 
 pytest_plugins = [
+    "tests.outbound_support",
     "tests.servers.dovecot",
     "tests.servers.postgres",
     "tests.servers.smtp",

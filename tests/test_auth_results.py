@@ -82,7 +82,7 @@ def test_forged_deeper_header_with_our_id_is_ignored():
 
 
 def test_case_version_comments_and_none():
-    mail = mail_with(f"MX.Seoul.Example.ORG 1; (checked by us) DKIM=Pass (good; sig) "
+    mail = mail_with("MX.Seoul.Example.ORG 1; (checked by us) DKIM=Pass (good; sig) "
                      "header.d=example.com")
     assert authentication_verdict(mail, OURS)[0]
     ok, reason = authentication_verdict(mail_with(f"{OURS}; none"), OURS)

@@ -16,7 +16,6 @@ from mailworker.db import open_from_config
 from mailworker.errors import SourceAuthError, SourceUnavailable
 from mailworker.ingest.imap_source import ImapSource, from_config
 from mailworker.ingest.pipeline import Ingestor
-from mailworker.ingest.sources import folder_names
 from mailworker.models import HourCredit, Message, Outbox
 from tests.mailfactory import PROPOSAL_KO, REVIEW_EN, make_mail, unique_review
 from tests.roster import load_roster

@@ -5,7 +5,6 @@ runs against Dovecot in test_ingest_imap.py.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import mailbox
 import sysconfig

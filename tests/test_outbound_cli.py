@@ -6,7 +6,7 @@ import pytest
 from mailworker import cli
 from mailworker.models import Outbox
 from mailworker.outbox import domain_of, enqueue
-from tests.outbound_support import add_members, bodies, env, open_db, outbound_config, parse  # env: fixture
+from tests.outbound_support import bodies, parse
 
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from mailworker.models import Outbox, db_proxy
 from mailworker.outbox import domain_of, enqueue
-from tests.outbound_support import add_members, env, open_db, outbound_config  # env: fixture
+from tests.outbound_support import add_members, open_db, outbound_config
 
 
 

@@ -25,7 +25,7 @@ from mailworker.outbound.packages import (ReleaseError, build_release, load_rele
 from mailworker.outbound.release import register_certificate, send_release
 from mailworker.pseudonym import pseudonym
 from tests.conftest import skip_unless
-from tests.outbound_support import add_members, bodies, env, open_db, outbound_config, parse  # env: fixture
+from tests.outbound_support import add_members, bodies, open_db, outbound_config, parse
 
 VERSION = "1.2.0-beta1"
 SEVEN_ZIP = shutil.which("7zz")

@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
 
-from .merkle import EMPTY_ROOT, LedgerError, leaf_hash, node_hash, split_point
+from .merkle import EMPTY_ROOT, LedgerError, node_hash, split_point
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT                      # level-0 entries of a tile
