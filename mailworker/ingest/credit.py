@@ -126,11 +126,13 @@ class CreditHistory:
             return False
         if (member.id, body_sha256) in self._batch_texts:
             return True
-        statement = prepared("select:credited-text", lambda: PreparedSelect(
-            Message.select(Message.id).where(
-                (Message.member == 0) & (Message.body_sha256 == "")
-                & (Message.disposition == "credited")).limit(1)))
-        return bool(statement.rows(member.id, body_sha256, "credited", 1))
+        # Only the text hash in WHERE: it is nearly unique, and a planner without
+        # statistics may otherwise walk the (huge) member or disposition index instead.
+        statement = prepared("select:same-text", lambda: PreparedSelect(
+            Message.select(Message.member, Message.disposition)
+            .where(Message.body_sha256 == "")))
+        return any(member_id == member.id and disposition == "credited"
+                   for member_id, disposition in statement.rows(body_sha256))
 
     def credited(self, member: Member, now: dt.datetime, body_sha256: str | None) -> None:
         t = self.tally(member, now)
