@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import logging
 import mailbox
+import os
+import sys
 from pathlib import Path
 
 from . import config as config_mod
@@ -115,6 +117,18 @@ def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
         p("Nothing was credited twice: the same mails were already recorded by the last run.")
     p("")
     p("Next steps:")
-    p(f"  mailworker --config {cfg.path} status        # counts, outbox, ledger health")
-    p(f"  mailworker --config {cfg.path} hours         # volunteer hours per member")
-    p(f"  mailworker --config {cfg.path} triage list   # mail waiting for staff")
+    me = _command_name()
+    p(f"  {me} --config {cfg.path} status        # counts, outbox, ledger health")
+    p(f"  {me} --config {cfg.path} hours         # volunteer hours per member")
+    p(f"  {me} --config {cfg.path} triage list   # mail waiting for staff")
+
+
+def _command_name() -> str:
+    """How this run was started, so the hints can be pasted (e.g. .venv/bin/mailworker)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0.endswith("__main__.py"):
+        return "python -m mailworker"
+    if os.path.basename(argv0) == "mailworker":
+        rel = os.path.relpath(argv0)
+        return rel if not rel.startswith("..") and os.sep in rel else argv0
+    return "mailworker"
