@@ -200,6 +200,17 @@ def _creatable(path: Path) -> str | None:
     return None
 
 
+
+def _connection_findings(name: str, section, what: str, advice: str) -> list[Finding]:
+    """Warnings shared by the IMAP and SMTP sections: plain text off loopback, missing CA."""
+    found = []
+    if section.security == "plain" and not _is_loopback(section.host):
+        found.append(Finding(WARNING, f"[{name}] security = \"plain\" sends {what} to "
+                                      f"{section.host} unencrypted{advice}"))
+    if section.ca_file and not Path(section.ca_file).is_file():
+        found.append(Finding(PROBLEM, f"[{name}] ca_file {section.ca_file} does not exist"))
+    return found
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -232,11 +243,8 @@ def check_places(cfg: Config) -> list[Finding]:
     else:
         found.append(Finding(OK, f"[inbox] IMAP {inbox.username} at {inbox.host}:{inbox.port} "
                                  f"({inbox.security}), folder {inbox.mailbox}"))
-        if inbox.security == "plain" and not _is_loopback(inbox.host):
-            found.append(Finding(WARNING, f"[inbox] security = \"plain\" sends the password to "
-                                          f"{inbox.host} unencrypted; use tls or starttls"))
-        if inbox.ca_file and not Path(inbox.ca_file).is_file():
-            found.append(Finding(PROBLEM, f"[inbox] ca_file {inbox.ca_file} does not exist"))
+        found.extend(_connection_findings("inbox", inbox, "the password",
+                                          "; use tls or starttls"))
 
     out = cfg.outgoing
     if out.transport == "file":
@@ -247,11 +255,7 @@ def check_places(cfg: Config) -> list[Finding]:
     else:
         found.append(Finding(OK, f"[outgoing] SMTP relay {out.host}:{out.port} "
                                  f"({out.security})"))
-        if out.security == "plain" and not _is_loopback(out.host):
-            found.append(Finding(WARNING, f"[outgoing] security = \"plain\" sends mail and any "
-                                          f"password to {out.host} unencrypted"))
-        if out.ca_file and not Path(out.ca_file).is_file():
-            found.append(Finding(PROBLEM, f"[outgoing] ca_file {out.ca_file} does not exist"))
+        found.extend(_connection_findings("outgoing", out, "mail and any password", ""))
 
     templates = cfg.outgoing.templates_dir
     if templates and not Path(templates).is_dir():
