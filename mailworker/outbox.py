@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
+import itertools
 import re
 import secrets
 import socket
@@ -37,10 +37,43 @@ def _host_domain() -> str:
     return name if _DOMAIN.match(name) else "localhost"
 
 
+_sequence = itertools.count()
+
+
 def new_message_id(domain: str) -> str:
+    """A unique Message-ID. The left part starts with a per-process counter after a
+    random prefix, so the ids of one run sort in the order they were made and the
+    database index on them grows at its end instead of at random pages."""
     if not _DOMAIN.match(domain):
         raise ValueError(f"not a usable Message-ID domain: {domain!r}")
-    return f"<{secrets.token_hex(16)}@{domain}>"
+    return f"<{_RUN}.{next(_sequence):010d}.{secrets.token_hex(4)}@{domain}>"
+
+
+_RUN = secrets.token_hex(8)   # tells the runs apart: the counter restarts with each
+
+
+def _not_plain_json(value, depth: int = 0) -> str:
+    """Why ``value`` is not plain JSON (str/int/float/bool/None, lists, dicts with
+    string keys), or '' when it is. Cheaper than encoding it just to find out."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return ""
+    if depth > 20:
+        return "nested too deep"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"key {k!r} is not a string"
+            problem = _not_plain_json(v, depth + 1)
+            if problem:
+                return f"{k}: {problem}"
+        return ""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            problem = _not_plain_json(v, depth + 1)
+            if problem:
+                return problem
+        return ""
+    return f"Object of type {type(value).__name__} is not JSON serializable"
 
 
 def parse_recipients(to_addr: str) -> list[str]:
@@ -67,10 +100,9 @@ def new_row(key: str, template: str, to_addr: str, context: dict, clock: Clock,
                          f"got {context['language']!r}")
     attachments = [dict(a) for a in attachments]
     for part in (context, attachments):
-        try:
-            json.dumps(part, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"outbox row {key!r}: values must be plain JSON: {exc}") from None
+        problem = _not_plain_json(part)
+        if problem:
+            raise ValueError(f"outbox row {key!r}: values must be plain JSON: {problem}")
     now = naive_utc(clock.now())
     return {"key": key, "template": template, "to_addr": ", ".join(recipients),
             "member": member, "context": context, "attachments": attachments,

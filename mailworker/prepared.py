@@ -78,17 +78,23 @@ def _insert_fields(model: type[pw.Model]) -> list[pw.Field]:
     return [f for f in model._meta.sorted_fields if not isinstance(f, pw.AutoField)]
 
 
+_defaults: dict[type, list[tuple[str, Any]]] = {}
+
+
 def complete_row(model: type[pw.Model], values: dict[str, Any]) -> dict[str, Any]:
     """Every column of ``model`` by field name: given values, else the field's default
     (as peewee fills them in Python), else None."""
+    defaults = _defaults.get(model)
+    if defaults is None:
+        defaults = _defaults[model] = [(f.name, f.default) for f in _insert_fields(model)]
     row = {}
-    for f in _insert_fields(model):
-        if f.name in values:
-            row[f.name] = values[f.name]
-        elif f.default is not None:
-            row[f.name] = f.default() if callable(f.default) else f.default
+    for name, default in defaults:
+        if name in values:
+            row[name] = values[name]
+        elif default is not None:
+            row[name] = default() if callable(default) else default
         else:
-            row[f.name] = None
+            row[name] = None
     return row
 
 
@@ -120,3 +126,22 @@ def insert_many(model: type[pw.Model], rows: list[dict[str, Any]],
     if statement.returning:  # executemany cannot return rows; ids are not needed here
         sql = sql[: sql.upper().rindex(" RETURNING ")]
     db_proxy.cursor().executemany(sql, params)
+
+
+def select_in(columns: Sequence[pw.Field], key: pw.Field, values: Sequence[Any],
+              chunk: int = 512) -> list[tuple]:
+    """Rows (tuples of ``columns``) whose ``key`` is one of ``values``.
+
+    The list is padded to a power of two by repeating its last value, so a handful of
+    statements (one per length) serve every batch."""
+    rows: list[tuple] = []
+    model = key.model
+    name = f"{model.__name__}.{key.name}:" + ",".join(c.name for c in columns)
+    for i in range(0, len(values), chunk):
+        part = list(values[i:i + chunk])
+        width = 1 << (len(part) - 1).bit_length()
+        part += part[-1:] * (width - len(part))
+        statement = prepared(f"select-in:{name}:{width}", lambda: PreparedSelect(
+            model.select(*columns).where(key.in_([""] * width))))
+        rows.extend(statement.rows(*part))
+    return rows

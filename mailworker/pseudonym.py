@@ -5,10 +5,12 @@ link a pseudonym to a member; with it, staff can recompute it to answer a member
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
 
+@functools.lru_cache(maxsize=4096)   # a member's pseudonym never changes for one key
 def pseudonym(key: bytes, member_uuid: str) -> str:
     if not key:
         raise ValueError("pseudonym key is empty")

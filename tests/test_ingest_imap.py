@@ -256,3 +256,67 @@ def test_tls_is_verified_and_an_untrusted_certificate_is_refused(
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_fetch_answers_are_read_in_both_orders_and_unsolicited_flags_are_skipped():
+    from mailworker.ingest.imap_source import bodies_from_fetch, uid_set
+    data = [(b"1 (UID 7 BODY[] {5}", b"hello"), b")",
+            b"2 (FLAGS (\\Seen) UID 8)",                     # another client's flag change
+            (b"3 (BODY[] {3}", b"abc"), b" UID 9)"]
+    assert bodies_from_fetch(data) == {7: b"hello", 9: b"abc"}
+    for odd in ([(b"1 (UID 7 RFC822.SIZE 5 BODY[] {5}", b"hello"), b")"],
+                [(b"1 (UID 7 BODY[] {5}", b"hello")],
+                [(b"1 (BODY[] {5}", b"hello"), b" FLAGS (\\Seen))"],
+                [b"1 (UID 7 BODY[] NIL)"]):
+        with pytest.raises(ValueError):
+            bodies_from_fetch(odd)
+    assert uid_set([9, 1, 2, 3, 7, 10, 3]) == "1:3,7,9:10"
+    assert uid_set([5]) == "5"
+
+
+def test_a_flag_change_by_another_client_during_the_pass_changes_nothing(
+        dovecot, imap_world, clock, monkeypatch):
+    from mailworker.ingest import imap_source
+    cfg = imap_world(ingest={"daily_credit_cap": 100})
+    dovecot.append([unique_review(i) for i in range(6)])
+    answers = []
+    real = imap_source.bodies_from_fetch
+
+    def spy(data):
+        answers.append(list(data))
+        return real(data)
+    monkeypatch.setattr(imap_source, "bodies_from_fetch", spy)
+    source = from_config(cfg)
+    source.open()
+    try:
+        uids = [int(k) for k in source.waiting()]
+        with dovecot.client() as other:          # flags another client sets meanwhile
+            other.select_folder("INBOX")
+            other.add_flags(uids[1:4], [b"\\Flagged"])
+        got = source.fetch([str(u) for u in uids], cfg.limits.max_message_bytes, {})
+        assert [f.key for f in got] == [str(u) for u in uids]
+        assert all(f.data.startswith(b"From:") or b"\r\nFrom:" in f.data for f in got)
+        assert [f.size for f in got] == [len(f.data) for f in got]
+        # Dovecot told us about the flags inside the FETCH answer; they were skipped.
+        assert any(isinstance(a, bytes) and b"FLAGS (\\Flagged" in a for a in answers[0])
+        result = Ingestor(cfg, clock, source, KEY).run_pass()
+    finally:
+        source.close()
+    assert result.recorded == 6 and HourCredit.select().count() == 6
+    assert dovecot.count("INBOX") == 0
+
+
+def test_only_large_messages_are_asked_for_their_size(dovecot, imap_world):
+    cfg = imap_world()
+    big = make_mail(subject="큰 메일", body=REVIEW_EN + "x" * 300_000)
+    dovecot.append([make_mail(), big, make_mail(subject="두번째", body=REVIEW_EN)])
+    source = from_config(cfg)
+    source.open()
+    try:
+        keys = source.waiting()
+        large = source.large(keys, 256 * 1024)
+        assert list(large) == [keys[1]] and large[keys[1]] > 300_000
+        assert source.large(keys, 10_000_000) == {}
+        assert source.large([], 1) == {}
+    finally:
+        source.close()

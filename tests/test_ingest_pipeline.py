@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import os
 import sysconfig
 from pathlib import Path
 
@@ -347,9 +348,83 @@ def test_the_same_pipeline_on_postgresql(pg, make_config, clock, tmp_path):
 
 def test_batches_are_bounded_by_bytes_so_large_mail_keeps_memory_flat():
     from mailworker.ingest.pipeline import byte_batches
-    sizes = {"a": 30, "b": 30, "c": 30, "d": 500, "e": 10}
+    large = {"b": 40, "d": 500}      # only sizes over ``small`` are known
     # "d" is over max_bytes: only its headers (64 KiB at most) will be downloaded.
-    assert byte_batches(list("abcde"), sizes, max_bytes=100, budget=70) == \
-        [["a", "b"], ["c"], ["d"], ["e"]]
-    assert byte_batches(list("abc"), sizes, max_bytes=100, budget=1000) == [["a", "b", "c"]]
-    assert byte_batches(["gone", "a"], sizes, max_bytes=100, budget=30) == [["gone", "a"]]
+    assert byte_batches(list("abcde"), large, max_bytes=100, budget=60, small=10) == \
+        [["a", "b", "c"], ["d"], ["e"]]
+    assert byte_batches(list("abc"), large, max_bytes=100, budget=1000, small=10) == \
+        [["a", "b", "c"]]
+    # A message whose size was not asked for counts as ``small`` bytes.
+    assert byte_batches(list("xyz"), {}, max_bytes=100, budget=60, small=30) == \
+        [["x", "y"], ["z"]]
+
+
+def test_a_quarantined_message_takes_its_credit_back_so_the_daily_cap_holds(
+        world, monkeypatch):
+    # Fault injection into our own code: queueing the ack of one message blows up after
+    # its credit was counted. Its rows are dropped, and so must its count be.
+    from mailworker.ingest import record
+    real = record.queue_reply
+
+    def flaky(cfg, sink, template, message, *args, **kwargs):
+        if template == "ack" and "boom" in message.subject:
+            raise RuntimeError("template store exploded")
+        return real(cfg, sink, template, message, *args, **kwargs)
+    monkeypatch.setattr(record, "queue_reply", flaky)
+    w = world(ingest={"daily_credit_cap": 2})
+    # In this order: one credited and kept, then the one that fails, then two more.
+    for i, raw in enumerate([unique_review(1), make_mail(subject="boom 신고", body=REVIEW_EN),
+                             unique_review(2), unique_review(3)]):
+        key = w.box.add(raw)
+        os.utime(Path(w.cfg.inbox.path) / "new" / key, (1_700_000_000 + i,) * 2)
+    w.run()
+    got = sorted(m.disposition for m in Message.select())
+    assert got == ["credited", "credited", "no_credit", "quarantined"], got
+    assert HourCredit.select().count() == 2
+
+
+def test_nothing_leaves_the_inbox_before_its_batch_is_on_disk(world, monkeypatch):
+    from mailworker.db import IngestCommits
+    from mailworker.models import db_proxy
+    events = []
+    real_durable, real_file = IngestCommits.durable, MaildirSource.file
+
+    def durable(self):
+        events.append("durable")
+        return real_durable(self)
+
+    def file(self, moves):
+        events.append("file")
+        return real_file(self, moves)
+    monkeypatch.setattr(IngestCommits, "durable", durable)
+    monkeypatch.setattr(MaildirSource, "file", file)
+    monkeypatch.setattr(pipeline_mod, "FILE_EVERY", 2)
+    w = world(inbox={"batch_size": 2})
+    w.deliver(*[unique_review(i) for i in range(5)])
+    assert w.run().recorded == 5 and w.inbox_count() == 0
+    assert events.count("file") >= 3
+    assert all(events[i - 1] == "durable" for i, e in enumerate(events) if e == "file")
+    # Outside the pass, every commit is synced again (synchronous=FULL).
+    assert db_proxy.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    assert db_proxy.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def test_the_write_ahead_log_is_copied_into_the_database_on_a_thread(database):
+    import os
+    from mailworker.db import IngestCommits
+    from mailworker.models import State
+    path = database.database
+    before = os.path.getsize(path)
+    with IngestCommits(database, interval=0.01) as commits:
+        assert database.execute_sql("PRAGMA synchronous").fetchone()[0] == 1
+        assert database.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        with database.atomic():
+            for i in range(300):
+                State.create(key=f"k{i}", value="x" * 3000, updated_at="2026-11-25")
+        commits.committed()
+        commits.durable()
+        deadline = __import__("time").monotonic() + 10
+        while os.path.getsize(path) < before + 300 * 3000:
+            assert __import__("time").monotonic() < deadline, "the log was never copied"
+            __import__("time").sleep(0.01)
+    assert State.select().count() == 300

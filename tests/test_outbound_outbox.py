@@ -20,7 +20,8 @@ def test_enqueue_is_idempotent_on_key(env, clock):
     minji = members["kim.minji@example.net"]
     first = enqueue("triage:abc", "triage_notice", "kim.minji@example.net", CONTEXT, clock,
                     member=minji, domain=domain_of(cfg))
-    assert re.fullmatch(r"<[0-9a-f]{32}@seoul\.example>", first.message_id)
+    assert re.fullmatch(r"<[0-9a-f]{16}\.[0-9]{10}\.[0-9a-f]{8}@seoul\.example>",
+                        first.message_id)
     assert first.status == "pending" and first.attempts == 0
     assert first.not_before == first.created_at == clock.now().replace(tzinfo=None)
     assert first.context["language"] == "ko"                  # taken from the member
@@ -74,7 +75,7 @@ def test_enqueue_checks_its_input(env, clock):
     # Staff mail may go to several addresses; without a domain the host name is used.
     row = enqueue("k6", "digest", "a@example.com,  b@example.com", {}, clock)
     assert row.to_addr == "a@example.com, b@example.com"
-    assert re.fullmatch(r"<[0-9a-f]{32}@[A-Za-z0-9.-]+>", row.message_id)
+    assert re.fullmatch(r"<[0-9a-f]{16}\.[0-9]{10}\.[0-9a-f]{8}@[A-Za-z0-9.-]+>", row.message_id)
 
 
 def test_outbox_on_postgresql(pg, make_config, tmp_path, clock, smtp_factory):
@@ -101,3 +102,12 @@ def test_outbox_on_postgresql(pg, make_config, tmp_path, clock, smtp_factory):
         assert [m.message_id for m in server.messages] == [first.message_id]
     finally:
         db.close()
+
+
+def test_message_ids_are_unique_and_sort_in_the_order_they_were_made():
+    from mailworker.outbox import new_message_id
+    ids = [new_message_id("seoul.example") for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)     # the index on them grows at its end
+    with pytest.raises(ValueError, match="Message-ID domain"):
+        new_message_id("bad domain")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Iterable
 
 import peewee as pw
 
 from ..clock import half_year_start, local_day, local_day_bounds_utc
 from ..models import CREDITABLE_KINDS, HourCredit, Member, Message
-from ..prepared import PreparedSelect, prepared
+from ..prepared import select_in
 
 # Senders we never answer: answering them makes mail loops or backscatter.
 NO_REPLY_LOCALPARTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply",
@@ -92,14 +93,18 @@ class CreditHistory:
     """Per-member tallies read once per pass (two queries a member), then kept in memory.
 
     Only the worker credits automatically, one pass at a time; a staff triage decision
-    made during a pass can make a tally one hour low until the next pass. Texts already
-    credited are looked up in the database (indexed), plus the current batch's own, so
-    memory stays flat however many messages a pass reads."""
+    made during a pass can make a tally one hour low until the next pass. Which of a
+    batch's texts were credited before is read with one query per batch
+    (``load_texts``), so memory stays flat however many messages a pass reads.
+
+    A message's credit counts only once its rows are kept (``keep``); ``drop`` takes it
+    back when the message is quarantined instead, so the tallies always match the rows."""
 
     def __init__(self, tz):
         self.tz = tz
         self._tallies: dict[int, MemberTally] = {}
         self._batch_texts: set[tuple[int, str]] = set()
+        self._pending: list[tuple[MemberTally, tuple[int, str] | None]] = []
 
     def tally(self, member: Member, now: dt.datetime) -> MemberTally:
         day = local_day(now, self.tz)
@@ -121,26 +126,44 @@ class CreditHistory:
             (HourCredit.member == member) & (HourCredit.credited_at >= hy_start)).scalar())
         return MemberTally(day, today, hy, half)
 
+    def load_texts(self, body_sha256s: Iterable[str]) -> None:
+        """Read which of these texts were already credited, and to whom (one query).
+
+        Only the text hash in WHERE: it is nearly unique, and a planner without
+        statistics may otherwise walk the (huge) member or disposition index instead."""
+        rows = select_in((Message.body_sha256, Message.member, Message.disposition),
+                         Message.body_sha256, sorted(set(body_sha256s)))
+        self._batch_texts.update((member_id, sha) for sha, member_id, disposition in rows
+                                 if disposition == "credited" and member_id is not None)
+
     def same_text_credited(self, member: Member, body_sha256: str | None) -> bool:
-        if not body_sha256:
-            return False
-        if (member.id, body_sha256) in self._batch_texts:
-            return True
-        # Only the text hash in WHERE: it is nearly unique, and a planner without
-        # statistics may otherwise walk the (huge) member or disposition index instead.
-        statement = prepared("select:same-text", lambda: PreparedSelect(
-            Message.select(Message.member, Message.disposition)
-            .where(Message.body_sha256 == "")))
-        return any(member_id == member.id and disposition == "credited"
-                   for member_id, disposition in statement.rows(body_sha256))
+        """Whether this member's text was credited before (``load_texts`` must have read
+        this batch's texts)."""
+        return bool(body_sha256) and (member.id, body_sha256) in self._batch_texts
 
     def credited(self, member: Member, now: dt.datetime, body_sha256: str | None) -> None:
         t = self.tally(member, now)
         t.today += 1
         t.half_year += 1
-        if body_sha256:
-            self._batch_texts.add((member.id, body_sha256))
+        text = (member.id, body_sha256) if body_sha256 else None
+        if text is not None:
+            self._batch_texts.add(text)
+        self._pending.append((t, text))
+
+    def keep(self) -> None:
+        """The message's rows were kept: its credit stands."""
+        self._pending.clear()
+
+    def drop(self) -> None:
+        """The message's rows were dropped: take its credit back."""
+        for t, text in self._pending:
+            t.today -= 1
+            t.half_year -= 1
+            if text is not None:
+                self._batch_texts.discard(text)
+        self._pending.clear()
 
     def batch_written(self) -> None:
         """The batch's rows are in the database now; forget its texts."""
         self._batch_texts.clear()
+        self._pending.clear()

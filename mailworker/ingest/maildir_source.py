@@ -74,30 +74,36 @@ class MaildirSource:
                 return p
         return None
 
-    def sizes(self, keys: list[str]) -> dict[str, int]:
+    def large(self, keys: list[str], threshold: int) -> dict[str, int]:
         out = {}
         for key in keys:
             p = self._path(key)
             if p is not None:
                 try:
-                    out[key] = p.stat().st_size
+                    size = p.stat().st_size
                 except FileNotFoundError:
                     continue  # moved away by someone else since listed
+                if size > threshold:
+                    out[key] = size
         return out
 
-    def fetch(self, keys: list[str], max_bytes: int, sizes: dict[str, int]) -> list[Fetched]:
+    def fetch(self, keys: list[str], max_bytes: int, large: dict[str, int]) -> list[Fetched]:
         out = []
         for key in keys:
             p = self._path(key)
             if p is None:
                 continue  # moved away by someone else since listed
-            size = p.stat().st_size
-            if size > max_bytes:
-                with open(p, "rb") as fh:
-                    head = fh.read(256 * 1024)
-                out.append(Fetched(key, size, header_block(head), headers_only=True))
-            else:
-                out.append(Fetched(key, size, p.read_bytes()))
+            try:
+                size = p.stat().st_size
+                if size > max_bytes:
+                    with open(p, "rb") as fh:
+                        head = fh.read(256 * 1024)
+                    out.append(Fetched(key, size, header_block(head), headers_only=True))
+                else:
+                    data = p.read_bytes()
+                    out.append(Fetched(key, len(data), data))
+            except FileNotFoundError:
+                continue  # moved away by someone else between the look and the read
         return out
 
     def file(self, moves: dict[str, list[str]]) -> None:

@@ -5,6 +5,13 @@ Order is what makes crashes harmless. A batch's rows are committed in one transa
 and only after the commit are the messages moved out of the inbox. A crash before the
 commit leaves the mail in the inbox to be read again; a crash after it leaves mail whose
 content hash is already recorded, so the rerun only files it. Nothing lost, nothing twice.
+(A batch commit is not synced to disk by itself; what has been committed is synced once
+before each move, see ``db.IngestCommits``.)
+
+Speed comes from overlap: one thread talks to the mailbox (the next batch is fetched and
+the last ones are moved while this one is parsed and written), a batch is parsed and
+classified before the database is asked anything, and then a few queries answer for the
+whole batch.
 """
 from __future__ import annotations
 
@@ -12,16 +19,19 @@ import hashlib
 import logging
 import threading
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import peewee as pw
 
 from ..clock import Clock, naive_utc
-from ..db import state_get, state_set
+from ..db import IngestCommits, state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
+from ..prepared import select_in
 from . import record
 from .auth import authentication_verdict
-from .classify import classify
+from .classify import Classification, classify
 from .credit import CreditHistory, decide
 from .parse import ParsedMail, body_fingerprint, parse_headers_only, parse_message
 from .sink import BatchSink, DirectSink
@@ -31,7 +41,8 @@ from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chu
 log = logging.getLogger(__name__)
 
 FOLDER_OF = {"triage": TRIAGE, "quarantined": QUARANTINE}
-BATCH_BYTES = 64 * 1024 * 1024   # at most this much mail in memory (and in one transaction)
+BATCH_BYTES = 32 * 1024 * 1024   # at most this much mail in one batch (two are in memory)
+SMALL_BYTES = 256 * 1024         # a message's size is asked for only when it is larger
 FILE_EVERY = 1000                # file committed messages once this many are waiting
 
 
@@ -90,25 +101,55 @@ class Ingestor:
         self.note_uidvalidity()
         self.members = member_directory()
         self.history = CreditHistory(self.tz)
-        self._to_file: dict[str, list[Fetched]] = {}
-        max_bytes = self.cfg.limits.max_message_bytes
+        self._to_file: dict[str, list[tuple[Fetched, Outcome]]] = {}
+        self._filing: tuple[Future, list[str]] | None = None
+        # One thread makes every call to the mailbox, in order, so the next batch is
+        # fetched and the last ones are filed while this one is parsed and written.
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbox")
+        self._commits = IngestCommits(db_proxy.obj)
         try:
-            for chunk in chunks(self.source.waiting(), self.cfg.inbox.batch_size):
-                sizes = self.source.sizes(chunk)
-                for batch in byte_batches(chunk, sizes, max_bytes, BATCH_BYTES):
-                    if stop.is_set():
-                        result.stopped = True
-                        break
-                    fetched = self.source.fetch(batch, max_bytes, sizes)
+            with self._commits:
+                for fetched in self._prefetched(stop):
                     self._process_batch(fetched, result, stop)
+                    self._commits.committed()
                     if sum(map(len, self._to_file.values())) >= FILE_EVERY:
                         self._file()
-                if result.stopped:
-                    break
+                    if result.stopped:
+                        break
+                if stop.is_set():
+                    result.stopped = True
+                # everything committed so far leaves the inbox, even on a stop
+                self._file()
+                self._settle_filing()
         finally:
-            self._file()   # everything committed so far leaves the inbox, even on a stop
+            self._io.shutdown(wait=True)
         state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
         return result
+
+    def _planned(self) -> Iterator[tuple[list[str], dict[str, int]]]:
+        """The inbox in batches bounded by count and bytes, with the sizes of the large
+        messages (the small ones are not worth a question each)."""
+        max_bytes = self.cfg.limits.max_message_bytes
+        small = min(SMALL_BYTES, max_bytes)
+        keys = self._io.submit(self.source.waiting).result()
+        for chunk in chunks(keys, self.cfg.inbox.batch_size):
+            large = self._io.submit(self.source.large, chunk, small).result()
+            for batch in byte_batches(chunk, large, max_bytes, BATCH_BYTES, small):
+                yield batch, large
+
+    def _prefetched(self, stop: threading.Event) -> Iterator[list[Fetched]]:
+        """Fetched batches; each is fetched while the one before it is being recorded."""
+        max_bytes = self.cfg.limits.max_message_bytes
+        ahead: Future | None = None
+        for batch, large in self._planned():
+            if stop.is_set():
+                break
+            fetching = self._io.submit(self.source.fetch, batch, max_bytes, large)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = fetching
+        if ahead is not None and not stop.is_set():
+            yield ahead.result()
 
     def _process_batch(self, fetched: list[Fetched], result: PassResult,
                        stop: threading.Event) -> None:
@@ -139,27 +180,46 @@ class Ingestor:
             result.stopped = True
 
     def _file(self) -> None:
-        """Move committed messages out of the inbox, then mark them filed.
+        """Start moving committed messages out of the inbox (on the mailbox thread).
 
         Grouped across batches: each MOVE makes Dovecot rewrite its UID list, which costs
         more the fuller the inbox is."""
         if not self._to_file:
             return
         pending, self._to_file = self._to_file, {}
-        self.source.file({role: [f.key for f, _ in items] for role, items in pending.items()})
+        moves = {role: [f.key for f, _ in items] for role, items in pending.items()}
         unfiled = [o.message.sha256 for items in pending.values() for _, o in items
                    if not o.message.filed]
-        for part in chunks(unfiled, 500):
-            Message.update(filed=True).where(Message.sha256.in_(part)).execute()
+        self._settle_filing()
+        self._commits.durable()   # nothing leaves the inbox before its rows are on disk
+        self._filing = (self._io.submit(self.source.file, moves), unfiled)
+
+    def _settle_filing(self) -> None:
+        """Wait for the move under way (its errors surface here), then mark it done."""
+        if self._filing is None:
+            return
+        moving, unfiled = self._filing
+        self._filing = None
+        moving.result()
+        with db_proxy.atomic():
+            for part in chunks(unfiled, 500):
+                Message.update(filed=True).where(Message.sha256.in_(part)).execute()
 
     def _record_batch(self, fetched: list[Fetched], batch: BatchSink | None,
                       stop: threading.Event) -> list[tuple[Fetched, Outcome]]:
         """Record a batch (inside the caller's transaction). With ``batch`` the rows are
-        written together at the end; without, each message in its own savepoint."""
+        written together at the end; without, each message in its own savepoint.
+
+        The batch is read first (parse, classify: no database), so what the database
+        knows about the whole batch is looked up with a few queries, not a few per
+        message."""
         self._known = BatchLookup(fetched)
+        analyses = {f.key: analyze(f) for f in fetched
+                    if not f.headers_only and f.sha256 not in self._known.by_sha}
+        self.history.load_texts(a.body_sha for a in analyses.values() if a.body_sha)
         done = []
         for f in fetched:
-            done.append((f, self.process(f, batch)))
+            done.append((f, self.process(f, analyses.get(f.key), batch)))
             if stop.is_set():
                 break  # finish the message in hand, commit, file, stop
         if batch is not None:
@@ -167,7 +227,8 @@ class Ingestor:
         self.history.batch_written()
         return done
 
-    def process(self, f: Fetched, batch: BatchSink | None = None) -> Outcome:
+    def process(self, f: Fetched, analysis: Analysis | None,
+                batch: BatchSink | None = None) -> Outcome:
         """Record one message. Never raises for bad mail: the worst is a quarantine."""
         existing = self._known.by_sha.get(f.sha256)
         if existing is not None:
@@ -175,17 +236,19 @@ class Ingestor:
         try:
             if batch is None:
                 with db_proxy.atomic():
-                    return Outcome(self._record(f, DirectSink()))
-            batch.begin()
-            outcome = Outcome(self._record(f, batch))
-            batch.keep()
+                    outcome = Outcome(self._record(f, analysis, DirectSink()))
+            else:
+                batch.begin()
+                outcome = Outcome(self._record(f, analysis, batch))
+                batch.keep()
+            self.history.keep()
             return outcome
         except Exception as exc:  # invariant: bad input never stops the worker
             log.exception("message %s from %s could not be processed; quarantined",
                           f.key, self.source.name)
             if batch is not None:
                 batch.drop()
-            self.history = CreditHistory(self.tz)  # its tallies may count the dropped rows
+            self.history.drop()   # its tallies must not count the dropped rows
             reason = f"could not be processed: {type(exc).__name__}: {exc}"[:500]
             if batch is None:
                 with db_proxy.atomic():
@@ -238,22 +301,22 @@ class Ingestor:
                                 "limit_mb": f"{limit / 1e6:g}"})
         return message
 
-    def _record(self, f: Fetched, sink) -> Message:
+    def _record(self, f: Fetched, analysis: Analysis | None, sink) -> Message:
         cfg, now, sha = self.cfg, self.clock.now(), f.sha256
         if f.headers_only:
             return self._record_oversize(f, sink, now)
-        mail = parse_message(f.data)
-        verdict = classify(mail)
+        if analysis.error is not None:
+            raise analysis.error
+        mail, verdict, body_sha = analysis.mail, analysis.verdict, analysis.body_sha
         member = self.members.get(mail.from_addr) if mail.from_addr else None
         auth_ok, auth_reason = authentication_verdict(mail, cfg.ingest.trusted_authserv_id)
         duplicate_of = (self._known.by_message_id.get((mail.message_id, mail.from_addr))
                         if mail.message_id else None)
-        body_sha = body_fingerprint(mail.new_text) if mail.new_text.strip() else None
         tally = self.history.tally(member, now) if member is not None else None
         decision = decide(
             kind=verdict.kind, kind_reason=verdict.reason, member=member, sender=mail.from_addr,
             auth_ok=auth_ok, auth_reason=auth_reason,
-            new_text_chars=len("".join(mail.new_text.split())),
+            new_text_chars=analysis.text_chars,
             same_text_credited=(member is not None
                                 and self.history.same_text_credited(member, body_sha)),
             credited_today=tally.today if tally else 0,
@@ -287,23 +350,50 @@ class BatchLookup:
     """What the database already knows about a batch, read with two queries instead of
     two per message: messages with the same content hash, and with the same Message-ID."""
 
+    COLUMNS = (Message.id, Message.sha256, Message.disposition, Message.filed,
+               Message.message_id, Message.sender)
+
     def __init__(self, fetched: list[Fetched]):
         for f in fetched:
             f.sha256 = hashlib.sha256(f.data).hexdigest()
-        shas = [f.sha256 for f in fetched]
         self.by_sha: dict[str, Message] = {
-            m.sha256: m for m in Message.select().where(Message.sha256.in_(shas))} if shas else {}
+            m.sha256: m for m in self._messages(Message.sha256, [f.sha256 for f in fetched])}
         ids = [mid for mid in (_header_message_id(f) for f in fetched) if mid]
         self.by_message_id: dict[tuple[str, str], Message] = {}
-        if ids:
-            for m in (Message.select().where(Message.message_id.in_(ids))
-                      .order_by(Message.id.desc())):
-                self.by_message_id[(m.message_id, m.sender)] = m
+        for m in sorted(self._messages(Message.message_id, ids), key=lambda m: -m.id):
+            self.by_message_id.setdefault((m.message_id, m.sender), m)
+
+    def _messages(self, key: pw.Field, values: list[str]) -> list[Message]:
+        names = [c.name for c in self.COLUMNS]
+        return [Message(**dict(zip(names, row)))
+                for row in select_in(self.COLUMNS, key, values)]
 
     def remember(self, message: Message) -> None:
         self.by_sha[message.sha256] = message
         if message.message_id:
             self.by_message_id.setdefault((message.message_id, message.sender), message)
+
+
+@dataclass
+class Analysis:
+    """What a message says, read without the database: parsed, classified, fingerprinted."""
+    mail: ParsedMail | None = None
+    verdict: Classification | None = None
+    body_sha: str | None = None       # fingerprint of the new text (None if there is none)
+    text_chars: int = 0               # non-blank characters of new text
+    error: Exception | None = None    # why it could not be read (it will be quarantined)
+
+
+def analyze(f: Fetched) -> Analysis:
+    """Parse, classify and fingerprint one message. Never raises."""
+    try:
+        mail = parse_message(f.data)
+        verdict = classify(mail)
+        text = mail.new_text
+        return Analysis(mail, verdict, body_fingerprint(text) if text.strip() else None,
+                        len("".join(text.split())))
+    except Exception as exc:  # invariant: bad input never stops the worker
+        return Analysis(error=exc)
 
 
 def _header_message_id(f: Fetched) -> str | None:
@@ -324,13 +414,13 @@ def member_directory() -> dict[str, Member]:
     return {a.email: a.member for a in MemberAddress.select(MemberAddress, Member).join(Member)}
 
 
-def byte_batches(keys: list[str], sizes: dict[str, int], max_bytes: int,
-                 budget: int) -> list[list[str]]:
+def byte_batches(keys: list[str], large: dict[str, int], max_bytes: int,
+                 budget: int, small: int) -> list[list[str]]:
     """Split keys into runs whose download (headers only past max_bytes) fits the budget;
-    a key with no size (gone meanwhile) costs nothing and is skipped by fetch."""
+    a key whose size was not asked for is at most ``small`` bytes."""
     batches, current, used = [], [], 0
     for key in keys:
-        cost = sizes.get(key, 0)
+        cost = large.get(key, small)
         cost = 64 * 1024 if cost > max_bytes else cost
         if current and used + cost > budget:
             batches.append(current)

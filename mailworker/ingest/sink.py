@@ -9,6 +9,7 @@ content hash, so it can be written before the message has an id.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import peewee as pw
@@ -55,6 +56,13 @@ class DirectSink:
         insert_instance(Outbox, values, on_conflict_ignore=True)
 
 
+class BatchedMessage(SimpleNamespace):
+    """A message row waiting in a batch: its values by field name, read like a Message
+    (a peewee instance would cost more to build than the rest of the row together).
+    It has no id until the batch is written."""
+    id = None
+
+
 class BatchSink:
     def __init__(self):
         self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": []}
@@ -73,10 +81,10 @@ class BatchSink:
         self._pending = None
 
     # -- the rows -------------------------------------------------------------------
-    def message(self, values: dict[str, Any]) -> Message:
+    def message(self, values: dict[str, Any]) -> "BatchedMessage":
         row = complete_row(Message, values)
         self._pending["message"].append(row)
-        return Message(**row)
+        return BatchedMessage(**row)
 
     def credit(self, sha256: str, values: dict[str, Any]) -> None:
         self._pending["credit"].append((sha256, values))

@@ -35,11 +35,15 @@ class MailboxSource(Protocol):
     def waiting(self) -> list[str]:
         """Keys of the messages in the inbox now, oldest first."""
 
-    def sizes(self, keys: list[str]) -> dict[str, int]:
-        """Sizes in bytes of these messages (a key that vanished is left out)."""
+    def large(self, keys: list[str], threshold: int) -> dict[str, int]:
+        """Sizes in bytes of those of these messages that are larger than ``threshold``.
 
-    def fetch(self, keys: list[str], max_bytes: int, sizes: dict[str, int]) -> list[Fetched]:
-        """The batch's contents; messages over max_bytes come back headers_only."""
+        Only the few large ones are asked for: the server answers one search for a whole
+        batch instead of a size per message."""
+
+    def fetch(self, keys: list[str], max_bytes: int, large: dict[str, int]) -> list[Fetched]:
+        """The batch's contents (a key that vanished meanwhile is left out); messages
+        over max_bytes, known from ``large``, come back headers_only."""
 
     def file(self, moves: dict[str, list[str]]) -> None:
         """Move messages (by key) out of the inbox into the folder for each role."""

@@ -96,6 +96,10 @@ class Dovecot:
         subprocess.run(["chown", "-R", "nobody", str(self.dir / "mail")], check=True)
         subprocess.run([DOVECOT, "-c", str(self.dir / "dovecot.conf")], check=True)
         wait_port(self.port)
+        # The master writes its pid file a moment after it listens; stop() needs it.
+        deadline = time.monotonic() + 10
+        while self.pid() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def pid(self) -> int | None:
         try:
