@@ -53,6 +53,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "quarantine_folder": Key(str, "Quarantine", "where unreadable or oversize mail is moved"),
         "triage_folder": Key(str, "Triage", "where mail waiting for staff is moved"),
         "batch_size": Key(int, 100, "messages fetched per round trip"),
+        "move_every": Key(int, 1000, "move handled mail out of the inbox this many at a time"),
         "use_idle": Key(bool, True, "wait with IMAP IDLE when the server offers it"),
         "idle_renew_seconds": Key(int, 540, "re-issue IDLE this often (at most 600)"),
         "poll_seconds": Key(int, 60, "poll interval when IDLE is off or missing"),
@@ -332,6 +333,8 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
                           "many servers cut it at 10)")
     if inbox["batch_size"] < 1:
         raise ConfigError(f"{where}: [inbox] batch_size must be at least 1")
+    if inbox["move_every"] < 1:
+        raise ConfigError(f"{where}: [inbox] move_every must be at least 1")
     if data["outgoing"]["transport"] == "smtp" and not data["outgoing"]["host"]:
         raise ConfigError(f"{where}: [outgoing] transport = \"smtp\" needs host")
     hhmm = data["schedule"]["digest_time"]

@@ -194,7 +194,10 @@ def _count(db_path, sql) -> int:
 def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
         imap_world, dovecot, clock, tmp_path):
     n = 600
-    cfg = imap_world(inbox={"batch_size": 10}, ingest={"daily_credit_cap": 10_000})
+    # move_every below n: the worker also files on a second connection, and is killed
+    # while moves are under way too.
+    cfg = imap_world(inbox={"batch_size": 10, "move_every": 50},
+                     ingest={"daily_credit_cap": 10_000})
     db_path = str(cfg.base_dir / "var" / "mailworker.db")   # the default [database] url
     dovecot.append([unique_review(i) for i in range(n)])
     env = {**os.environ, "MW_TEST_IMAP_PASSWORD": dovecot.password}
@@ -320,3 +323,26 @@ def test_only_large_messages_are_asked_for_their_size(dovecot, imap_world):
         assert source.large([], 1) == {}
     finally:
         source.close()
+
+
+def test_a_long_pass_files_on_a_second_connection_while_it_fetches(
+        dovecot, imap_world, clock, monkeypatch):
+    opened = []
+    real = ImapSource.filer
+
+    def filer(self):
+        twin = real(self)
+        opened.append(twin)
+        return twin
+    monkeypatch.setattr(ImapSource, "filer", filer)
+    cfg = imap_world(inbox={"batch_size": 10, "move_every": 20},
+                     ingest={"daily_credit_cap": 1000})
+    dovecot.append([unique_review(i) for i in range(95)])
+    result = run_pass(cfg, clock)
+    assert result.recorded == 95 and len(opened) == 1
+    assert opened[0]._client is None                  # closed at the end of the pass
+    assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == 95
+    assert Message.select().where(Message.filed == False).count() == 0  # noqa: E712
+    # A short pass files on the one connection it has.
+    dovecot.append([unique_review(100 + i) for i in range(5)])
+    assert run_pass(cfg, clock).recorded == 5 and len(opened) == 1

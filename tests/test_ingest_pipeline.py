@@ -347,7 +347,7 @@ def test_the_same_pipeline_on_postgresql(pg, make_config, clock, tmp_path):
 
 
 def test_batches_are_bounded_by_bytes_so_large_mail_keeps_memory_flat():
-    from mailworker.ingest.pipeline import byte_batches
+    from mailworker.ingest.mailbox_io import byte_batches
     large = {"b": 40, "d": 500}      # only sizes over ``small`` are known
     # "d" is over max_bytes: only its headers (64 KiB at most) will be downloaded.
     assert byte_batches(list("abcde"), large, max_bytes=100, budget=60, small=10) == \
@@ -398,8 +398,7 @@ def test_nothing_leaves_the_inbox_before_its_batch_is_on_disk(world, monkeypatch
         return real_file(self, moves)
     monkeypatch.setattr(IngestCommits, "durable", durable)
     monkeypatch.setattr(MaildirSource, "file", file)
-    monkeypatch.setattr(pipeline_mod, "FILE_EVERY", 2)
-    w = world(inbox={"batch_size": 2})
+    w = world(inbox={"batch_size": 2, "move_every": 2})
     w.deliver(*[unique_review(i) for i in range(5)])
     assert w.run().recorded == 5 and w.inbox_count() == 0
     assert events.count("file") >= 3

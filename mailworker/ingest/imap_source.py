@@ -117,8 +117,10 @@ class ImapSource:
         if not keys:
             return {}
         with self._network("looking for large messages"):
-            hits = self.client.search(["UID", uid_set(int(k) for k in keys),
-                                       "LARGER", threshold])
+            # The whole mailbox in one search (a list of keys could make a command line
+            # longer than the server takes); large mail is rare, so the answer is short.
+            wanted = {int(k) for k in keys}
+            hits = [u for u in self.client.search(["LARGER", threshold]) if u in wanted]
             if not hits:
                 return {}
             found = self.client.fetch(sorted(hits), ["RFC822.SIZE"])
@@ -156,11 +158,21 @@ class ImapSource:
         typ, data = imap._command_complete("FETCH", tag)
         self.client._checkok("fetch", typ, data)
         typ, data = imap._untagged_response(typ, data, "FETCH")
+        self._forget_expunges()   # moves made on the filing connection are told here too
         try:
             return bodies_from_fetch(data)
         except ValueError:
             parsed = parse_fetch_response(data, False, True)
             return {uid: d[b"BODY[]"] for uid, d in parsed.items() if b"BODY[]" in d}
+
+    def filer(self) -> "ImapSource":
+        """A second connection to the same mailbox, for filing on another thread while
+        this one fetches (the server works on both at once)."""
+        twin = ImapSource(self.host, self.port, self.security, self.username, self._password,
+                          self.mailbox, self.folders, timeout=self.timeout,
+                          ca_file=self.ca_file, use_idle=False)
+        twin.open()
+        return twin
 
     def _ensure_folder(self, folder: str) -> None:
         if folder in self._known_folders:

@@ -106,6 +106,11 @@ class MaildirSource:
                 continue  # moved away by someone else between the look and the read
         return out
 
+    def filer(self) -> "MaildirSource":
+        """Filing is a rename of other files than those being read: this same object can
+        do it from another thread."""
+        return self
+
     def file(self, moves: dict[str, list[str]]) -> None:
         for role, keys in moves.items():
             target = self.path / ("." + self.folders[role]) / "cur"

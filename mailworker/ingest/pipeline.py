@@ -19,9 +19,8 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import peewee as pw
 
@@ -33,6 +32,7 @@ from . import record
 from .auth import authentication_verdict
 from .classify import Classification, classify
 from .credit import CreditHistory, decide
+from .mailbox_io import MailboxIO
 from .parse import ParsedMail, body_fingerprint, parse_headers_only, parse_message
 from .sink import BatchSink, DirectSink
 from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chunks,
@@ -41,9 +41,6 @@ from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chu
 log = logging.getLogger(__name__)
 
 FOLDER_OF = {"triage": TRIAGE, "quarantined": QUARANTINE}
-BATCH_BYTES = 32 * 1024 * 1024   # at most this much mail in one batch (two are in memory)
-SMALL_BYTES = 256 * 1024         # a message's size is asked for only when it is larger
-FILE_EVERY = 1000                # file committed messages once this many are waiting
 
 
 @dataclass
@@ -103,53 +100,25 @@ class Ingestor:
         self.history = CreditHistory(self.tz)
         self._to_file: dict[str, list[tuple[Fetched, Outcome]]] = {}
         self._filing: tuple[Future, list[str]] | None = None
-        # One thread makes every call to the mailbox, in order, so the next batch is
-        # fetched and the last ones are filed while this one is parsed and written.
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbox")
         self._commits = IngestCommits(db_proxy.obj)
-        try:
-            with self._commits:
-                for fetched in self._prefetched(stop):
-                    self._process_batch(fetched, result, stop)
-                    self._commits.committed()
-                    if sum(map(len, self._to_file.values())) >= FILE_EVERY:
-                        self._file()
-                    if result.stopped:
-                        break
-                if stop.is_set():
-                    result.stopped = True
-                # everything committed so far leaves the inbox, even on a stop
-                self._file()
-                self._settle_filing()
-        finally:
-            self._io.shutdown(wait=True)
+        move_every = self.cfg.inbox.move_every
+        self._mailbox = MailboxIO(self.source, self.cfg.inbox.batch_size,
+                                  self.cfg.limits.max_message_bytes, long_pass=move_every)
+        with self._mailbox, self._commits:
+            for fetched in self._mailbox.batches(stop):
+                self._process_batch(fetched, result, stop)
+                self._commits.committed()
+                if sum(map(len, self._to_file.values())) >= move_every:
+                    self._file()
+                if result.stopped:
+                    break
+            if stop.is_set():
+                result.stopped = True
+            # everything committed so far leaves the inbox, even on a stop
+            self._file()
+            self._settle_filing()
         state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
         return result
-
-    def _planned(self) -> Iterator[tuple[list[str], dict[str, int]]]:
-        """The inbox in batches bounded by count and bytes, with the sizes of the large
-        messages (the small ones are not worth a question each)."""
-        max_bytes = self.cfg.limits.max_message_bytes
-        small = min(SMALL_BYTES, max_bytes)
-        keys = self._io.submit(self.source.waiting).result()
-        for chunk in chunks(keys, self.cfg.inbox.batch_size):
-            large = self._io.submit(self.source.large, chunk, small).result()
-            for batch in byte_batches(chunk, large, max_bytes, BATCH_BYTES, small):
-                yield batch, large
-
-    def _prefetched(self, stop: threading.Event) -> Iterator[list[Fetched]]:
-        """Fetched batches; each is fetched while the one before it is being recorded."""
-        max_bytes = self.cfg.limits.max_message_bytes
-        ahead: Future | None = None
-        for batch, large in self._planned():
-            if stop.is_set():
-                break
-            fetching = self._io.submit(self.source.fetch, batch, max_bytes, large)
-            if ahead is not None:
-                yield ahead.result()
-            ahead = fetching
-        if ahead is not None and not stop.is_set():
-            yield ahead.result()
 
     def _process_batch(self, fetched: list[Fetched], result: PassResult,
                        stop: threading.Event) -> None:
@@ -180,7 +149,7 @@ class Ingestor:
             result.stopped = True
 
     def _file(self) -> None:
-        """Start moving committed messages out of the inbox (on the mailbox thread).
+        """Start moving committed messages out of the inbox (in the background).
 
         Grouped across batches: each MOVE makes Dovecot rewrite its UID list, which costs
         more the fuller the inbox is."""
@@ -192,7 +161,7 @@ class Ingestor:
                    if not o.message.filed]
         self._settle_filing()
         self._commits.durable()   # nothing leaves the inbox before its rows are on disk
-        self._filing = (self._io.submit(self.source.file, moves), unfiled)
+        self._filing = (self._mailbox.file(moves), unfiled)
 
     def _settle_filing(self) -> None:
         """Wait for the move under way (its errors surface here), then mark it done."""
@@ -412,24 +381,6 @@ def _header_message_id(f: Fetched) -> str | None:
 def member_directory() -> dict[str, Member]:
     """Every registered address (lower-case) to its member, read once per pass."""
     return {a.email: a.member for a in MemberAddress.select(MemberAddress, Member).join(Member)}
-
-
-def byte_batches(keys: list[str], large: dict[str, int], max_bytes: int,
-                 budget: int, small: int) -> list[list[str]]:
-    """Split keys into runs whose download (headers only past max_bytes) fits the budget;
-    a key whose size was not asked for is at most ``small`` bytes."""
-    batches, current, used = [], [], 0
-    for key in keys:
-        cost = large.get(key, small)
-        cost = 64 * 1024 if cost > max_bytes else cost
-        if current and used + cost > budget:
-            batches.append(current)
-            current, used = [], 0
-        current.append(key)
-        used += cost
-    if current:
-        batches.append(current)
-    return batches
 
 
 def _excerpt(text: str, limit: int = 300) -> str:

@@ -48,6 +48,10 @@ class MailboxSource(Protocol):
     def file(self, moves: dict[str, list[str]]) -> None:
         """Move messages (by key) out of the inbox into the folder for each role."""
 
+    def filer(self) -> "MailboxSource":
+        """A source to ``file`` with from a second thread while this one fetches (opened;
+        the caller closes it unless it is this very source)."""
+
     def wait_for_mail(self, timeout: float, stop: threading.Event) -> None:
         """Return when new mail may be there, when timeout passes, or when stop is set."""
 
