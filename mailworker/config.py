@@ -8,6 +8,8 @@ variable's name). Relative paths are taken relative to the configuration file.
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import stat
 import tomllib
@@ -157,7 +159,7 @@ class Config:
         except KeyError:
             raise AttributeError(name) from None
 
-    @property
+    @functools.cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.general.timezone)
 

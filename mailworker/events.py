@@ -19,7 +19,8 @@ def canonical_json(obj) -> bytes:
 
 
 def utc_stamp(when: dt.datetime) -> str:
-    return to_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """2026-11-25T01:00:00Z (whole seconds)."""
+    return to_utc(when).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def contribution_leaf(msg_sha256: str, kind: str, hours: int, when: dt.datetime,

@@ -38,6 +38,7 @@ def _host_domain() -> str:
 
 
 _sequence = itertools.count()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def new_message_id(domain: str) -> str:
@@ -46,32 +47,34 @@ def new_message_id(domain: str) -> str:
     database index on them grows at its end instead of at random pages."""
     if not _DOMAIN.match(domain):
         raise ValueError(f"not a usable Message-ID domain: {domain!r}")
-    return f"<{_RUN}.{next(_sequence):010d}.{secrets.token_hex(4)}@{domain}>"
+    return f"<{_RUN}.{next(_sequence):010d}@{domain}>"
 
 
-_RUN = secrets.token_hex(8)   # tells the runs apart: the counter restarts with each
+_RUN = secrets.token_hex(12)   # tells the runs apart (96 random bits): the counter restarts
 
 
 def _not_plain_json(value, depth: int = 0) -> str:
     """Why ``value`` is not plain JSON (str/int/float/bool/None, lists, dicts with
     string keys), or '' when it is. Cheaper than encoding it just to find out."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if type(value) in _SCALARS:
         return ""
     if depth > 20:
         return "nested too deep"
     if isinstance(value, dict):
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 return f"key {k!r} is not a string"
-            problem = _not_plain_json(v, depth + 1)
+            problem = "" if type(v) in _SCALARS else _not_plain_json(v, depth + 1)
             if problem:
                 return f"{k}: {problem}"
         return ""
     if isinstance(value, (list, tuple)):
         for v in value:
-            problem = _not_plain_json(v, depth + 1)
+            problem = "" if type(v) in _SCALARS else _not_plain_json(v, depth + 1)
             if problem:
                 return problem
+        return ""
+    if isinstance(value, (str, int, float)):   # subclasses (bool is one of int's)
         return ""
     return f"Object of type {type(value).__name__} is not JSON serializable"
 

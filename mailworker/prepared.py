@@ -9,6 +9,7 @@ peewee.
 """
 from __future__ import annotations
 
+import operator
 import weakref
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -78,24 +79,36 @@ def _insert_fields(model: type[pw.Model]) -> list[pw.Field]:
     return [f for f in model._meta.sorted_fields if not isinstance(f, pw.AutoField)]
 
 
-_defaults: dict[type, list[tuple[str, Any]]] = {}
+_defaults: dict[type, tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]] = {}
 
 
 def complete_row(model: type[pw.Model], values: dict[str, Any]) -> dict[str, Any]:
     """Every column of ``model`` by field name: given values, else the field's default
     (as peewee fills them in Python), else None."""
-    defaults = _defaults.get(model)
-    if defaults is None:
-        defaults = _defaults[model] = [(f.name, f.default) for f in _insert_fields(model)]
-    row = {}
-    for name, default in defaults:
-        if name in values:
-            row[name] = values[name]
-        elif default is not None:
-            row[name] = default() if callable(default) else default
-        else:
-            row[name] = None
+    cached = _defaults.get(model)
+    if cached is None:
+        fields = _insert_fields(model)
+        fixed = {f.name: None if callable(f.default) else f.default for f in fields}
+        made = [(f.name, f.default) for f in fields if callable(f.default)]
+        cached = _defaults[model] = (fixed, made)
+    fixed, made = cached
+    row = fixed.copy()
+    for name, make in made:
+        if name not in values:
+            row[name] = make()
+    row.update(values)
     return row
+
+
+# Fields whose db_value hands a value of the right Python type to the driver unchanged;
+# rows built by our own code hold those types, so insert_many passes them straight on.
+_PLAIN_FIELDS = (pw.CharField, pw.TextField, pw.IntegerField, pw.BooleanField,
+                 pw.DateTimeField, pw.FloatField)
+
+
+def _is_plain(field: pw.Field) -> bool:
+    return (isinstance(field, _PLAIN_FIELDS) and not isinstance(field, pw.ForeignKeyField)
+            and type(field).db_value is pw.Field.db_value)
 
 
 def _insert_statement(model: type[pw.Model], on_conflict_ignore: bool) -> PreparedInsert:
@@ -121,7 +134,14 @@ def insert_many(model: type[pw.Model], rows: list[dict[str, Any]],
     if not rows:
         return
     statement = _insert_statement(model, on_conflict_ignore)
-    params = [[f.db_value(r[f.name]) for f in statement.fields] for r in rows]
+    pick = operator.itemgetter(*[f.name for f in statement.fields])
+    convert = [(i, f.db_value) for i, f in enumerate(statement.fields) if not _is_plain(f)]
+    params = []
+    for r in rows:
+        p = list(pick(r))
+        for i, db_value in convert:
+            p[i] = db_value(p[i])
+        params.append(p)
     sql = statement.sql
     if statement.returning:  # executemany cannot return rows; ids are not needed here
         sql = sql[: sql.upper().rindex(" RETURNING ")]

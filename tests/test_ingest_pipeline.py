@@ -270,14 +270,15 @@ def test_resignation_and_rsvp_are_recorded_and_answered(world):
 def test_a_message_that_breaks_processing_is_quarantined_and_the_rest_go_on(
         world, monkeypatch):
     # Fault injection into our own code (not a server): classify() blows up on one message.
+    from mailworker.ingest import analysis
     w = world()
-    real = pipeline_mod.classify
+    real = analysis.classify
 
     def flaky(mail):
         if "boom" in mail.subject:
             raise RuntimeError("classifier exploded")
         return real(mail)
-    monkeypatch.setattr(pipeline_mod, "classify", flaky)
+    monkeypatch.setattr(analysis, "classify", flaky)
     w.deliver(make_mail(subject="boom"), make_mail(subject="앱 오류 신고", body=REVIEW_EN))
     w.run()
     got = {m.subject or "": m.disposition for m in Message.select()}

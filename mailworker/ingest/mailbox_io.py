@@ -29,6 +29,9 @@ class MailboxIO:
         self._mover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbox-move")
         self._filer: MailboxSource | None = None
         self._filer_ready: Future | None = None
+        self._small = min(SMALL_BYTES, max_bytes)
+        self._keys: list[str] = []
+        self._large: dict[str, int] = {}
 
     def __enter__(self) -> "MailboxIO":
         return self
@@ -38,16 +41,20 @@ class MailboxIO:
         self._mover.submit(self._close_filer)
         self._mover.shutdown(wait=True)
 
-    def batches(self, stop: threading.Event) -> Iterator[list[Fetched]]:
-        """The inbox in fetched batches; each is fetched while the one before it is
-        being recorded. Stops early (leaving the rest in the inbox) when ``stop`` is set."""
-        keys = self._reader.submit(self.source.waiting).result()
-        small = min(SMALL_BYTES, self.max_bytes)
-        large = self._reader.submit(self.source.large, keys, small).result()
-        if len(keys) >= self.long_pass:
+    def list(self) -> int:
+        """Look what is waiting (and which of it is large); how many messages."""
+        self._keys = self._reader.submit(self.source.waiting).result()
+        self._large = self._reader.submit(self.source.large, self._keys, self._small).result()
+        if len(self._keys) >= self.long_pass:
             self._filer_ready = self._mover.submit(self._open_filer)
+        return len(self._keys)
+
+    def batches(self, stop: threading.Event) -> Iterator[list[Fetched]]:
+        """What ``list`` found, in fetched batches; each is fetched while the one before
+        it is being recorded. Stops early (the rest stays in the inbox) on ``stop``."""
+        small, large = self._small, self._large
         ahead: Future | None = None
-        for chunk in chunks(keys, self.batch_size):
+        for chunk in chunks(self._keys, self.batch_size):
             for batch in byte_batches(chunk, large, self.max_bytes, BATCH_BYTES, small):
                 if stop.is_set():
                     return

@@ -21,6 +21,7 @@ import threading
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import peewee as pw
 
@@ -29,11 +30,10 @@ from ..db import IngestCommits, state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
 from . import record
-from .auth import authentication_verdict
-from .classify import Classification, classify
+from .analysis import Analysis, Analyzer, summary
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
-from .parse import ParsedMail, body_fingerprint, parse_headers_only, parse_message
+from .parse import parse_headers_only
 from .sink import BatchSink, DirectSink
 from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chunks,
                       header_block)
@@ -105,13 +105,15 @@ class Ingestor:
         self._mailbox = MailboxIO(self.source, self.cfg.inbox.batch_size,
                                   self.cfg.limits.max_message_bytes, long_pass=move_every)
         with self._mailbox, self._commits:
-            for fetched in self._mailbox.batches(stop):
-                self._process_batch(fetched, result, stop)
-                self._commits.committed()
-                if sum(map(len, self._to_file.values())) >= move_every:
-                    self._file()
-                if result.stopped:
-                    break
+            long_pass = self._mailbox.list() >= move_every
+            with Analyzer(self.cfg.ingest.trusted_authserv_id, parallel=long_pass) as analyzer:
+                for fetched, analyses in self._analyzed(analyzer, stop):
+                    self._process_batch(fetched, analyses, result, stop)
+                    self._commits.committed()
+                    if sum(map(len, self._to_file.values())) >= move_every:
+                        self._file()
+                    if result.stopped:
+                        break
             if stop.is_set():
                 result.stopped = True
             # everything committed so far leaves the inbox, even on a stop
@@ -120,11 +122,31 @@ class Ingestor:
         state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
         return result
 
-    def _process_batch(self, fetched: list[Fetched], result: PassResult,
-                       stop: threading.Event) -> None:
+    def _analyzed(self, analyzer: Analyzer, stop: threading.Event
+                  ) -> Iterator[tuple[list[Fetched], dict[str, Analysis]]]:
+        """Fetched batches with what each message says; the next batch is analysed
+        (in a second process on a long pass) while this one is written."""
+        ahead = None
+        for fetched in self._mailbox.batches(stop):
+            readable = [f for f in fetched if not f.headers_only]
+            job = (fetched, readable, analyzer.submit([f.data for f in readable]))
+            if ahead is not None:
+                yield self._collect(analyzer, *ahead)
+            ahead = job
+        if ahead is not None and not stop.is_set():
+            yield self._collect(analyzer, *ahead)
+
+    @staticmethod
+    def _collect(analyzer: Analyzer, fetched: list[Fetched], readable: list[Fetched],
+                 job: Future) -> tuple[list[Fetched], dict[str, Analysis]]:
+        analyses = analyzer.results(job, [f.data for f in readable])
+        return fetched, {f.key: a for f, a in zip(readable, analyses)}
+
+    def _process_batch(self, fetched: list[Fetched], analyses: dict[str, Analysis],
+                       result: PassResult, stop: threading.Event) -> None:
         try:
             with db_proxy.atomic():
-                done = self._record_batch(fetched, BatchSink(), stop)
+                done = self._record_batch(fetched, analyses, BatchSink(), stop)
         except pw.DatabaseError as exc:
             # One row the database refused spoils the batch's executemany: roll it back
             # and record the batch again message by message, quarantining the culprit.
@@ -132,7 +154,7 @@ class Ingestor:
                         "one by one", len(fetched), self.source.name, exc)
             self.history = CreditHistory(self.tz)
             with db_proxy.atomic():
-                done = self._record_batch(fetched, None, stop)
+                done = self._record_batch(fetched, analyses, None, stop)
         # Committed: these may now leave the inbox (filed a few batches at a time).
         for f, outcome in done:
             f.data = b""   # the bytes are no longer needed; keep memory flat
@@ -174,17 +196,16 @@ class Ingestor:
             for part in chunks(unfiled, 500):
                 Message.update(filed=True).where(Message.sha256.in_(part)).execute()
 
-    def _record_batch(self, fetched: list[Fetched], batch: BatchSink | None,
-                      stop: threading.Event) -> list[tuple[Fetched, Outcome]]:
+    def _record_batch(self, fetched: list[Fetched], analyses: dict[str, Analysis],
+                      batch: BatchSink | None, stop: threading.Event
+                      ) -> list[tuple[Fetched, Outcome]]:
         """Record a batch (inside the caller's transaction). With ``batch`` the rows are
         written together at the end; without, each message in its own savepoint.
 
-        The batch is read first (parse, classify: no database), so what the database
+        The batch was read first (parse, classify: no database), so what the database
         knows about the whole batch is looked up with a few queries, not a few per
         message."""
         self._known = BatchLookup(fetched)
-        analyses = {f.key: analyze(f) for f in fetched
-                    if not f.headers_only and f.sha256 not in self._known.by_sha}
         self.history.load_texts(a.body_sha for a in analyses.values() if a.body_sha)
         done = []
         for f in fetched:
@@ -202,6 +223,10 @@ class Ingestor:
         existing = self._known.by_sha.get(f.sha256)
         if existing is not None:
             return Outcome(existing, already=True)
+        if analysis is not None and analysis.error is not None:
+            log.warning("message %s from %s could not be read; quarantined\n%s", f.key,
+                        self.source.name, analysis.error_trace)
+            return self._quarantine_in(f, batch, f"could not be processed: {analysis.error}")
         try:
             if batch is None:
                 with db_proxy.atomic():
@@ -218,29 +243,32 @@ class Ingestor:
             if batch is not None:
                 batch.drop()
             self.history.drop()   # its tallies must not count the dropped rows
-            reason = f"could not be processed: {type(exc).__name__}: {exc}"[:500]
-            if batch is None:
-                with db_proxy.atomic():
-                    return Outcome(self._quarantine(f, DirectSink(), reason))
-            batch.begin()
-            outcome = Outcome(self._quarantine(f, batch, reason))
-            batch.keep()
-            return outcome
+            return self._quarantine_in(f, batch,
+                                       f"could not be processed: {type(exc).__name__}: {exc}")
 
-    def _base_row(self, f: Fetched, sha: str, mail: ParsedMail | None) -> dict:
+    def _quarantine_in(self, f: Fetched, batch: BatchSink | None, reason: str) -> Outcome:
+        if batch is None:
+            with db_proxy.atomic():
+                return Outcome(self._quarantine(f, DirectSink(), reason[:500]))
+        batch.begin()
+        outcome = Outcome(self._quarantine(f, batch, reason[:500]))
+        batch.keep()
+        return outcome
+
+    def _base_row(self, f: Fetched, sha: str, a: Analysis | None) -> dict:
         now = naive_utc(self.clock.now())
         row = dict(sha256=sha, hash_basis="headers" if f.headers_only else "raw",
                    source=self.source.name, uidvalidity=self.source.uidvalidity, uid=f.key,
                    size=f.size, received_at=now, sender="", subject="")
-        if mail is not None:
+        if a is not None:
             # CharField columns are varchar(255) on PostgreSQL: keep within them.
-            row.update(message_id=mail.message_id[:250] if mail.message_id else None,
-                       sender=mail.from_addr[:250],
-                       sender_name=mail.from_name[:250], subject=mail.subject[:2000],
-                       sent_at=naive_utc(mail.date) if mail.date else None,
-                       attachments=[a.__dict__ for a in mail.attachments],
-                       in_reply_to=mail.in_reply_to[:250] if mail.in_reply_to else None,
-                       excerpt=_excerpt(mail.new_text))
+            row.update(message_id=a.message_id[:250] if a.message_id else None,
+                       sender=a.from_addr[:250],
+                       sender_name=a.from_name[:250], subject=a.subject[:2000],
+                       sent_at=naive_utc(a.date) if a.date else None,
+                       attachments=a.attachments,
+                       in_reply_to=a.in_reply_to[:250] if a.in_reply_to else None,
+                       excerpt=a.excerpt)
         return row
 
     def _insert(self, sink, row: dict) -> Message:
@@ -256,11 +284,11 @@ class Ingestor:
     def _record_oversize(self, f: Fetched, sink, now) -> Message:
         """Quarantine a message we did not download; tell the member (never a stranger:
         that would be backscatter) how large mail may be."""
-        mail = parse_headers_only(f.data, f.size)
+        head = summary(parse_headers_only(f.data, f.size))
         limit = self.cfg.limits.max_message_bytes
-        member = self.members.get(mail.from_addr) if mail.from_addr else None
+        member = self.members.get(head.from_addr) if head.from_addr else None
         message = self._insert(sink, {
-            **self._base_row(f, f.sha256, mail), "kind": "triage",
+            **self._base_row(f, f.sha256, head), "kind": "triage",
             "disposition": "quarantined", "member": member, "body_sha256": None,
             "reason": f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB "
                       f"limit ([limits] max_message_bytes); not downloaded"})
@@ -270,46 +298,42 @@ class Ingestor:
                                 "limit_mb": f"{limit / 1e6:g}"})
         return message
 
-    def _record(self, f: Fetched, analysis: Analysis | None, sink) -> Message:
+    def _record(self, f: Fetched, a: Analysis | None, sink) -> Message:
         cfg, now, sha = self.cfg, self.clock.now(), f.sha256
         if f.headers_only:
             return self._record_oversize(f, sink, now)
-        if analysis.error is not None:
-            raise analysis.error
-        mail, verdict, body_sha = analysis.mail, analysis.verdict, analysis.body_sha
-        member = self.members.get(mail.from_addr) if mail.from_addr else None
-        auth_ok, auth_reason = authentication_verdict(mail, cfg.ingest.trusted_authserv_id)
-        duplicate_of = (self._known.by_message_id.get((mail.message_id, mail.from_addr))
-                        if mail.message_id else None)
+        member = self.members.get(a.from_addr) if a.from_addr else None
+        duplicate_of = (self._known.by_message_id.get((a.message_id, a.from_addr))
+                        if a.message_id else None)
         tally = self.history.tally(member, now) if member is not None else None
         decision = decide(
-            kind=verdict.kind, kind_reason=verdict.reason, member=member, sender=mail.from_addr,
-            auth_ok=auth_ok, auth_reason=auth_reason,
-            new_text_chars=analysis.text_chars,
+            kind=a.kind, kind_reason=a.kind_reason, member=member, sender=a.from_addr,
+            auth_ok=a.auth_ok, auth_reason=a.auth_reason,
+            new_text_chars=a.text_chars,
             same_text_credited=(member is not None
-                                and self.history.same_text_credited(member, body_sha)),
+                                and self.history.same_text_credited(member, a.body_sha)),
             credited_today=tally.today if tally else 0,
             duplicate_of=duplicate_of,
             min_body_chars=cfg.ingest.min_body_chars,
             daily_cap=cfg.ingest.daily_credit_cap,
             reply_to_non_members=cfg.ingest.reply_to_non_members)
         reason = decision.reason
-        if mail.defects and decision.disposition in ("triage", "quarantined"):
-            reason += "; parse problems: " + "; ".join(mail.defects[:3])
+        if a.defects and decision.disposition in ("triage", "quarantined"):
+            reason += "; parse problems: " + "; ".join(a.defects[:3])
         message = self._insert(sink, {
-            **self._base_row(f, sha, mail), "kind": verdict.kind,
+            **self._base_row(f, sha, a), "kind": a.kind,
             "disposition": decision.disposition, "reason": reason[:1000], "member": member,
-            "body_sha256": body_sha})
+            "body_sha256": a.body_sha})
         if decision.credit:
-            self.history.credited(member, now, body_sha)
-            record.credit(cfg, sink, message, member, verdict.kind, now, self.clock,
+            self.history.credited(member, now, a.body_sha)
+            record.credit(cfg, sink, message, member, a.kind, now, self.clock,
                           self.pseudonym_key, half_year_total=tally.half_year)
         elif decision.reply:
             extra = {}
             if decision.reply == "no_credit":
-                extra = {"kind": verdict.kind, "reason_text": decision.reason}
+                extra = {"kind": a.kind, "reason_text": decision.reason}
             elif decision.reply == "rsvp_ack":
-                extra = {"answer": verdict.rsvp}
+                extra = {"answer": a.rsvp}
             record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
                                extra)
         return message
@@ -343,28 +367,6 @@ class BatchLookup:
             self.by_message_id.setdefault((message.message_id, message.sender), message)
 
 
-@dataclass
-class Analysis:
-    """What a message says, read without the database: parsed, classified, fingerprinted."""
-    mail: ParsedMail | None = None
-    verdict: Classification | None = None
-    body_sha: str | None = None       # fingerprint of the new text (None if there is none)
-    text_chars: int = 0               # non-blank characters of new text
-    error: Exception | None = None    # why it could not be read (it will be quarantined)
-
-
-def analyze(f: Fetched) -> Analysis:
-    """Parse, classify and fingerprint one message. Never raises."""
-    try:
-        mail = parse_message(f.data)
-        verdict = classify(mail)
-        text = mail.new_text
-        return Analysis(mail, verdict, body_fingerprint(text) if text.strip() else None,
-                        len("".join(text.split())))
-    except Exception as exc:  # invariant: bad input never stops the worker
-        return Analysis(error=exc)
-
-
 def _header_message_id(f: Fetched) -> str | None:
     """A cheap look at Message-ID for the batch query (the parser gives the real value)."""
     head = header_block(f.data)
@@ -381,9 +383,3 @@ def _header_message_id(f: Fetched) -> str | None:
 def member_directory() -> dict[str, Member]:
     """Every registered address (lower-case) to its member, read once per pass."""
     return {a.email: a.member for a in MemberAddress.select(MemberAddress, Member).join(Member)}
-
-
-def _excerpt(text: str, limit: int = 300) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    out = " ".join(lines)
-    return out if len(out) <= limit else out[: limit - 1] + "…"

@@ -36,8 +36,10 @@ def half_year_hours(member: Member, when: dt.datetime, tz) -> int:
 
 def reply_context(message: Message, member: Member | None, now: dt.datetime, tz) -> dict:
     language = member.language if member is not None else "ko"
+    local = to_utc(now).astimezone(tz)
     ctx = {"language": language, "subject": message.subject,
-           "received_local": to_utc(now).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+           "received_local": f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
+                             f"{local.hour:02d}:{local.minute:02d}",
            "in_reply_to": message.message_id}
     if member is not None:
         ctx["display_name"] = member.display_name

@@ -1,0 +1,133 @@
+"""What a message says, read without the database: parse, classify, check, fingerprint.
+
+``analyze`` is a pure function of the raw bytes (and the trusted authserv-id), so a long
+pass runs it for the next batch in a second process while the pipeline writes this one
+(``Analyzer``); a short pass runs it in place, as starting a process costs more than it
+saves. Either way the pipeline gets the same ``Analysis``: only what it records and
+decides on, small enough to pass between processes cheaply.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import multiprocessing
+import signal
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from .auth import authentication_verdict
+from .classify import classify
+from .parse import ParsedMail, body_fingerprint, parse_message
+
+log = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 300
+
+
+@dataclass
+class Analysis:
+    message_id: str | None = None
+    from_addr: str = ""
+    from_name: str = ""
+    subject: str = ""
+    date: dt.datetime | None = None
+    in_reply_to: str | None = None
+    attachments: list[dict] = field(default_factory=list)
+    excerpt: str = ""
+    defects: list[str] = field(default_factory=list)
+    kind: str = "triage"
+    kind_reason: str = ""
+    rsvp: str | None = None
+    auth_ok: bool = True
+    auth_reason: str = ""
+    body_sha: str | None = None     # fingerprint of the new text (None if there is none)
+    text_chars: int = 0             # non-blank characters of new text
+    error: str | None = None        # why it could not be read (it will be quarantined)
+    error_trace: str = ""           # the traceback, for the log
+
+
+def summary(mail: ParsedMail) -> Analysis:
+    """The header facts of a parsed mail (all an oversize message gets)."""
+    return Analysis(message_id=mail.message_id, from_addr=mail.from_addr,
+                    from_name=mail.from_name, subject=mail.subject, date=mail.date,
+                    in_reply_to=mail.in_reply_to,
+                    attachments=[a.__dict__ for a in mail.attachments],
+                    excerpt=excerpt(mail.new_text), defects=list(mail.defects))
+
+
+def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
+    """Everything the pipeline needs to know about one message. Never raises."""
+    try:
+        mail = parse_message(raw)
+        verdict = classify(mail)
+        a = summary(mail)
+        a.kind, a.kind_reason, a.rsvp = verdict.kind, verdict.reason, verdict.rsvp
+        a.auth_ok, a.auth_reason = authentication_verdict(mail, trusted_authserv_id)
+        text = mail.new_text
+        if text.strip():
+            a.body_sha = body_fingerprint(text)
+            a.text_chars = len("".join(text.split()))
+        return a
+    except Exception as exc:  # invariant: bad input never stops the worker
+        return Analysis(error=f"{type(exc).__name__}: {exc}", error_trace=traceback.format_exc())
+
+
+def analyze_batch(raws: list[bytes], trusted_authserv_id: str) -> list[Analysis]:
+    return [analyze(raw, trusted_authserv_id) for raw in raws]
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    out = " ".join(lines)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+class Analyzer:
+    """Analysis of batches, in a second process when ``parallel`` (a long pass)."""
+
+    def __init__(self, trusted_authserv_id: str, parallel: bool):
+        self.trusted = trusted_authserv_id
+        self._pool = (ProcessPoolExecutor(max_workers=1, initializer=_die_with_parent,
+                                          mp_context=multiprocessing.get_context("spawn"))
+                      if parallel else None)
+
+    def __enter__(self) -> "Analyzer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, raws: list[bytes]) -> Future:
+        """Start analysing; the future's result is one Analysis per raw message."""
+        if self._pool is not None:
+            return self._pool.submit(analyze_batch, raws, self.trusted)
+        done: Future = Future()
+        done.set_result(analyze_batch(raws, self.trusted))
+        return done
+
+    def results(self, job: Future, raws: list[bytes]) -> list[Analysis]:
+        """The analyses of a submitted batch. Should the second process die (killed,
+        out of memory), this batch and the rest are analysed here instead."""
+        try:
+            return job.result()
+        except BrokenProcessPool as exc:
+            log.warning("the analysis process stopped (%s); analysing in the worker itself",
+                        exc)
+            self._pool = None
+            return analyze_batch(raws, self.trusted)
+
+
+def _die_with_parent() -> None:
+    """In the worker process: end when the pipeline's process ends, even by SIGKILL."""
+    # A Ctrl-C, or systemd's SIGTERM to the whole service, is the parent's to handle: it
+    # finishes the batch in hand and then shuts this process down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)              # PR_SET_PDEATHSIG
