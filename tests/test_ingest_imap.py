@@ -191,6 +191,27 @@ def _count(db_path, sql) -> int:
         con.close()
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
         imap_world, dovecot, clock, tmp_path):
     n = 600
@@ -202,7 +223,7 @@ def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
     dovecot.append([unique_review(i) for i in range(n)])
     env = {**os.environ, "MW_TEST_IMAP_PASSWORD": dovecot.password}
     cmd = [sys.executable, "-m", "mailworker", "--config", str(cfg.path), "run"]
-    kills = 0
+    kills = had_helpers = 0
     for threshold in (1, n // 3, (2 * n) // 3):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
@@ -212,10 +233,17 @@ def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
                 break
             time.sleep(0.005)
         if proc.poll() is None:
+            helpers = _children(proc.pid)      # the analysis process of a long pass
+            had_helpers += bool(helpers)
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
+            deadline = time.monotonic() + 10
+            while any(_running(pid) for pid in helpers) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not any(_running(pid) for pid in helpers), "a helper process outlived it"
         proc.wait(10)
     assert kills >= 2, "the worker finished before it could be killed; raise n"
+    assert had_helpers, "no kill happened while the analysis process ran"
     assert 0 < _count(db_path, "SELECT COUNT(*) FROM message") < n
     rerun = subprocess.run(cmd[:-1] + ["run", "--once"], env=env, capture_output=True,
                            text=True, timeout=300)
