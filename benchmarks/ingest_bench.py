@@ -65,8 +65,9 @@ def child_ingest(config: str) -> dict:
     result = Ingestor(cfg, clock, source, b"bench-key" * 4).run_pass()
     secs = time.perf_counter() - t0
     source.close()
+    import peewee as pw
     from mailworker.models import Message
-    nbytes = sum(m.size for m in Message.select(Message.size))
+    nbytes = Message.select(pw.fn.SUM(Message.size)).scalar() or 0
     return {"messages": result.seen, "bytes": nbytes, "seconds": secs,
             "peak_rss_mb": _rss_mb(), "dispositions": dict(result.dispositions)}
 

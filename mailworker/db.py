@@ -54,7 +54,11 @@ def make_database(url: str, base_dir: Path | None = None,
         except OSError as exc:
             raise DatabaseError(f"{path.parent}: cannot create the database folder: "
                                 f"{exc.strerror}") from None
-        return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15)
+        # BEGIN IMMEDIATE: a transaction takes the write lock when it starts, so it waits
+        # its turn (busy timeout) instead of failing when it reads, another process
+        # (a staff command) writes, and it then wants to write too.
+        return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15,
+                                 lock_type="IMMEDIATE")
     # The password comes from [database] password_file/_env, never from the URL text.
     extra = {"password": password} if password is not None else {}
     try:
@@ -138,9 +142,11 @@ class IngestCommits:
     copied once. On PostgreSQL (or another database) nothing changes.
     """
 
-    def __init__(self, db: pw.Database, interval: float = 0.5):
+    def __init__(self, db: pw.Database, interval: float = 0.5,
+                 restart_bytes: int = 32 * 1024 * 1024):
         self.db = db
         self.interval = interval
+        self.restart_bytes = restart_bytes
         self.sqlite = isinstance(db, pw.SqliteDatabase) and db.database not in ("", ":memory:")
         self._poke = threading.Event()
         self._stop = threading.Event()
@@ -183,6 +189,12 @@ class IngestCommits:
                 os.close(fd)
             return
 
+    def _log_size(self) -> int:
+        try:
+            return os.path.getsize(self.db.database + "-wal")
+        except OSError:
+            return 0
+
     def _copy_log(self) -> None:
         try:
             conn = sqlite3.connect(self.db.database, timeout=15, isolation_level=None)
@@ -195,7 +207,11 @@ class IngestCommits:
                 self._poke.clear()
                 if self._stop.is_set():
                     break
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                # PASSIVE copies what it can without blocking the writer; but the log only
+                # starts over once it was copied whole while no transaction ran, which a
+                # busy writer never allows, so past a size the writer is held off briefly.
+                mode = "RESTART" if self._log_size() > self.restart_bytes else "PASSIVE"
+                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
                 self._stop.wait(self.interval)
         except sqlite3.Error as exc:
             # Not fatal: the commits after the pass copy the log as usual.
