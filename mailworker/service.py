@@ -54,7 +54,7 @@ class Service:
             self.source.open()
             self.connected = True
             self._backoff = 1.0
-        return self.ingestor.run_pass(self.stop)
+        return self.ingestor.run_pass(self.stop, progress=sdnotify.watchdog)
 
     def after_ingest(self, report: RoundReport) -> None:
         """The stages downstream of ingest; each one's trouble is reported, not fatal."""

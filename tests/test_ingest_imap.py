@@ -374,3 +374,33 @@ def test_a_long_pass_files_on_a_second_connection_while_it_fetches(
     # A short pass files on the one connection it has.
     dovecot.append([unique_review(100 + i) for i in range(5)])
     assert run_pass(cfg, clock).recorded == 5 and len(opened) == 1
+
+
+def test_the_inbox_is_listed_as_ranges_without_other_clients_deleted_mail(dovecot, imap_world):
+    cfg = imap_world()
+    dovecot.append([unique_review(i) for i in range(10)])
+    with dovecot.client() as other:
+        other.select_folder("INBOX")
+        other.add_flags([3], [b"\\Deleted"])          # UID 3, marked by someone else
+    source = from_config(cfg)
+    source.open()
+    try:
+        assert source.client.has_capability("ESEARCH")
+        keys = source.waiting()
+        assert list(keys) == ["1", "2"] + [str(u) for u in range(4, 11)] and len(keys) == 9
+        assert keys._ranges == [(1, 2), (4, 10)]     # two ranges, not nine numbers
+    finally:
+        source.close()
+
+
+def test_key_ranges_behave_like_a_list_of_keys():
+    from mailworker.ingest.sources import KeyRanges, chunks
+    keys = KeyRanges.parse("9:12,1:3,5,4")
+    assert list(keys) == ["1", "2", "3", "4", "5", "9", "10", "11", "12"] and len(keys) == 9
+    assert keys[0] == "1" and keys[5] == "9" and keys[-1] == "12" and keys[1:3] == ["2", "3"]
+    assert "10" in keys and "7" not in keys and "x" not in keys
+    assert keys == list(keys) and KeyRanges.from_numbers([3, 1, 2]) == ["1", "2", "3"]
+    assert [len(c) for c in chunks(keys, 4)] == [4, 4, 1]
+    assert len(KeyRanges.parse("")) == 0 and list(KeyRanges.parse("")) == []
+    with pytest.raises(IndexError):
+        keys[9]

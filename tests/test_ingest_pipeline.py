@@ -428,3 +428,31 @@ def test_the_write_ahead_log_is_copied_into_the_database_on_a_thread(database):
             assert __import__("time").monotonic() < deadline, "the log was never copied"
             __import__("time").sleep(0.01)
     assert State.select().count() == 300
+
+
+def test_a_long_pass_tells_systemd_it_is_alive_after_every_batch(world, tmp_path,
+                                                                  monkeypatch):
+    # A real AF_UNIX datagram socket, as systemd listens on; the service hands
+    # sdnotify.watchdog to the pass so a big backlog is not taken for a hang.
+    import socket
+    from mailworker.service import Service
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    try:
+        w = world(inbox={"batch_size": 4}, ingest={"daily_credit_cap": 100})
+        w.deliver(*[unique_review(i) for i in range(18)])
+        service = Service(w.cfg, w.clock, source=w.source)
+        service.connected = True
+        assert service.read_inbox().recorded == 18
+        pings = []
+        sock.setblocking(False)
+        while True:
+            try:
+                pings.append(sock.recv(4096))
+            except BlockingIOError:
+                break
+        assert pings.count(b"WATCHDOG=1") >= 5        # 18 messages in batches of 4
+    finally:
+        sock.close()

@@ -22,7 +22,7 @@ from imapclient import exceptions as imap_errors
 from imapclient.response_parser import parse_fetch_response
 
 from ..errors import SourceAuthError, SourceUnavailable
-from .sources import Fetched, folder_names
+from .sources import Fetched, KeyRanges, folder_names
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,23 @@ class ImapSource:
             raise SourceUnavailable(f"not connected to {self.name}")
         return self._client
 
-    def waiting(self) -> list[str]:
+    def waiting(self) -> KeyRanges:
         with self._network("listing the inbox"):
-            uids = self.client.search(["NOT", "DELETED"])
-        return [str(u) for u in sorted(uids)]
+            if self.client.has_capability("ESEARCH"):
+                return self._waiting_compact()
+            return KeyRanges.from_numbers(self.client.search(["NOT", "DELETED"]))
+
+    def _waiting_compact(self) -> KeyRanges:
+        """``UID SEARCH RETURN (ALL) NOT DELETED`` (RFC 4731): the answer is a sequence
+        set such as ``1:100000``, not one number per message, so listing a long backlog
+        costs neither time nor memory. imapclient does not read ESEARCH answers."""
+        imap = self.client._imap
+        typ, data = imap._simple_command("UID", "SEARCH", "RETURN", "(ALL)", "NOT", "DELETED")
+        self.client._checkok("search", typ, data)
+        typ, data = imap._untagged_response(typ, data, "ESEARCH")
+        text = b" ".join(d for d in data if isinstance(d, bytes))
+        found = _ESEARCH_ALL.search(text)
+        return KeyRanges.parse(found.group(1).decode("ascii") if found else "")
 
     def large(self, keys: list[str], threshold: int) -> dict[str, int]:
         if not keys:
@@ -119,8 +132,8 @@ class ImapSource:
         with self._network("looking for large messages"):
             # The whole mailbox in one search (a list of keys could make a command line
             # longer than the server takes); large mail is rare, so the answer is short.
-            wanted = {int(k) for k in keys}
-            hits = [u for u in self.client.search(["LARGER", threshold]) if u in wanted]
+            wanted = keys if isinstance(keys, KeyRanges) else set(keys)
+            hits = [u for u in self.client.search(["LARGER", threshold]) if str(u) in wanted]
             if not hits:
                 return {}
             found = self.client.fetch(sorted(hits), ["RFC822.SIZE"])
@@ -239,6 +252,7 @@ class ImapSource:
 _CLOSE_ERRORS = (OSError, EOFError, imap_errors.IMAPClientError)
 _FETCH_HEAD = re.compile(rb"^\d+ \((?:UID (\d+) )?BODY\[\] \{\d+\}$")
 _TRAILING_UID = re.compile(rb"^ UID (\d+)\)$")
+_ESEARCH_ALL = re.compile(rb"\bALL ([0-9:,]+)")
 
 
 def bodies_from_fetch(data: list) -> dict[int, bytes]:

@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import peewee as pw
 
@@ -92,7 +92,10 @@ class Ingestor:
         if before != now:
             state_set(key, now, self.clock.now())
 
-    def run_pass(self, stop: threading.Event | None = None) -> PassResult:
+    def run_pass(self, stop: threading.Event | None = None,
+                 progress: Callable[[], object] | None = None) -> PassResult:
+        """Read what is waiting in the inbox. ``progress`` is called after each batch
+        (the service tells systemd's watchdog it is alive through a long backlog)."""
         stop = stop or threading.Event()
         result = PassResult()
         self.note_uidvalidity()
@@ -112,6 +115,8 @@ class Ingestor:
                 for fetched, analyses in self._analyzed(analyzer, stop):
                     self._process_batch(fetched, analyses, result, stop)
                     self._commits.committed()
+                    if progress is not None:
+                        progress()
                     if sum(map(len, self._to_file.values())) >= move_every:
                         self._file()
                     if result.stopped:

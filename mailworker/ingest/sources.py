@@ -7,9 +7,11 @@ files a batch into a folder after the database commit, and waits for new mail.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Protocol, Sequence
 
 # Folder roles; the configuration names the real folders.
 PROCESSED, QUARANTINE, TRIAGE = "processed", "quarantine", "triage"
@@ -32,10 +34,10 @@ class MailboxSource(Protocol):
 
     def close(self) -> None: ...
 
-    def waiting(self) -> list[str]:
+    def waiting(self) -> Sequence[str]:
         """Keys of the messages in the inbox now, oldest first."""
 
-    def large(self, keys: list[str], threshold: int) -> dict[str, int]:
+    def large(self, keys: Sequence[str], threshold: int) -> dict[str, int]:
         """Sizes in bytes of those of these messages that are larger than ``threshold``.
 
         Only the few large ones are asked for: the server answers one search for a whole
@@ -65,9 +67,76 @@ def header_block(data: bytes) -> bytes:
     return data
 
 
-def chunks(items: list, size: int) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+class KeyRanges(Sequence[str]):
+    """Keys that are numbers (IMAP UIDs), held as ranges: the listing of 100,000 waiting
+    messages with consecutive UIDs takes a few bytes instead of megabytes."""
+
+    def __init__(self, ranges: list[tuple[int, int]]):
+        self._ranges = ranges                       # (first, last), ascending, disjoint
+        self._starts = list(itertools.accumulate((b - a + 1 for a, b in ranges), initial=0))
+
+    @classmethod
+    def parse(cls, text: str) -> "KeyRanges":
+        """From an IMAP sequence set of numbers, e.g. '1:4,7,9:12'."""
+        ranges = []
+        for part in filter(None, text.split(",")):
+            a, _, b = part.partition(":")
+            lo, hi = sorted((int(a), int(b or a)))
+            ranges.append((lo, hi))
+        return cls.from_ranges(ranges)
+
+    @classmethod
+    def from_numbers(cls, numbers: Iterable[int]) -> "KeyRanges":
+        return cls.from_ranges([(n, n) for n in numbers])
+
+    @classmethod
+    def from_ranges(cls, ranges: list[tuple[int, int]]) -> "KeyRanges":
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(ranges):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        return cls(merged)
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __iter__(self) -> Iterator[str]:
+        for lo, hi in self._ranges:
+            for n in range(lo, hi + 1):
+                yield str(n)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        r = bisect.bisect_right(self._starts, index) - 1
+        return str(self._ranges[r][0] + index - self._starts[r])
+
+    def __contains__(self, key) -> bool:
+        try:
+            n = int(key)
+        except (TypeError, ValueError):
+            return False
+        r = bisect.bisect_right(self._ranges, (n, float("inf"))) - 1
+        return r >= 0 and self._ranges[r][0] <= n <= self._ranges[r][1]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, tuple, KeyRanges)) \
+            else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"KeyRanges({self._ranges!r})"
 
 
 def folder_names(cfg) -> dict[str, str]:
