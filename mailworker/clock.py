@@ -7,6 +7,7 @@ to decide "which day" and to show times to people.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -58,6 +59,7 @@ def naive_utc(when: _dt.datetime) -> _dt.datetime:
     return to_utc(when).replace(tzinfo=None)
 
 
+@functools.lru_cache(maxsize=256)   # the same instant is asked for several times per message
 def local_day(when: _dt.datetime, tz: ZoneInfo) -> _dt.date:
     return to_utc(when).astimezone(tz).date()
 

@@ -6,6 +6,7 @@ times and keyed pseudonyms only: never an address, a name, a subject or any text
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 from .clock import to_utc
@@ -18,6 +19,7 @@ def canonical_json(obj) -> bytes:
                       ensure_ascii=False).encode("utf-8")
 
 
+@functools.lru_cache(maxsize=256)
 def utc_stamp(when: dt.datetime) -> str:
     """2026-11-25T01:00:00Z (whole seconds)."""
     return to_utc(when).replace(tzinfo=None, microsecond=0).isoformat() + "Z"

@@ -38,7 +38,11 @@ DISPOSITIONS = (
 
 class JSONField(pw.TextField):
     def db_value(self, value):
-        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if value is None:
+            return None
+        if not value and isinstance(value, list):
+            return "[]"                  # most messages have no attachments
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

@@ -7,6 +7,7 @@ pipeline and staff triage.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import peewee as pw
 
@@ -20,6 +21,7 @@ REPLY_KEY_PREFIX = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "tri
                     "resignation_ack": "resign", "rsvp_ack": "rsvp", "too_large": "toolarge"}
 
 
+@functools.lru_cache(maxsize=256)
 def half_year_label(when: dt.datetime, tz, language: str) -> str:
     start = half_year_start(when, tz)
     if language == "en":
@@ -36,14 +38,18 @@ def half_year_hours(member: Member, when: dt.datetime, tz) -> int:
 
 def reply_context(message: Message, member: Member | None, now: dt.datetime, tz) -> dict:
     language = member.language if member is not None else "ko"
-    local = to_utc(now).astimezone(tz)
     ctx = {"language": language, "subject": message.subject,
-           "received_local": f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
-                             f"{local.hour:02d}:{local.minute:02d}",
-           "in_reply_to": message.message_id}
+           "received_local": _local_minute(now, tz), "in_reply_to": message.message_id}
     if member is not None:
         ctx["display_name"] = member.display_name
     return ctx
+
+
+@functools.lru_cache(maxsize=256)
+def _local_minute(now: dt.datetime, tz) -> str:
+    local = to_utc(now).astimezone(tz)
+    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
+            f"{local.hour:02d}:{local.minute:02d}")
 
 
 def queue_reply(cfg, sink, template: str, message: Message, member: Member | None,
