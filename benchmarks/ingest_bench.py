@@ -100,7 +100,6 @@ port = {server.port}
 security = "plain"
 username = "{server.user}"
 password_env = "MW_BENCH_IMAP_PASSWORD"
-batch_size = 100
 [ingest]
 daily_credit_cap = 100000000
 [database]
