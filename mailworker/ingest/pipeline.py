@@ -108,10 +108,10 @@ class Ingestor:
         self._mailbox = MailboxIO(self.source, self.cfg.inbox.batch_size,
                                   self.cfg.limits.max_message_bytes, long_pass=move_every)
         with self._mailbox, self._commits:
-            # Starting the analysis process costs about as much as analysing a thousand
-            # messages, so only a pass of a few thousand uses one.
-            parallel = self._mailbox.list() >= 2 * move_every
-            with Analyzer(self.cfg.ingest.trusted_authserv_id, parallel=parallel) as analyzer:
+            # A long pass (a backlog) analyses in a second process; for the usual few
+            # messages, starting one would cost more than it saves.
+            long_pass = self._mailbox.list() >= move_every
+            with Analyzer(self.cfg.ingest.trusted_authserv_id, parallel=long_pass) as analyzer:
                 for fetched, analyses in self._analyzed(analyzer, stop):
                     self._process_batch(fetched, analyses, result, stop)
                     self._commits.committed()
