@@ -54,7 +54,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "processed_folder": Key(str, "Processed", "where handled mail is moved"),
         "quarantine_folder": Key(str, "Quarantine", "where unreadable or oversize mail is moved"),
         "triage_folder": Key(str, "Triage", "where mail waiting for staff is moved"),
-        "batch_size": Key(int, 100, "messages fetched per round trip"),
+        "batch_size": Key(int, 500, "messages fetched per round trip"),
         "move_every": Key(int, 1000, "move handled mail out of the inbox this many at a time"),
         "use_idle": Key(bool, True, "wait with IMAP IDLE when the server offers it"),
         "idle_renew_seconds": Key(int, 540, "re-issue IDLE this often (at most 600)"),
@@ -92,7 +92,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                       "checkpoint origin line"),
         "quorum": Key(int, 3, "signatures a checkpoint needs"),
         "replicas": Key(list, [], "replica tables: name, url, key_file, public_key"),
-        "batch_size": Key(int, 500, "events appended per round"),
+        "batch_size": Key(int, 10000, "events per append batch (one commit per replica)"),
         "timeout_seconds": Key(int, 10, "network timeout for a replica served over HTTP"),
     },
     "schedule": {

@@ -79,3 +79,29 @@ def test_a_replica_on_postgresql(pg, pg_ledger, clock):
     code, out, _ = run_cli(cfg, clock, "repair", "replica-4")
     assert code == 0 and "copied leaves 0..26" in out
     assert verify_ledger(cfg).ok
+
+
+def test_packed_bundles_on_postgresql(pg, pg_ledger, clock):
+    """Full bundles are stored packed in PostgreSQL too, read back, and a leaf changed
+    inside one is found at its index."""
+    from mailworker.ledger import tree
+    cfg, url = pg_ledger
+    payloads = add_events(300, clock)
+    assert append_pending(cfg, clock).appended == 300
+    blob = bytes(_pg_rows(pg, url, "SELECT data FROM ledger_bundle WHERE id = 0")[0][0])
+    assert blob.startswith(tree.PACKED_MARK)
+    handle = open_ledger(cfg)
+    try:
+        assert handle.replicas["replica-4"].leaves(0, 300) == payloads
+    finally:
+        handle.close()
+    leaves = tree.decode_bundle(blob)
+    leaves[77] = leaves[77].replace(b'"hours":1', b'"hours":3')
+    _pg_rows(pg, url, "UPDATE ledger_bundle SET data = %s WHERE id = 0",
+             (tree.pack_bundle(tree.encode_leaves(leaves)),))
+    report = verify_ledger(cfg)
+    assert report.replicas["replica-4"]["state"] == "damaged"
+    assert report.replicas["replica-4"]["first_bad"] == 77
+    code, out, _ = run_cli(cfg, clock, "repair", "replica-4")
+    assert code == 0 and "copied leaves 77..299" in out, out
+    assert verify_ledger(cfg).ok

@@ -61,14 +61,14 @@ def store_path(cfg, name: str) -> Path:
 
 def take_down(cfg, name: str) -> None:
     """The replica's disk disappears (its SQLite files move away)."""
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         p = Path(str(store_path(cfg, name)) + suffix)
         if p.exists():
             p.rename(str(p) + ".away")
 
 
 def bring_back(cfg, name: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         p = Path(str(store_path(cfg, name)) + suffix + ".away")
         if p.exists():
             p.rename(str(p)[:-len(".away")])
@@ -188,7 +188,7 @@ def test_a_vanished_store_that_had_signed_is_reported_then_rebuilt(make_config, 
     cfg = make_ledger(make_config, clock)
     payloads = add_events(9, clock)
     append_pending(cfg, clock)
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         Path(str(store_path(cfg, "replica-2")) + suffix).unlink(missing_ok=True)
     payloads += add_events(3, clock, start=9)
     res = append_pending(cfg, clock)

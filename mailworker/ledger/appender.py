@@ -22,7 +22,7 @@ appended: the events wait in the queue and the result says why.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -65,7 +65,10 @@ def _oldest_pending(count: int, skip: set[int] = frozenset(), after: int = 0
     p = db.param
     cur = db.execute_sql(f"SELECT id, payload FROM {table} WHERE leaf_index IS NULL "
                          f"AND id > {p} ORDER BY id LIMIT {p}", (after, count + len(skip)))
-    return [Queued(i, p) for i, p in cur.fetchall() if i not in skip][:count]
+    rows = cur.fetchall()
+    if skip:
+        rows = [r for r in rows if r[0] not in skip][:count]
+    return list(map(Queued._make, rows))
 
 
 @dataclass
@@ -116,9 +119,17 @@ class _Appender:
         self.batch_size = max(1, cfg.ledger.batch_size)
         self.result = AppendResult()
         self.usable: list[LocalReplica] = []
+        self._unrecorded: tuple[list, int, str] | None = None   # committed, not yet marked
+        self._recording: Future | None = None
         # Replicas may be other hosts: talk to all of them at once.
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(handle.specs)),
                                        thread_name_prefix="ledger-replica")
+        # The main database records committed batches on a thread of its own (with its
+        # own connection), so that planning the next batch here does not wait for it.
+        self.recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-record")
+        # Full leaf bundles are compressed here, once per batch, while the replicas write
+        # the batch before (tree.AppendPlan.start_packing).
+        self.packer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-pack")
 
     def problem(self, text: str) -> None:
         self.result.problems.append(text)
@@ -135,6 +146,13 @@ class _Appender:
             return self._run(max_events)
         finally:
             self.pool.shutdown(wait=True)
+            self.packer.shutdown(wait=True)
+            try:
+                if self._recording is not None:
+                    self._recording.exception()      # let it finish; _run reported errors
+            finally:
+                self.recorder.submit(_close_thread_connection).result()
+                self.recorder.shutdown(wait=True)
 
     def _run(self, max_events: int | None) -> AppendResult:
         res = self.result
@@ -151,10 +169,9 @@ class _Appender:
         batch: _Batch | None = None
         while limit is None or res.appended < limit:
             if len(self.usable) < self.quorum:
-                res.waiting = True
-                self._store_note(tip, save_main=False)
-                return self._finish(tip, self._waiting_text())
+                return self._wait(tip)
             if batch is None:
+                self._record()          # the pending query below must see the last batch
                 events = self._next_batch(tip, self._room(limit))
                 if events is None:
                     continue            # a replica was dropped; re-check the quorum
@@ -163,24 +180,31 @@ class _Appender:
                 batch = self._prepare(tip, events)
                 if batch is None:
                     continue
-            # The replicas write and sign this batch while the next one is planned here.
+            # The replicas write and sign this batch while, here, the main database records
+            # the previous one and the next one is planned.
             stamp = utc_stamp(self.clock.now())
             previous = (tip.size, tip.note) if tip.note else None
             writers = list(self.usable)
             futures = [self.pool.submit(_apply_and_sign, rep, batch.plans[rep.name],
                                         batch.checkpoint, stamp, previous) for rep in writers]
+            self._record(wait=False)
             following = self._plan_following(batch, limit)
             outcomes = [f.result() for f in futures]
             new_tip = self._conclude(tip, batch, writers, outcomes)
             if new_tip is None:
-                res.waiting = True
-                self._store_note(tip, save_main=False)
-                return self._finish(tip, self._waiting_text())
+                return self._wait(tip)
             tip = new_tip
             # A planned batch only fits if every replica took this one.
             batch = following if len(self.usable) == len(writers) else None
+        self._record()
         self._store_note(tip, save_main=False)
         return self._finish(tip, None)
+
+    def _wait(self, tip: Tip) -> AppendResult:
+        self._record()
+        self.result.waiting = True
+        self._store_note(tip, save_main=False)
+        return self._finish(tip, self._waiting_text())
 
     def _room(self, limit: int | None) -> int:
         return self.batch_size if limit is None else min(self.batch_size,
@@ -286,13 +310,20 @@ class _Appender:
         if save_main:
             with models.db_proxy.atomic():
                 state_set(STATE_KEY, tip.note, self.clock.now())
-        for rep in list(self.usable):
+
+        def hand_over(rep: LocalReplica) -> str | None:
             try:
                 have = rep.checkpoint_note()
                 if have is None or have[0] < tip.size or have[1] != tip.note:
                     rep.store_checkpoint(tip.size, tip.note)
             except LedgerProblem as exc:
-                self.problem(f"{rep.name}: could not store the checkpoint: {exc}")
+                return f"{rep.name}: could not store the checkpoint: {exc}"
+            return None
+
+        # One durable commit per replica: all at once, like the appends.
+        for text in self.pool.map(hand_over, list(self.usable)):
+            if text is not None:
+                self.problem(text)
 
     # -- step 3: the main database must say what the tip says -----------------------------
     def _reconcile_main_db(self, tip: Tip) -> None:
@@ -403,6 +434,7 @@ class _Appender:
                     plan = by_size.get(size)
                     if plan is None or not rep.can_apply(plan):
                         plan = rep.plan(missing, size)
+                        plan.start_packing(self.packer)
                         by_size.setdefault(size, plan)
                     got = plan.root
                 else:
@@ -443,6 +475,7 @@ class _Appender:
                                     [e.payload.encode("utf-8") for e in events])
         except tree.MissingNode:
             return None
+        plan.start_packing(self.packer)
         cp = Checkpoint(self.h.origin, plan.new_size, plan.root)
         return _Batch(events, cp, {rep.name: plan for rep in self.usable}, plan)
 
@@ -466,13 +499,28 @@ class _Appender:
             self.problem(f"the new checkpoint does not verify with the configured public "
                          f"keys: {exc}")
             return None
-        self._commit_batch(batch.events, tip.size, note)
+        # Committed: a quorum holds it. The main database records it while the replicas
+        # write the next batch (they get this note with it, or at the end of the round).
+        self._unrecorded = (batch.events, tip.size, note)
         self.result.appended += len(batch.events)
-        # The replicas get this note with the next batch, or at the end of the round.
         return Tip(cp.size, cp.root, note, opened.signers)
 
+    def _record(self, wait: bool = True) -> None:
+        """The main database learns of the last committed batch and its checkpoint, in one
+        transaction (on the recorder thread; ``wait`` for it). Until then the events look
+        pending; a crash in between is what ``_reconcile_main_db`` repairs from the
+        replicas' checkpoint."""
+        if self._recording is not None:
+            recording, self._recording = self._recording, None
+            recording.result()                  # one at a time, in order; raises its error
+        if self._unrecorded is not None:
+            self._recording = self.recorder.submit(self._commit_batch, *self._unrecorded)
+            self._unrecorded = None
+        if wait and self._recording is not None:
+            recording, self._recording = self._recording, None
+            recording.result()
+
     def _commit_batch(self, events: list, first_index: int, note: str) -> None:
-        """The main database learns of the batch and its checkpoint in one transaction."""
         with models.db_proxy.atomic():
             _mark(events, first_index, naive_utc(self.clock.now()))
             state_set(STATE_KEY, note, self.clock.now())
@@ -486,6 +534,13 @@ class _Batch:
     checkpoint: Checkpoint
     plans: dict
     basis: object | None
+
+
+def _close_thread_connection() -> None:
+    """Close the main-database connection peewee opened for the calling thread."""
+    db = models.db_proxy.obj
+    if db is not None and not db.is_closed():
+        db.close()
 
 
 def _apply_and_sign(rep: LocalReplica, plan, cp: Checkpoint, stamp: str,

@@ -340,6 +340,10 @@ def _truncation(rep: LocalReplica, cut: int) -> Rewrite:
     if cut % tree.BUNDLE_WIDTH:
         b = cut // tree.BUNDLE_WIDTH
         blob = rep.store.read_bundles(b, b).get(b)
-        leaves = tree.decode_bundle(blob)[:cut % tree.BUNDLE_WIDTH]
-        write_bundles[b] = tree.encode_leaves(leaves)
+        # The leaves before the cut were checked; the bundle may be damaged after them.
+        leaves = tree.salvage_bundle(blob)[0] if blob is not None else []
+        if len(leaves) < cut % tree.BUNDLE_WIDTH:
+            raise ReplicaCorrupt(f"{rep.name}: leaf bundle {b} lost leaves before the cut at "
+                                 f"{cut}; repair it from an earlier cut")
+        write_bundles[b] = tree.encode_leaves(leaves[:cut % tree.BUNDLE_WIDTH])
     return Rewrite(cut, write_tiles, delete_tiles, write_bundles, delete_bundles)

@@ -2,14 +2,16 @@
 
 Measured (each system in its own child process, so peak RSS is its own):
 
-- append: N leaves durably into the four replicas, at the configured batch size (500) and
-  at a bulk size (10,000): each batch is one fsync'd transaction per replica holding the
-  leaves and the replica's signature, the quorum note assembled and checked ("four
-  replicas"), and the whole ``append_pending`` from queued events to marked events (main
-  database included), against pymerkle ``SqliteTree.append_entries`` (one transaction
-  into one file);
+- append: N leaves durably into the four replicas, in small batches (500) and at the
+  configured ``[ledger] batch_size`` (10,000): each batch is one fsync'd transaction per
+  replica holding the leaves and the replica's signature, the quorum note assembled and
+  checked ("four replicas"), and the whole ``append_pending`` from queued events to
+  marked events (main database included), against pymerkle ``SqliteTree.append_entries``
+  (one transaction into one file). A full run measures each three times, taking turns,
+  and reports the median run;
 - inclusion and consistency proofs per second at each tree size, random indices, on a
-  freshly opened tree (pymerkle's subroot cache starts cold, as after a restart);
+  freshly opened tree (pymerkle's subroot cache starts cold, as after a restart): the
+  median of five windows;
 - peak RSS of each child.
 
 Both trees are RFC 9162 trees, so the benchmark also checks that their roots agree.
@@ -27,6 +29,7 @@ import platform
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +42,16 @@ QUICK_SIZES = (1_000, 10_000)
 FULL_APPEND = 100_000
 QUICK_APPEND = 5_000
 FULL_SECONDS = 3.0
-DEFAULT_BATCHES = (500, 10_000)   # the configured default, and a bulk catch-up size
+FULL_REPEAT = 3         # append measurements per system in a full run (the median counts)
+SMALL_BATCH = 500
+
+
+def configured_batch() -> int:
+    """The default ``[ledger] batch_size``: what the service appends with."""
+    from ..config import SCHEMA
+    return SCHEMA["ledger"]["batch_size"].default
+
+
 QUICK_SECONDS = 0.5
 
 
@@ -109,13 +121,15 @@ def work_append_replicas(d: Path, n: int, batch: int, **_) -> dict:
     leaves = synthetic_leaves(0, n)
     stamp = "2026-11-25T01:00:00Z"
     pool = ThreadPoolExecutor(max_workers=len(reps))
+    packer = ThreadPoolExecutor(max_workers=1)
     previous = None
     t = time.perf_counter()
-    # What the appender does per batch, minus the main database: plan once, then every
-    # replica writes, checks and signs in one commit (in parallel, while the next batch is
-    # planned), the quorum note is assembled and verified, and handed to the replicas
-    # with the next batch.
+    # What the appender does per batch, minus the main database: plan once (full bundles
+    # packed on the side), then every replica writes, checks and signs in one commit (in
+    # parallel, while the next batch is planned), the quorum note is assembled and
+    # verified, and handed to the replicas with the next batch.
     plan = reps[0].plan(leaves[:batch])
+    plan.start_packing(packer)
     for i in range(0, n, batch):
         cp = cp_mod.Checkpoint(handle.origin, plan.new_size, plan.root)
         futures = [pool.submit(rep.apply_and_sign, plan, cp, stamp, previous) for rep in reps]
@@ -123,14 +137,15 @@ def work_append_replicas(d: Path, n: int, batch: int, **_) -> dict:
         if i + batch < n:
             following = tree.plan_append(plan.new_size, plan.edge_after, plan.bundle_after,
                                          leaves[i + batch:i + 2 * batch])
+            following.start_packing(packer)
         note = cp_mod.assemble(cp, [f.result() for f in futures])
         handle.open_note(note)
         previous = (cp.size, note)
         plan = following
-    for rep in reps:
-        rep.store_checkpoint(*previous)
+    list(pool.map(lambda rep: rep.store_checkpoint(*previous), reps))
     root = reps[0].root()
     pool.shutdown()
+    packer.shutdown()
     handle.close()
     seconds = time.perf_counter() - t
     return {"seconds": seconds, "root": root.hex(), "rss_mb": _peak_rss_mb()}
@@ -231,17 +246,22 @@ def work_proofs_pymerkle(d: Path, size: int, seconds: float, **_) -> dict:
             "consistency_per_s": con, "root": root.hex(), "rss_mb": _peak_rss_mb()}
 
 
-def _rate(fn, seconds: float, max_calls: int = 1_000_000) -> float:
-    """Calls per second of ``fn``, measured over about ``seconds`` (at least 3 calls)."""
-    calls = 0
-    t = time.perf_counter()
-    deadline = t + seconds
-    while calls < max_calls:
-        fn()
-        calls += 1
-        if calls >= 3 and time.perf_counter() >= deadline:
-            break
-    return calls / (time.perf_counter() - t)
+def _rate(fn, seconds: float, windows: int = 5) -> float:
+    """Calls per second of ``fn`` over about ``seconds``: the median of ``windows`` equal
+    windows (each at least 3 calls), so a burst of other work on a shared machine does not
+    decide the figure."""
+    rates = []
+    for _ in range(windows):
+        calls = 0
+        t = time.perf_counter()
+        deadline = t + seconds / windows
+        while True:
+            fn()
+            calls += 1
+            if calls >= 3 and time.perf_counter() >= deadline:
+                break
+        rates.append(calls / (time.perf_counter() - t))
+    return statistics.median(rates)
 
 
 WORKERS = {
@@ -269,12 +289,14 @@ def _child(worker: str, d: Path, **kw) -> dict:
 
 def run(quick: bool = False, sizes: tuple[int, ...] | None = None, workdir: Path | None = None,
         append_n: int | None = None, batches: tuple[int, ...] | None = None,
-        progress=None) -> dict:
+        progress=None, repeat: int | None = None) -> dict:
     pm = _pymerkle()
     sizes = sizes or (QUICK_SIZES if quick else FULL_SIZES)
     n = append_n or (QUICK_APPEND if quick else FULL_APPEND)
-    batches = batches or ((500, n) if quick else DEFAULT_BATCHES)
+    batches = batches or ((SMALL_BATCH, min(n, configured_batch())) if quick
+                          else (SMALL_BATCH, configured_batch()))
     seconds = QUICK_SECONDS if quick else FULL_SECONDS
+    repeat = max(1, repeat or (1 if quick else FULL_REPEAT))
     say = progress or (lambda text: None)
     own_dir = workdir is None
     base = Path(tempfile.mkdtemp(prefix="mw-ledger-bench-")) if own_dir else workdir
@@ -286,20 +308,30 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, workdir: Path
             p.mkdir(parents=True)
             return p
 
-        say(f"append {n} leaves: pymerkle SqliteTree bulk")
-        pym = _child("append_pymerkle", fresh("append-pymerkle"), n=n)
-        append = {"leaves": n, "pymerkle_sqlite_bulk": _rate_row(n, pym), "ours": []}
+        # Each append is measured ``repeat`` times, the systems taking turns; the median
+        # run counts (the machine is shared).
+        runs: dict = {"pymerkle": []}
+        for turn in range(repeat):
+            of = f" (run {turn + 1} of {repeat})" if repeat > 1 else ""
+            say(f"append {n} leaves: pymerkle SqliteTree bulk{of}")
+            runs["pymerkle"].append(_child("append_pymerkle", fresh("append-pymerkle"), n=n))
+            for batch in batches:
+                say(f"append {n} leaves: four replicas, batches of {batch}{of}")
+                reps = _child("append_replicas", fresh("append-replicas"), n=n, batch=batch)
+                if runs["pymerkle"][-1]["root"] != reps["root"]:
+                    from .errors import LedgerProblem
+                    raise LedgerProblem("pymerkle and the stored tree disagree on the root")
+                runs.setdefault((batch, "four_replicas"), []).append(reps)
+                say(f"append {n} leaves: append_pending end to end, batches of {batch}{of}")
+                runs.setdefault((batch, "append_pending_end_to_end"), []).append(
+                    _child("append_pending", fresh("append-pending"), n=n, batch=batch))
+        append = {"leaves": n, "runs": repeat,
+                  "pymerkle_sqlite_bulk": _rate_row(n, _median_run(runs["pymerkle"])),
+                  "ours": []}
         for batch in batches:
-            say(f"append {n} leaves: four replicas, batches of {batch}")
-            reps = _child("append_replicas", fresh("append-replicas"), n=n, batch=batch)
-            say(f"append {n} leaves: append_pending end to end, batches of {batch}")
-            pend = _child("append_pending", fresh("append-pending"), n=n, batch=batch)
-            if pym["root"] != reps["root"]:
-                from .errors import LedgerProblem
-                raise LedgerProblem("pymerkle and the stored tree disagree on the root")
-            row = {"batch": batch, "four_replicas": _rate_row(n, reps),
-                   "append_pending_end_to_end": _rate_row(n, pend)}
+            row = {"batch": batch, "configured_default": batch == configured_batch()}
             for key in ("four_replicas", "append_pending_end_to_end"):
+                row[key] = _rate_row(n, _median_run(runs[(batch, key)]))
                 row[f"ratio_{key}_vs_pymerkle"] = round(
                     row[key]["leaves_per_s"] / append["pymerkle_sqlite_bulk"]["leaves_per_s"], 2)
             append["ours"].append(row)
@@ -345,26 +377,39 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, workdir: Path
             shutil.rmtree(base, ignore_errors=True)
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median time (the slower middle one of an even count), with the
+    highest peak RSS of all."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return dict(ordered[len(ordered) // 2], rss_mb=max(r["rss_mb"] for r in runs))
+
+
 def _rate_row(n: int, r: dict) -> dict:
     return {"seconds": round(r["seconds"], 3), "leaves_per_s": round(n / r["seconds"]),
             "peak_rss_mb": round(r["rss_mb"], 1)}
+
+
+def _append_title(a: dict) -> str:
+    runs = a.get("runs", 1)
+    return f"append {a['leaves']} leaves (durable{f', median of {runs} runs' if runs > 1 else ''})"
 
 
 def format_table(res: dict) -> str:
     a = res["append"]
     lines = [f"mailworker ledger benchmark (pymerkle {res['pymerkle_version']}, Python "
              f"{res['python']}, {res['machine']})", "",
-             f"append {a['leaves']} leaves (durable)              leaves/s   seconds  peak RSS MB"
-             "  vs pymerkle"]
+             f"{_append_title(a):<55}leaves/s   seconds"
+             "  peak RSS MB  vs pymerkle"]
     rows = [("pymerkle SqliteTree bulk, 1 file, 1 commit", a["pymerkle_sqlite_bulk"], None)]
     for r in a["ours"]:
-        rows.append((f"ours, 4 replicas, batches of {r['batch']}", r["four_replicas"],
+        batch = f"{r['batch']}{' (default)' if r.get('configured_default') else ''}"
+        rows.append((f"ours, 4 replicas, batches of {batch}", r["four_replicas"],
                      r["ratio_four_replicas_vs_pymerkle"]))
-        rows.append((f"ours, append_pending, batches of {r['batch']}",
+        rows.append((f"ours, append_pending, batches of {batch}",
                      r["append_pending_end_to_end"],
                      r["ratio_append_pending_end_to_end_vs_pymerkle"]))
     for label, row, ratio in rows:
-        lines.append(f"  {label:<44} {row['leaves_per_s']:>8} {row['seconds']:>9} "
+        lines.append(f"  {label:<52} {row['leaves_per_s']:>8} {row['seconds']:>9} "
                      f"{row['peak_rss_mb']:>12}  {'' if ratio is None else 'x' + str(ratio)}")
     lines += ["", "proofs per second (random leaves, freshly opened tree)",
               "  leaves     inclusion ours / pymerkle (x)      consistency ours / pymerkle (x)"
@@ -392,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", help="tree sizes for the proof rates, e.g. 1000,100000")
     p.add_argument("--append", type=int, help="leaves for the append measurement")
     p.add_argument("--batches", help="append batch sizes, e.g. 500,10000 (default)")
+    p.add_argument("--repeat", type=int, help=f"append runs per system, median reported "
+                                              f"(default {FULL_REPEAT}; 1 with --quick)")
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--dir", help="scratch folder (default: a temp folder, removed after)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -407,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
     batches = tuple(int(b) for b in args.batches.split(",")) if args.batches else None
     res = run(quick=args.quick, sizes=sizes, workdir=Path(args.dir) if args.dir else None,
-              append_n=args.append, batches=batches,
+              append_n=args.append, batches=batches, repeat=args.repeat,
               progress=None if args.json else (lambda t: print(f"... {t}", file=sys.stderr)))
     print(json.dumps(res) if args.json else format_table(res))
     return 0

@@ -17,8 +17,8 @@ from .errors import (LedgerProblem, ReplicaCorrupt, ReplicaRefused, ReplicaUnava
 from .keys import Signer, Verifier
 from .layout import ReplicaSpec
 from .merkle import ConsistencyProofError, leaf_hash, node_hash, verify_consistency
-from .store import (FORMAT, PostgresReplicaStore, ReplicaStore, SignedRecord,
-                    SqliteReplicaStore)
+from .store import (FORMAT, READABLE_FORMATS, PostgresReplicaStore, ReplicaStore,
+                    SignedRecord, SqliteReplicaStore)
 
 
 @dataclass
@@ -202,7 +202,10 @@ class LocalReplica:
         size = int(meta.get("size", "0"))
         rep = AuditReport(self.name, size)
         add = rep.problems.append
-        for key, want in (("format", FORMAT), ("origin", self.origin), ("replica", self.name)):
+        if meta.get("format") not in READABLE_FORMATS:
+            add(Problem(self.name, 0, "identity", f"store says format = "
+                                                  f"{meta.get('format')!r}, expected {FORMAT!r}"))
+        for key, want in (("origin", self.origin), ("replica", self.name)):
             if meta.get(key) != want:
                 add(Problem(self.name, 0, "identity",
                             f"store says {key} = {meta.get(key)!r}, expected {want!r}"))
@@ -247,13 +250,17 @@ class LocalReplica:
                                 f"leaf bundle {b} (leaves {start}..{start + want - 1}) is "
                                 "missing: rows were dropped"))
                     continue
-                try:
-                    leaves = tree.decode_bundle(blob)
-                except ValueError as exc:
-                    add(Problem(self.name, start, "unreadable",
-                                f"leaf bundle {b} is unreadable ({exc})"))
-                    continue
-                if len(leaves) != want:
+                leaves, damage = tree.salvage_bundle(blob)
+                if damage is not None:
+                    # The leaves before the damage are still checked below. (All of them
+                    # read but the row has bytes after them: a repair rewrites it from
+                    # its last leaf on.)
+                    at = start + min(len(leaves), want - 1)
+                    add(Problem(self.name, at, "unreadable",
+                                f"leaf bundle {b} is unreadable from leaf {at} on ({damage})"))
+                    if not leaves:
+                        continue
+                elif len(leaves) != want:
                     add(Problem(self.name, start + min(len(leaves), want), "wrong_count",
                                 f"leaf bundle {b} holds {len(leaves)} leaves, expected {want}"))
                 read = max(read, start + min(len(leaves), want))
@@ -393,7 +400,7 @@ def open_store(spec: ReplicaSpec, create: bool = False) -> ReplicaStore:
 
 def check_identity(store: ReplicaStore, spec: ReplicaSpec, origin: str) -> None:
     meta = store.meta()
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in READABLE_FORMATS:
         raise ReplicaCorrupt(f"{spec.name}: {store.where} is not a mailworker ledger replica "
                              f"(format {meta.get('format')!r})")
     if meta.get("origin") != origin:

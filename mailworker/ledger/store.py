@@ -2,10 +2,10 @@
 latest quorum checkpoint.
 
 One seam, ``ReplicaStore``, with two implementations over plain SQL: an SQLite file
-(the embedded default, WAL with full sync so a committed append survives power loss) and
-a PostgreSQL database by URL (a replica on another host). The stores are separate from
-the main database on purpose: each replica must be able to live, fail and be checked on
-its own.
+(the embedded default, a rollback journal with full sync so a committed append survives
+power loss) and a PostgreSQL database by URL (a replica on another host). The stores are
+separate from the main database on purpose: each replica must be able to live, fail and
+be checked on its own.
 
 Every append is one transaction that first checks the store is still exactly the tree
 the append was planned for (size and right-edge tiles), so two appenders or a crash can
@@ -27,7 +27,12 @@ from .tree import AppendPlan
 
 log = logging.getLogger(__name__)
 
-FORMAT = "mailworker-ledger-replica/1"
+# /2: full leaf bundles may be packed (see tree.pack_bundle). A /1 store (plain bundles
+# only) reads the same and is marked /2 by its first append after the upgrade, so an
+# older mailworker refuses it instead of misreading a packed bundle.
+FORMAT = "mailworker-ledger-replica/2"
+FORMAT_V1 = "mailworker-ledger-replica/1"
+READABLE_FORMATS = (FORMAT, FORMAT_V1)
 
 
 @dataclass(frozen=True)
@@ -157,14 +162,14 @@ class SqlReplicaStore(ReplicaStore):
     def _guard(self, doing: str):
         try:
             yield
-        except self.unavailable_errors as exc:
-            self._after_error()
-            raise ReplicaUnavailable(f"{self.name} ({self.where}): cannot {doing}: "
-                                     f"{_first_line(exc)}") from None
         except self.driver_errors as exc:
-            self._after_error()
-            raise ReplicaCorrupt(f"{self.name} ({self.where}): cannot {doing}: "
-                                 f"{_first_line(exc)}") from None
+            raise self._failure(exc, doing) from None
+
+    def _failure(self, exc: BaseException, doing: str) -> Exception:
+        """The ledger error for a driver error met while ``doing`` something."""
+        self._after_error()
+        kind = ReplicaUnavailable if isinstance(exc, self.unavailable_errors) else ReplicaCorrupt
+        return kind(f"{self.name} ({self.where}): cannot {doing}: {_first_line(exc)}")
 
     def _after_error(self) -> None:
         """Roll back whatever was open so the connection stays usable."""
@@ -357,6 +362,8 @@ class SqlReplicaStore(ReplicaStore):
             self._upsert(cur, "ledger_tile", plan.tiles)
             self._upsert(cur, "ledger_bundle", plan.bundles)
             self._set_size(cur, plan.new_size)
+            cur.execute(self._sql("UPDATE ledger_meta SET value = ? WHERE key = ? AND value = ?"),
+                        (FORMAT, "format", FORMAT_V1))
 
     def rewrite(self, change: Rewrite) -> None:
         with self._write("rewrite the tree (repair)") as cur:
@@ -392,7 +399,23 @@ class SqlReplicaStore(ReplicaStore):
 
 
 class SqliteReplicaStore(SqlReplicaStore):
-    """A replica in one SQLite file (WAL, synchronous=FULL)."""
+    """A replica in one SQLite file: rollback journal (TRUNCATE), synchronous=FULL.
+
+    Appends are almost all new pages at the end of the file. A rollback journal keeps
+    only the original content of the few pages an append changes (the right-edge tile,
+    the last bundle, the size), so the new pages are written once; WAL would write every
+    page twice (to the log, then to the file at the checkpoint). With synchronous=FULL a
+    commit syncs the journal (content, then its header), then the database file, then
+    truncates the journal and syncs that (SQLite does this sync in TRUNCATE mode only
+    with FULL or EXTRA): an append that returned survives a power loss, and one killed
+    half-way is rolled back from the journal by whoever opens the store next.
+
+    A store made by an older version in WAL mode stays in WAL mode (still durable with
+    synchronous=FULL) until it is opened while no other connection has it open.
+    """
+
+    PAGE_SIZE = 16384       # one tile (16,320 bytes) fits one page, no overflow chain
+    MMAP_BYTES = 1 << 28    # proofs read tiles straight from the mapped file
 
     def __init__(self, name: str, path: Path, create: bool = False):
         super().__init__(name, str(path))
@@ -405,21 +428,48 @@ class SqliteReplicaStore(SqlReplicaStore):
             self.conn = sqlite3.connect(f"file:{path}?mode={'rwc' if create else 'rw'}",
                                         uri=True, timeout=15, isolation_level=None,
                                         check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout = 15000")
-            # Tiles (16 KB) and bundles (~60 KB) fit a few large pages better than many
-            # small overflow pages: about three times faster appends. Only takes effect on
-            # a new, empty file.
-            self.conn.execute("PRAGMA page_size = 65536")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
+            self.conn.execute(f"PRAGMA page_size = {self.PAGE_SIZE}")   # new files only
+            self.journal_mode = self._use_rollback_journal()
             self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute(f"PRAGMA mmap_size = {self.MMAP_BYTES}")
         except (sqlite3.Error, OSError) as exc:
             if self.conn is not None:
                 self.conn.close()
             kind = ReplicaUnavailable if isinstance(exc, (sqlite3.OperationalError, OSError)) \
                 else ReplicaCorrupt
             raise kind(f"{name}: cannot open store {path}: {_first_line(exc)}") from None
+
+    def _use_rollback_journal(self) -> str:
+        """Switch to journal_mode=TRUNCATE; a WAL store that another connection has open
+        cannot switch now and stays in WAL (without waiting for that connection)."""
+        conn = self.conn
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("PRAGMA journal_mode = TRUNCATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                log.debug("%s: stays in WAL mode for now (open elsewhere): %s", self.name, exc)
+        else:
+            conn.execute("PRAGMA journal_mode = TRUNCATE")
+        conn.execute("PRAGMA busy_timeout = 15000")
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
+        if mode not in ("truncate", "wal"):
+            raise sqlite3.OperationalError(f"cannot use a durable journal (got {mode!r})")
+        return mode
+
+    def read_tiles(self, ids: Iterable[int]) -> dict[int, bytes]:
+        ids = ids if isinstance(ids, list) else list(ids)
+        if len(ids) != 1:
+            return super().read_tiles(ids)
+        # The hot read of a proof (its leaf's bottom tile): one row, no cursor of our own.
+        try:
+            row = self.conn.execute("SELECT data FROM ledger_tile WHERE id = ?",
+                                    (ids[0],)).fetchone()
+        except self.driver_errors as exc:
+            raise self._failure(exc, "read tiles") from None
+        return {ids[0]: row[0]} if row is not None else {}
 
     def _begin_write(self, cur) -> None:
         cur.execute("BEGIN IMMEDIATE")
