@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .auth import authentication_verdict
 from .classify import classify
-from .parse import ParsedMail, body_fingerprint, parse_message
+from .parse import ParsedMail, body_fingerprint, parse_message, visible_chars
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         text = mail.new_text
         if text.strip():
             a.body_sha = body_fingerprint(text)
-            a.text_chars = len("".join(text.split()))
+            a.text_chars = visible_chars(text)
         return a
     except Exception as exc:  # invariant: bad input never stops the worker
         return Analysis(error=f"{type(exc).__name__}: {exc}", error_trace=traceback.format_exc())

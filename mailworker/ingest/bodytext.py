@@ -7,6 +7,7 @@ maintainer can add a client's marker without touching the logic.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 
 # --- HTML to text -----------------------------------------------------------------------
@@ -140,11 +141,44 @@ _separator = _line_matcher(SEPARATOR_PATTERNS)
 _outlook_from = _line_matcher(OUTLOOK_FROM, whole=False)
 _outlook_next = _line_matcher(OUTLOOK_NEXT, whole=False)
 _rule_line = _line_matcher(RULE_LINE)
-_mobile_footer = _line_matcher(MOBILE_FOOTERS)
-_closer = _line_matcher(CLOSER_PATTERNS)
 
-# Every quote marker above has one of these; a body with none has no quote to look for.
-_QUOTE_HINTS = (">", ":", "--", "__")
+
+def _remembered(patterns: list[str]):
+    """A whole-line yes/no test that remembers its answers: sign-offs and phone footers are
+    the same from mail to mail ("감사합니다.", "김민준 드림"), and a case-insensitive match
+    on Korean text is not cheap."""
+    match = _line_matcher(patterns)
+
+    @lru_cache(maxsize=4096)
+    def test(line: str) -> bool:
+        return match(line) is not None
+    return test
+
+
+_mobile_footer = _remembered(MOBILE_FOOTERS)
+_closer = _remembered(CLOSER_PATTERNS)
+
+
+def _may_have_quote(text: str) -> bool:
+    """False when no line can start a quote, so ``_find_quotes`` would find none; checked
+    with a few ``str.find`` calls instead of looking at every line.
+
+    Every marker above needs a ">" line, a line ending in ":" or "-" (separators,
+    attributions), or an Outlook "From:" line, which has a ":" too.
+    """
+    if ">" in text:
+        return True
+    for mark in ":-":
+        at = text.find(mark)
+        while at >= 0:
+            end = text.find("\n", at)
+            if end < 0:
+                end = len(text)
+            stripped = text[text.rfind("\n", 0, at) + 1:end].strip()
+            if stripped[-1] in "-:" or (mark == ":" and _outlook_from(stripped)):
+                return True
+            at = text.find(mark, end)
+    return False
 
 
 def _is_quote_line(line: str) -> bool:
@@ -209,19 +243,25 @@ def _find_quotes(lines: list[str]) -> tuple[list[bool], int]:
     return quoted, len(lines)
 
 
-def _signature_start(lines: list[str], idx: list[int]) -> int:
-    """Position in ``idx`` (indexes of new-text lines) where the signature starts."""
+def _signature_start(lines: list[str], idx: list[int], dashes: bool = True) -> int:
+    """Position in ``idx`` (indexes of new-text lines) where the signature starts.
+    ``dashes=False`` says no line is "--", so only the last lines need a look."""
     # Only the last few non-blank lines can start a signature: (position, stripped line).
     tail: list[tuple[int, str]] = []
+    # Without a "--" line only sign-offs (last CLOSER_TAIL_LINES + 1) and phone footers
+    # (last 3) are looked for.
+    keep = SIGNATURE_MAX_LINES + 1
+    if not dashes:
+        keep = min(keep, max(CLOSER_TAIL_LINES + 1, 3))
     for k in range(len(idx) - 1, -1, -1):
         stripped = lines[idx[k]].strip()
         if stripped:
             tail.append((k, stripped))
-            if len(tail) > SIGNATURE_MAX_LINES:
+            if len(tail) >= keep:
                 break
     tail.reverse()
     start = len(idx)
-    for k, stripped in tail:
+    for k, stripped in tail if dashes else ():
         if stripped == "--":                      # the "-- " delimiter
             start = k
             break
@@ -229,10 +269,14 @@ def _signature_start(lines: list[str], idx: list[int]) -> int:
         if len(stripped) <= FOOTER_MAX_WIDTH and _mobile_footer(stripped):
             start = min(start, k)
             break
+    # A sign-off is followed only by short lines (name, phone): it can be only among the
+    # closing lines from which all to the end are short.
     closing = tail[-(CLOSER_TAIL_LINES + 1):]
-    for pos, (k, stripped) in enumerate(closing):
-        if (len(stripped) <= CLOSER_TAIL_WIDTH and _closer(stripped)
-                and all(len(after) <= CLOSER_TAIL_WIDTH for _, after in closing[pos + 1:])):
+    short_from = len(closing)
+    while short_from and len(closing[short_from - 1][1]) <= CLOSER_TAIL_WIDTH:
+        short_from -= 1
+    for k, stripped in closing[short_from:]:
+        if _closer(stripped):
             start = min(start, k)
             break
     return start
@@ -251,13 +295,14 @@ def split_reply(text: str) -> tuple[str, str, str]:
     """(new_text, quoted_text, signature) of a plain-text body."""
     lines = text.split("\n")
     quoted, cut = None, len(lines)
-    if any(hint in text for hint in _QUOTE_HINTS):
+    if _may_have_quote(text):
         quoted, cut = _find_quotes(lines)
         if cut == len(lines) and not any(quoted):
             quoted = None
     if quoted is None:          # the common case: nothing quoted
-        idx = list(range(len(lines)))
-        sig = _signature_start(lines, idx)
+        sig = _signature_start(lines, range(len(lines)), "--" in text)
+        if sig == len(lines):
+            return text.strip(), "", ""
         return "\n".join(lines[:sig]).strip(), "", _join(lines[sig:])
     idx = [i for i in range(cut) if not quoted[i]]
     sig = _signature_start(lines, idx)

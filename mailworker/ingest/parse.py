@@ -3,29 +3,33 @@
 How mail-parser is used, and why not its full ``parse_from_bytes``
 ------------------------------------------------------------------
 Measured with ``benchmarks/parse_bench.py`` on the project's machine (Python 3.11, one
-core of a shared AMD EPYC VM where ``sum(range(100))`` takes 0.8 µs), for a 2.5 KB Korean
-member mail (base64 UTF-8 body, real-world headers) and a 1.37 MB mail with a screenshot:
+core of a shared AMD EPYC VM where ``sum(range(100))`` takes 0.8 µs; CPU time, every pass
+on mails not parsed before), for a 2.5 KB Korean member mail (base64 UTF-8 body,
+real-world headers), the 2.4 KB mail of ``benchmarks/ingest_bench.py`` and a 1.37 MB
+mail with a screenshot:
 
-    ==================================  ===========  ============
-    per message                         2.5 KB mail  1.37 MB mail
-    ==================================  ===========  ============
-    stdlib ``email.message_from_bytes``       60 µs       28 ms
-    ``mailparser.parse_from_bytes``          595 µs       28 ms
-    ``parse_message`` (this module)          100 µs
-    ``classify`` of the parsed mail           49 µs
-    ``parse_message`` + ``classify``         170 µs      6.6 ms
-    ==================================  ===========  ============
+    ====================================  ===========  ===========  ============
+    per message                           2.5 KB mail  2.4 KB mail  1.37 MB mail
+    ====================================  ===========  ===========  ============
+    stdlib ``email.message_from_bytes``         66 µs        49 µs       29 ms
+    ``mailparser.parse_from_bytes``            626 µs       433 µs       27 ms
+    ``parse_message`` (this module)             75 µs        57 µs
+    ``classify`` of the parsed mail             43 µs        48 µs
+    ``body_fingerprint`` of its new text         9 µs        13 µs
+    all three, one mail after the other        148 µs       140 µs      6.0 ms
+    ====================================  ===========  ===========  ============
 
-mail-parser's full parse alone would cost more than the whole ingest budget (~220 µs per
-message for 4,500 msg/s) and reads 1 MB mail at ~48 MB/s, so:
+mail-parser's full parse alone would cost more than the whole ingest budget (~300 µs per
+message, IMAP and database included) and reads 1 MB mail at ~50 MB/s, so:
 
 * the MIME structure is read by ``mailworker.ingest.mime`` straight from the bytes
   (header block split with one regular expression, multipart bodies split with
   ``bytes.find`` on the boundary, base64 and quoted-printable undone with ``binascii``):
   the cost follows the number of parts, not the number of lines;
-* mail-parser stays in the path where it is cheap and right: RFC 2047 encoded words
+* mail-parser stays in the path where it is right: RFC 2047 encoded words
   (``mailparser.utils.decode_header_part``, after Korean charset labels are rewritten to
-  cp949 so it does not garble them) and ``Date`` headers that are not in the plain
+  cp949 so it does not garble them; the usual base64 shape is decoded directly, with the
+  same result) and ``Date`` headers that are not in the plain
   "Tue, 24 Nov 2026 09:00:00 +0900" form (``mailparser.dates.parse_mail_date``, which
   reports bad dates instead of guessing);
 * what mail-parser gets wrong for Korean mail is done here: ``ks_c_5601-1987`` /
@@ -35,6 +39,12 @@ message for 4,500 msg/s) and reads 1 MB mail at ~48 MB/s, so:
 
 ``parse_message`` never raises: a message it cannot read still comes back, with the
 problems listed in ``defects``.
+
+Where the time goes is mostly Python's own per-call cost, so the common case takes
+shortcuts that give exactly what the general way gives (``tests/test_parse_fast_paths.py``
+checks each against it): encoded words, a body without quote markers (a few ``str.find``
+calls instead of a look at every line), a member's From:/To: and sign-off lines
+remembered from mail to mail, whitespace squashed without splitting into words.
 """
 from __future__ import annotations
 
@@ -45,6 +55,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from mailparser.dates import parse_mail_date
 
@@ -100,9 +111,9 @@ MAX_HTML_CHARS = 300_000
 _ISO2022_SHIFT = re.compile(r"\x1b\$\)C|[\x0e\x0f]")
 
 
-def _new(raw: bytes, size: int) -> ParsedMail:
+def _new(raw: bytes, size: int, sha256: str | None = None) -> ParsedMail:
     return ParsedMail(
-        sha256=hashlib.sha256(raw).hexdigest(), size=size, message_id=None, from_addr="",
+        sha256=sha256 or hashlib.sha256(raw).hexdigest(), size=size, message_id=None, from_addr="",
         from_name="", to_addrs=[], subject="", date=None, text="", new_text="",
         quoted_text="", signature="", attachments=[], in_reply_to=None, references=[],
         content_type="text/plain", report_type=None)
@@ -116,15 +127,22 @@ def _index_headers(fields: list[tuple[str, str]], defects: list[str]
     for name, value in fields:
         key = name.lower()
         text = value.strip() if value.isascii() else mime.header_text(value, defects, name)
-        raw.setdefault(key, []).append(text)
+        readable = text
         if "=?" in text:
-            defects.extend(f"{name} header: unknown charset {charset!r} in an encoded word"
-                           for charset in mime.unknown_word_charsets(text))
-            text = mime.decode_words(text)
-        if "\x00" in text:                    # PostgreSQL text columns refuse NUL
+            readable, unknown = mime.decode_header_value(text)
+            if unknown:
+                defects.extend(f"{name} header: unknown charset {charset!r} in an encoded word"
+                               for charset in unknown)
+        if "\x00" in readable:                # PostgreSQL text columns refuse NUL
             defects.append(f"{name} header: NUL characters were replaced")
-            text = text.replace("\x00", "\ufffd")
-        decoded.setdefault(key, []).append(text)
+            readable = readable.replace("\x00", "\ufffd")
+        values = raw.get(key)
+        if values is None:
+            raw[key] = [text]
+            decoded[key] = [readable]
+        else:
+            values.append(text)
+            decoded[key].append(readable)
     return raw, decoded
 
 
@@ -146,6 +164,31 @@ def parse_mailbox(value: str) -> tuple[str, str]:
     return email.utils.parseaddr(value)
 
 
+@lru_cache(maxsize=4096)   # a member writes from the same address and name every time
+def _sender(raw_from: str) -> tuple[str, str] | None:
+    """(lower-case address, decoded display name) of a From: value; None if no address."""
+    name, addr = parse_mailbox(raw_from)
+    addr = addr.strip()
+    if "@" in addr and " " not in addr and addr.isprintable():
+        name = mime.decode_words(name) if name else ""
+        return addr.lower(), " ".join(name.replace("\x00", "\ufffd").split())
+    return None
+
+
+@lru_cache(maxsize=1024)   # nearly all mail is to the group's address
+def _recipients(value: str) -> tuple[str, ...]:
+    """Lower-case addresses of one To: value."""
+    bare = _BARE_ADDR.fullmatch(value)
+    named = None if bare else _NAMED_ADDR.fullmatch(value)
+    if bare:
+        addresses = [bare.group(1)]
+    elif named:
+        addresses = [named.group(3)]
+    else:
+        addresses = [a for _, a in email.utils.getaddresses([value])]
+    return tuple(a.lower() for a in addresses if "@" in a and a.isprintable())
+
+
 def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Set the header-derived fields; return the raw header texts by lower-case name."""
     raw, h = _index_headers(fields, mail.defects)
@@ -154,22 +197,14 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
     if "from" not in raw:
         mail.defects.append("From header is missing")
     else:
-        raw_from = raw["from"][0]
-        name, addr = parse_mailbox(raw_from)
-        addr = addr.strip()
-        if "@" in addr and " " not in addr and addr.isprintable():
-            mail.from_addr = addr.lower()
-            name = mime.decode_words(name) if name else ""
-            mail.from_name = " ".join(name.replace("\x00", "\ufffd").split())
+        sender = _sender(raw["from"][0])
+        if sender:
+            mail.from_addr, mail.from_name = sender
         else:
-            mail.defects.append(f"From header has no usable address: {raw_from[:80]!r}")
+            mail.defects.append(f"From header has no usable address: {raw['from'][0][:80]!r}")
 
     for value in raw.get("to", ()):
-        if _BARE_ADDR.fullmatch(value) or _NAMED_ADDR.fullmatch(value):
-            addresses = [parse_mailbox(value)[1]]
-        else:
-            addresses = [a for _, a in email.utils.getaddresses([value])]
-        mail.to_addrs.extend(a.lower() for a in addresses if "@" in a and a.isprintable())
+        mail.to_addrs.extend(_recipients(value))
 
     if "subject" in h:
         mail.subject = " ".join(h["subject"][0].split())
@@ -195,20 +230,26 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
 _PLAIN_DATE = re.compile(r"(?:[A-Z][a-z]{2}, ?)?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) "
                          r"(\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)([0-5]\d)(?: \([\w +:-]{1,20}\))?")
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_ZONE_OFFSETS: dict[str, timedelta] = {}    # "+0900" -> timedelta(hours=9), filled as seen
 
 
 def _parse_date(value: str, defects: list[str]) -> datetime | None:
     m = _PLAIN_DATE.fullmatch(value)
-    if m and m.group(2) in _MONTHS:
+    month = _MONTHS.get(m.group(2)) if m else None
+    if month:
         day, _, year, hour, minute, second, sign, zh, zm = m.groups()
-        try:
-            local = datetime(int(year), _MONTHS[m.group(2)], int(day), int(hour), int(minute),
-                             int(second or 0), tzinfo=timezone.utc)
+        try:   # tzinfo given by position: parsing keyword arguments costs half the call
+            local = datetime(int(year), month, int(day), int(hour), int(minute),
+                             int(second or 0), 0, timezone.utc)
         except ValueError:          # 31 Feb, second 60 ...: let mail-parser judge it
             pass
         else:
-            offset = timedelta(hours=int(zh), minutes=int(zm))
-            return local - offset if sign == "+" else local + offset
+            offset = _ZONE_OFFSETS.get(sign + zh + zm)
+            if offset is None:          # a new timedelta costs ~1 µs: keep the few zones seen
+                offset = timedelta(hours=int(zh), minutes=int(zm))
+                offset = _ZONE_OFFSETS.setdefault(sign + zh + zm,
+                                                  offset if sign == "+" else -offset)
+            return local - offset
     result = parse_mail_date(value)
     if result.value is None:
         defects.append(f"Date header could not be read ({', '.join(result.reasons)}): "
@@ -234,7 +275,9 @@ def _decode_text(leaf: mime.Leaf, defects: list[str]) -> str:
     if defect:
         defects.append(defect)
     if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            text = text.replace("\r", "\n")
     if "\x1b" in text or "\x0e" in text:
         text = _ISO2022_SHIFT.sub("", text)   # an undeclared or broken ISO-2022-KR remnant
     if "\x00" in text:                        # PostgreSQL text columns refuse NUL
@@ -266,7 +309,7 @@ def _fill_body(mail: ParsedMail, raw: dict[str, list[str]], body: bytes) -> None
                                           sha256=hashlib.sha256(leaf.payload).hexdigest(),
                                           content_type=ctype))
     mail.attachments = attachments
-    plain_text = "\n\n".join(t for t in plain if t.strip())
+    plain_text = "\n\n".join(t for t in plain if t and not t.isspace())   # no strip() copies
     if plain_text:
         mail.text = plain_text.strip()
     elif html:
@@ -279,9 +322,10 @@ def _fill_body(mail: ParsedMail, raw: dict[str, list[str]], body: bytes) -> None
     mail.new_text, mail.quoted_text, mail.signature = split_reply(mail.text)
 
 
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes. Never raises; problems are listed in ``defects``."""
-    mail = _new(raw, len(raw))
+def parse_message(raw: bytes, sha256: str | None = None) -> ParsedMail:
+    """Parse raw RFC 5322 bytes. Never raises; problems are listed in ``defects``.
+    ``sha256``: the hex SHA-256 of ``raw`` when the caller has it already."""
+    mail = _new(raw, len(raw), sha256)
     if not raw or raw.isspace():
         mail.defects.append("message is empty")
         return mail
@@ -312,7 +356,43 @@ def parse_headers_only(raw_headers: bytes, size: int) -> ParsedMail:
     return mail
 
 
+def squash_spaces(text: str) -> str:
+    """``" ".join(text.split())``, without cutting the text into a list of words."""
+    flat = text.replace("\n", " ")
+    # Printable means the only whitespace left is " " (tabs, NBSP, other separators and
+    # controls are not printable); anything else goes the general way.
+    if not flat.isprintable():
+        return " ".join(text.split())
+    while "  " in flat:
+        flat = flat.replace("  ", " ")
+    return flat.strip(" ")
+
+
+def visible_chars(text: str) -> int:
+    """``len("".join(text.split()))``: how many characters are not whitespace."""
+    flat = text.replace("\n", " ")
+    if flat.isprintable():           # the only whitespace left is " " (see squash_spaces)
+        return len(flat) - flat.count(" ")
+    return len("".join(text.split()))
+
+
+# classify() and body_fingerprint() both case-fold the new text of the mail in hand, one
+# after the other: the last result is kept, keyed by the very string object (never stale).
+_last_fold: tuple[str, str] = ("", "")
+
+
+def casefolded(text: str) -> str:
+    """``text.casefold()``, computed once for the same string object twice in a row."""
+    global _last_fold
+    last = _last_fold
+    if last[0] is text:
+        return last[1]
+    folded = text.casefold()
+    _last_fold = (text, folded)
+    return folded
+
+
 def body_fingerprint(new_text: str) -> str:
     """SHA-256 hex of the new text with case and whitespace differences removed."""
-    norm = " ".join(unicodedata.normalize("NFKC", new_text).casefold().split())
+    norm = squash_spaces(casefolded(unicodedata.normalize("NFKC", new_text)))
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()
