@@ -404,3 +404,22 @@ def test_key_ranges_behave_like_a_list_of_keys():
     assert len(KeyRanges.parse("")) == 0 and list(KeyRanges.parse("")) == []
     with pytest.raises(IndexError):
         keys[9]
+
+
+def test_imaplib_protocol_trace_only_runs_when_its_logger_listens(dovecot, imap_world, caplog):
+    import logging
+    cfg = imap_world()
+    source = from_config(cfg)
+    source.open()
+    try:
+        assert source._client._imap.debug == 0          # nobody listens: nothing formatted
+    finally:
+        source.close()
+    caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")
+    source.open()
+    try:
+        assert source._client._imap.debug > 0           # troubleshooting: the trace is kept
+        source.waiting()
+    finally:
+        source.close()
+    assert dovecot.password not in caplog.text

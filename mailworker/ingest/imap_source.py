@@ -86,6 +86,11 @@ class ImapSource:
                 with contextlib.suppress(*_CLOSE_ERRORS):
                     client.shutdown()
                 raise
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            # imapclient turns imaplib's protocol trace on and sends it to that logger; with
+            # the logger off, the trace still formats every line (a FETCH answer's repr
+            # too): about a third of the cost of reading mail. Off unless someone listens.
+            client._imap.debug = 0
         self._client = client
         self.uidvalidity = int(info[b"UIDVALIDITY"])
         self._known_folders = set()
