@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+from concurrent.futures import Future
 import sysconfig
 from pathlib import Path
 
 from mailworker.demo_data import demo_messages
-from mailworker.ingest.analysis import Analyzer, analyze_batch
+from mailworker.ingest.analysis import Analyzer, Job, analyze_batch
 from tests.mailfactory import PROPOSAL_KO, make_mail, unique_review
 
 
@@ -22,9 +24,9 @@ def test_a_second_process_analyses_exactly_as_the_worker_itself():
     mails = sample_mails()
     here = analyze_batch(mails, "mx.example.org")
     with Analyzer("mx.example.org", parallel=True) as analyzer:
+        analyzer.share_here = 0.0                   # all of it in the other process
         jobs = [analyzer.submit(mails[i:i + 10]) for i in range(0, len(mails), 10)]
-        there = [a for i, job in enumerate(jobs)
-                 for a in analyzer.results(job, mails[i * 10:i * 10 + 10])]
+        there = [a for job in jobs for a in analyzer.results(job)]
     assert [a.__dict__ for a in there] == [a.__dict__ for a in here]
     assert {a.kind for a in here} >= {"review", "proposal", "triage"}
 
@@ -32,11 +34,31 @@ def test_a_second_process_analyses_exactly_as_the_worker_itself():
 def test_if_the_analysis_process_dies_the_worker_analyses_by_itself(caplog):
     mails = [unique_review(i) for i in range(6)]
     with Analyzer("", parallel=True) as analyzer:
+        analyzer.share_here = 0.0
         first = analyzer.submit(mails[:3])
-        assert [a.kind for a in analyzer.results(first, mails[:3])] == ["review"] * 3
+        assert [a.kind for a in analyzer.results(first)] == ["review"] * 3
         for pid in list(analyzer._pool._processes):
             os.kill(pid, signal.SIGKILL)       # as the kernel's OOM killer would
         second = analyzer.submit(mails[3:])
-        got = analyzer.results(second, mails[3:])
+        got = analyzer.results(second)
     assert [a.kind for a in got] == ["review"] * 3
     assert "analysing in the worker itself" in caplog.text
+
+
+def test_the_part_analysed_in_place_follows_who_waits_for_whom():
+    mails = [unique_review(i) for i in range(40)]
+    with Analyzer("", parallel=True) as analyzer:
+        start = analyzer.share_here
+        job = analyzer.submit(mails[:20])
+        assert job.here == round(20 * start) and job.elsewhere is not None
+        job.elsewhere.result()                       # the other process was quick enough
+        assert len(analyzer.results(job)) == 20 and analyzer.share_here < start
+        # The other process is late (its answer comes 50 ms after it is asked for).
+        analyzer.share_here = 0.5
+        late: Future = Future()
+        threading.Timer(0.05, late.set_result, [analyze_batch(mails[30:], "")]).start()
+        got = analyzer.results(Job(mails[20:], 10, late))
+        assert [a.kind for a in got] == ["review"] * 20 and analyzer.share_here == 0.55
+    with Analyzer("", parallel=False) as inline:
+        job = inline.submit(mails[:5])
+        assert job.here == 5 and job.elsewhere is None and len(inline.results(job)) == 5

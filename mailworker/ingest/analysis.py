@@ -85,14 +85,31 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
+@dataclass
+class Job:
+    """A batch being analysed: its head is analysed in place, the rest elsewhere."""
+    raws: list[bytes]
+    here: int                       # how many of the first raws are analysed in place
+    elsewhere: Future | None
+
+
 class Analyzer:
-    """Analysis of batches, in a second process when ``parallel`` (a long pass)."""
+    """Analysis of batches, shared with a second process when ``parallel`` (a long pass).
+
+    The second process shares its core with the mail server, so it can fall behind the
+    worker. A part of each batch is therefore analysed in place, and the part grows when
+    the worker had to wait for the other process and shrinks when it did not: the two
+    cores end up about equally busy."""
+
+    STEP = 0.05
+    MOST_HERE = 0.8
 
     def __init__(self, trusted_authserv_id: str, parallel: bool):
         self.trusted = trusted_authserv_id
         self._pool = (ProcessPoolExecutor(max_workers=1, initializer=_die_with_parent,
                                           mp_context=multiprocessing.get_context("spawn"))
                       if parallel else None)
+        self.share_here = 0.2 if parallel else 1.0
 
     def __enter__(self) -> "Analyzer":
         return self
@@ -101,24 +118,30 @@ class Analyzer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, raws: list[bytes]) -> Future:
-        """Start analysing; the future's result is one Analysis per raw message."""
-        if self._pool is not None:
-            return self._pool.submit(analyze_batch, raws, self.trusted)
-        done: Future = Future()
-        done.set_result(analyze_batch(raws, self.trusted))
-        return done
+    def submit(self, raws: list[bytes]) -> Job:
+        """Start analysing a batch (the part for the other process starts now)."""
+        here = len(raws) if self._pool is None else round(len(raws) * self.share_here)
+        elsewhere = (self._pool.submit(analyze_batch, raws[here:], self.trusted)
+                     if here < len(raws) else None)
+        return Job(raws, here, elsewhere)
 
-    def results(self, job: Future, raws: list[bytes]) -> list[Analysis]:
-        """The analyses of a submitted batch. Should the second process die (killed,
+    def results(self, job: Job) -> list[Analysis]:
+        """One Analysis per message of the batch. Should the second process die (killed,
         out of memory), this batch and the rest are analysed here instead."""
+        out = analyze_batch(job.raws[:job.here], self.trusted)
+        if job.elsewhere is None:
+            return out
+        had_to_wait = not job.elsewhere.done()
         try:
-            return job.result()
+            out += job.elsewhere.result()
         except BrokenProcessPool as exc:
             log.warning("the analysis process stopped (%s); analysing in the worker itself",
                         exc)
-            self._pool = None
-            return analyze_batch(raws, self.trusted)
+            self._pool, self.share_here = None, 1.0
+            return out + analyze_batch(job.raws[job.here:], self.trusted)
+        step = self.STEP if had_to_wait else -self.STEP
+        self.share_here = min(self.MOST_HERE, max(0.0, self.share_here + step))
+        return out
 
 
 def _die_with_parent() -> None:

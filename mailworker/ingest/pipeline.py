@@ -30,7 +30,7 @@ from ..db import IngestCommits, state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
 from . import record
-from .analysis import Analysis, Analyzer, summary
+from .analysis import Analysis, Analyzer, Job, summary
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
 from .parse import parse_headers_only
@@ -145,8 +145,8 @@ class Ingestor:
 
     @staticmethod
     def _collect(analyzer: Analyzer, fetched: list[Fetched], readable: list[Fetched],
-                 job: Future) -> tuple[list[Fetched], dict[str, Analysis]]:
-        analyses = analyzer.results(job, [f.data for f in readable])
+                 job: Job) -> tuple[list[Fetched], dict[str, Analysis]]:
+        analyses = analyzer.results(job)
         return fetched, {f.key: a for f, a in zip(readable, analyses)}
 
     def _process_batch(self, fetched: list[Fetched], analyses: dict[str, Analysis],
