@@ -24,6 +24,7 @@ def test_a_second_process_analyses_exactly_as_the_worker_itself():
     mails = sample_mails()
     here = analyze_batch(mails, "mx.example.org")
     with Analyzer("mx.example.org", parallel=True) as analyzer:
+        analyzer._started.result()
         analyzer.share_here = 0.0                   # all of it in the other process
         jobs = [analyzer.submit(mails[i:i + 10]) for i in range(0, len(mails), 10)]
         there = [a for job in jobs for a in analyzer.results(job)]
@@ -34,6 +35,7 @@ def test_a_second_process_analyses_exactly_as_the_worker_itself():
 def test_if_the_analysis_process_dies_the_worker_analyses_by_itself(caplog):
     mails = [unique_review(i) for i in range(6)]
     with Analyzer("", parallel=True) as analyzer:
+        analyzer._started.result()
         analyzer.share_here = 0.0
         first = analyzer.submit(mails[:3])
         assert [a.kind for a in analyzer.results(first)] == ["review"] * 3
@@ -48,6 +50,8 @@ def test_if_the_analysis_process_dies_the_worker_analyses_by_itself(caplog):
 def test_the_part_analysed_in_place_follows_who_waits_for_whom():
     mails = [unique_review(i) for i in range(40)]
     with Analyzer("", parallel=True) as analyzer:
+        assert analyzer.submit(mails[:4]).elsewhere is None or analyzer._started.done()
+        analyzer._started.result()                   # the process is up
         start = analyzer.share_here
         job = analyzer.submit(mails[:20])
         assert job.here == round(20 * start) and job.elsewhere is not None

@@ -110,6 +110,9 @@ class Analyzer:
                                           mp_context=multiprocessing.get_context("spawn"))
                       if parallel else None)
         self.share_here = 0.2 if parallel else 1.0
+        # The process takes a moment to start (a new interpreter importing the parser);
+        # until it is up, the worker analyses whole batches itself instead of waiting.
+        self._started = self._pool.submit(int) if self._pool is not None else None
 
     def __enter__(self) -> "Analyzer":
         return self
@@ -120,7 +123,8 @@ class Analyzer:
 
     def submit(self, raws: list[bytes]) -> Job:
         """Start analysing a batch (the part for the other process starts now)."""
-        here = len(raws) if self._pool is None else round(len(raws) * self.share_here)
+        starting = self._pool is None or not self._started.done()
+        here = len(raws) if starting else round(len(raws) * self.share_here)
         elsewhere = (self._pool.submit(analyze_batch, raws[here:], self.trusted)
                      if here < len(raws) else None)
         return Job(raws, here, elsewhere)
