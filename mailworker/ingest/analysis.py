@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import signal
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -107,6 +108,7 @@ class Analyzer:
     def __init__(self, trusted_authserv_id: str, parallel: bool):
         self.trusted = trusted_authserv_id
         self._pool = (ProcessPoolExecutor(max_workers=1, initializer=_die_with_parent,
+                                          initargs=(os.getpid(),),
                                           mp_context=multiprocessing.get_context("spawn"))
                       if parallel else None)
         self.share_here = 0.2 if parallel else 1.0
@@ -148,8 +150,8 @@ class Analyzer:
         return out
 
 
-def _die_with_parent() -> None:
-    """In the worker process: end when the pipeline's process ends, even by SIGKILL."""
+def _die_with_parent(parent: int) -> None:
+    """In the analysis process: end when the worker ends, even by SIGKILL."""
     # A Ctrl-C, or systemd's SIGTERM to the whole service, is the parent's to handle: it
     # finishes the batch in hand and then shuts this process down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -158,3 +160,8 @@ def _die_with_parent() -> None:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)              # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        # The worker died while this process was starting, before the signal was asked
+        # for; nobody will ever send work or close the queue (this process holds both of
+        # its ends), so leave now.
+        os._exit(0)
