@@ -19,6 +19,7 @@ from mailworker.ingest.pipeline import Ingestor
 from mailworker.models import HourCredit, Message, Outbox
 from tests.mailfactory import PROPOSAL_KO, REVIEW_EN, make_mail, unique_review
 from tests.roster import load_roster
+from tests.servers.dovecot import process_alive
 
 KEY = b"k" * 32
 
@@ -204,14 +205,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
         imap_world, dovecot, clock, tmp_path):
     n = 600
@@ -238,9 +231,9 @@ def test_sigkill_mid_batch_then_rerun_records_each_message_exactly_once(
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
             deadline = time.monotonic() + 10
-            while any(_running(pid) for pid in helpers) and time.monotonic() < deadline:
+            while any(process_alive(pid) for pid in helpers) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not any(_running(pid) for pid in helpers), "a helper process outlived it"
+            assert not any(process_alive(pid) for pid in helpers), "a helper process outlived it"
         proc.wait(10)
     assert kills >= 2, "the worker finished before it could be killed; raise n"
     assert had_helpers, "no kill happened while the analysis process ran"

@@ -9,13 +9,17 @@ from mailworker.ledger import bench
 from tests.conftest import skip_unless
 
 
-def test_bench_reports_the_same_figures_as_json(tmp_path, capsys):
+def needs_pymerkle() -> None:
     try:
         import pymerkle  # noqa: F401
         have = True
     except ImportError:
         have = False
     skip_unless(have, "pymerkle is not installed (pip install -e '.[bench]')")
+
+
+def test_bench_reports_the_same_figures_as_json(tmp_path, capsys):
+    needs_pymerkle()
     code = bench.main(["--json", "--quick", "--sizes", "300,700", "--append", "400",
                        "--batches", "100,400", "--dir", str(tmp_path)])
     assert code == 0
@@ -44,12 +48,7 @@ def test_synthetic_leaves_look_like_real_ones():
 
 
 def test_the_table_marks_the_configured_batch_size(tmp_path, capsys):
-    try:
-        import pymerkle  # noqa: F401
-        have = True
-    except ImportError:
-        have = False
-    skip_unless(have, "pymerkle is not installed (pip install -e '.[bench]')")
+    needs_pymerkle()
     default = bench.configured_batch()
     assert default >= bench.SMALL_BATCH
     res = bench.run(quick=True, sizes=(200,), workdir=tmp_path, append_n=1200,

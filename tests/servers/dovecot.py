@@ -61,7 +61,7 @@ namespace inbox {{
 """
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """True while the process runs; a zombie waiting for init to reap it counts as gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -120,7 +120,7 @@ class Dovecot:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.01)
         (self.dir / "run" / "master.pid").unlink(missing_ok=True)
 
