@@ -54,9 +54,18 @@ def to_utc(when: _dt.datetime) -> _dt.datetime:
     return when.astimezone(UTC)
 
 
+_naive_last: tuple = (None, None)
+
+
 def naive_utc(when: _dt.datetime) -> _dt.datetime:
     """The form we store in the database: naive, in UTC."""
-    return to_utc(when).replace(tzinfo=None)
+    global _naive_last
+    last = _naive_last   # one message's rows ask for the same instant several times
+    if when is last[0]:
+        return last[1]
+    out = to_utc(when).replace(tzinfo=None)
+    _naive_last = (when, out)
+    return out
 
 
 @functools.lru_cache(maxsize=256)   # the same instant is asked for several times per message

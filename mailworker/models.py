@@ -36,13 +36,16 @@ DISPOSITIONS = (
 )
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)   # built once, not per row
+
+
 class JSONField(pw.TextField):
     def db_value(self, value):
         if value is None:
             return None
         if not value and isinstance(value, list):
             return "[]"                  # most messages have no attachments
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _JSON.encode(value)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)
@@ -90,7 +93,7 @@ class Message(BaseModel):
     source = pw.CharField()                   # e.g. imap://host/INBOX or maildir:/path
     uidvalidity = pw.BigIntegerField(null=True)
     uid = pw.CharField(null=True)             # IMAP UID or Maildir key
-    sender = pw.CharField(index=True)         # lower-cased From: address ('' if none)
+    sender = pw.CharField()                   # lower-cased From: address ('' if none)
     sender_name = pw.CharField(default="")
     subject = pw.TextField(default="")
     sent_at = pw.DateTimeField(null=True)     # Date: header, UTC
@@ -106,7 +109,6 @@ class Message(BaseModel):
     in_reply_to = pw.CharField(null=True)
     decided_by = pw.CharField(null=True)      # staff decision on triage: who
     decided_at = pw.DateTimeField(null=True)
-    filed = pw.BooleanField(default=False)    # moved out of the inbox
 
 
 class HourCredit(BaseModel):
@@ -123,17 +125,22 @@ class Outbox(BaseModel):
     key = pw.CharField(unique=True)           # idempotency key, e.g. ack:<sha256>
     template = pw.CharField()                 # template name under templates/
     to_addr = pw.CharField()
-    member = pw.ForeignKeyField(Member, null=True, backref="outbox")
+    member = pw.ForeignKeyField(Member, null=True, backref="outbox", index=False)
     context = JSONField(default=dict)         # template values (no secrets)
     attachments = JSONField(default=list)     # [{kind, ...}] resolved when sending
     message_id = pw.CharField(unique=True)    # fixed Message-ID: a resend is the same mail
-    status = pw.CharField(default="pending", index=True)  # pending|sent|failed|cancelled
+    status = pw.CharField(default="pending")  # pending|sent|failed|cancelled
     attempts = pw.IntegerField(default=0)
-    not_before = pw.DateTimeField(index=True)  # earliest (next) attempt
-    after = pw.ForeignKeyField("self", null=True, backref="followers")  # send only after this one
+    not_before = pw.DateTimeField()           # earliest (next) attempt
+    after = pw.ForeignKeyField("self", null=True, backref="followers",
+                               index=False)     # send only after this one (looked up by id)
     last_error = pw.TextField(default="")
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        # The sender asks for pending rows that are due; counts go by status.
+        indexes = ((("status", "not_before"), False),)
 
 
 class LedgerEvent(BaseModel):

@@ -27,7 +27,12 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 def domain_of(cfg) -> str:
     """The Message-ID domain: the domain of ``[outgoing] from_address``."""
-    return cfg.outgoing.from_address.rsplit("@", 1)[-1].strip().lower()
+    return _domain_of_address(cfg.outgoing.from_address)
+
+
+@functools.lru_cache(maxsize=16)
+def _domain_of_address(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip().lower()
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,9 +50,14 @@ def new_message_id(domain: str) -> str:
     """A unique Message-ID. The left part starts with a per-process counter after a
     random prefix, so the ids of one run sort in the order they were made and the
     database index on them grows at its end instead of at random pages."""
-    if not _DOMAIN.match(domain):
-        raise ValueError(f"not a usable Message-ID domain: {domain!r}")
+    if domain not in _usable_domains:
+        if not _DOMAIN.match(domain):
+            raise ValueError(f"not a usable Message-ID domain: {domain!r}")
+        _usable_domains.add(domain)
     return f"<{_RUN}.{next(_sequence):010d}@{domain}>"
+
+
+_usable_domains: set[str] = set()
 
 
 _RUN = secrets.token_hex(12)   # tells the runs apart (96 random bits): the counter restarts

@@ -35,6 +35,15 @@ class PreparedInsert:
             raise ValueError(f"{model.__name__}: prepared insert expected "
                              f"{len(self.fields)} parameters, peewee made {len(params)}")
         self.returning = " RETURNING " in self.sql.upper()
+        self._many: dict[int, str] = {}
+
+    def many_sql(self, count: int) -> str:
+        """The same INSERT for ``count`` rows at once (parameters row after row), without
+        RETURNING: ids are not needed there."""
+        sql = self._many.get(count)
+        if sql is None:
+            sql = self._many[count] = multi_row_sql(self.sql, count)
+        return sql
 
     def execute(self, row: dict[pw.Field, Any]) -> int | None:
         """Insert; the new row's id, or None when ON CONFLICT ignored it."""
@@ -128,9 +137,39 @@ def insert_instance(model: type[pw.Model], values: dict[str, Any],
     return model(id=new_id, **row)
 
 
+# Parameters in one statement: SQLite (3.32 and later) takes up to 32,766.
+MAX_PARAMETERS = 30_000
+
+
+def multi_row_sql(sql: str, count: int) -> str:
+    """``INSERT ... VALUES (...)`` (or ``... SELECT ... FROM (VALUES (...)) ...``) with
+    its one parenthesised VALUES row repeated ``count`` times; RETURNING dropped."""
+    upper = sql.upper()
+    if " RETURNING " in upper:
+        sql = sql[: upper.rindex(" RETURNING ")]
+        upper = upper[: len(sql)]
+    start = upper.index("VALUES (") + len("VALUES ")
+    end = sql.index(")", start) + 1
+    return sql[:start] + ", ".join([sql[start:end]] * count) + sql[end:]
+
+
+def execute_rows(sql_for: Callable[[int], str], rows: list[Sequence[Any]]) -> None:
+    """Run a multi-row statement over ``rows``, as few statements as the parameter limit
+    allows. One statement a chunk, not one a row: SQLite then does the whole chunk in one
+    step, with the GIL released (executemany takes it back for every row, which costs a
+    writer thread dearly while another thread computes)."""
+    if not rows:
+        return
+    per = max(1, MAX_PARAMETERS // len(rows[0]))
+    cursor = db_proxy.cursor()
+    for i in range(0, len(rows), per):
+        part = rows[i:i + per]
+        cursor.execute(sql_for(len(part)), [value for row in part for value in row])
+
+
 def insert_many(model: type[pw.Model], rows: list[dict[str, Any]],
                 on_conflict_ignore: bool = False) -> None:
-    """Insert complete rows (see ``complete_row``) with one executemany."""
+    """Insert complete rows (see ``complete_row``) with multi-row statements."""
     if not rows:
         return
     statement = _insert_statement(model, on_conflict_ignore)
@@ -142,10 +181,7 @@ def insert_many(model: type[pw.Model], rows: list[dict[str, Any]],
         for i, db_value in convert:
             p[i] = db_value(p[i])
         params.append(p)
-    sql = statement.sql
-    if statement.returning:  # executemany cannot return rows; ids are not needed here
-        sql = sql[: sql.upper().rindex(" RETURNING ")]
-    db_proxy.cursor().executemany(sql, params)
+    execute_rows(statement.many_sql, params)
 
 
 def select_in(columns: Sequence[pw.Field], key: pw.Field, values: Sequence[Any],

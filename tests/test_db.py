@@ -127,6 +127,37 @@ def test_one_transaction_and_unique_constraints(db_url, clock):
         database.close()
 
 
+def test_version_1_database_is_upgraded_in_place(db_url, clock):
+    """A database made by the first release (schema 1: ``message.filed`` and five more
+    indexes) reaches schema 2 when opened, keeping its rows."""
+    database = db_mod.open_database(db_url, clock=clock)
+    now = clock.now().replace(tzinfo=None)
+    # Put the version-1 shape back: the column, the old indexes, the version.
+    database.execute_sql("ALTER TABLE message ADD COLUMN filed BOOLEAN NOT NULL DEFAULT FALSE")
+    database.execute_sql('DROP INDEX "outbox_status_not_before"')
+    for name, table, column in (("message_sender", "message", "sender"),
+                                ("outbox_member_id", "outbox", "member_id"),
+                                ("outbox_after_id", "outbox", "after_id"),
+                                ("outbox_status", "outbox", "status"),
+                                ("outbox_not_before", "outbox", "not_before")):
+        database.execute_sql(f'CREATE INDEX "{name}" ON "{table}" ("{column}")')
+    models.SchemaVersion.delete().where(models.SchemaVersion.version > 1).execute()
+    kept = _message(now, _member(now))
+    database.close()
+
+    database = db_mod.open_database(db_url, clock=clock)
+    try:
+        assert db_mod.current_version(database) == 2
+        assert "filed" not in {c.name for c in database.get_columns("message")}
+        indexes = {i.name for t in ("message", "outbox") for i in database.get_indexes(t)}
+        assert "outbox_status_not_before" in indexes
+        assert not indexes & {"message_sender", "outbox_member_id", "outbox_after_id",
+                              "outbox_status", "outbox_not_before"}
+        assert models.Message.get_by_id(kept.id).subject == "[품평] 앱 설치 오류"
+    finally:
+        database.close()
+
+
 def test_address_belongs_to_one_member_only(db_url, clock):
     database = db_mod.open_database(db_url, clock=clock)
     now = clock.now().replace(tzinfo=None)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import Future
 import sysconfig
@@ -66,3 +68,34 @@ def test_the_part_analysed_in_place_follows_who_waits_for_whom():
     with Analyzer("", parallel=False) as inline:
         job = inline.submit(mails[:5])
         assert job.here == 5 and job.elsewhere is None and len(inline.results(job)) == 5
+
+
+def test_the_process_is_forked_only_while_the_worker_has_one_thread():
+    """Forking copies every lock as it is; with another thread running, one could be held
+    forever in the copy, so the process is then spawned (a fresh interpreter) instead.
+    The single-threaded case runs in a fresh interpreter: the test session may have
+    threads of its own."""
+    script = (
+        "from mailworker.ingest.analysis import Analyzer\n"
+        "from tests.mailfactory import unique_review\n"
+        "with Analyzer('', parallel=True) as an:\n"
+        "    an._started.result(); an.share_here = 0.0\n"
+        "    got = an.results(an.submit([unique_review(i) for i in range(4)]))\n"
+        "    print(an._pool._mp_context.get_start_method(), [a.kind for a in got])\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=60, check=True)
+    assert out.stdout.split("\n")[0] == "fork ['review', 'review', 'review', 'review']"
+
+    mails = [unique_review(i) for i in range(4)]
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with Analyzer("", parallel=True) as analyzer:
+            assert analyzer._pool._mp_context.get_start_method() == "spawn"
+            analyzer._started.result()
+            analyzer.share_here = 0.0
+            assert [a.kind for a in analyzer.results(analyzer.submit(mails))] == ["review"] * 4
+    finally:
+        release.set()
+        other.join()

@@ -9,6 +9,7 @@ import json
 import mailbox
 import os
 import sysconfig
+import threading
 from pathlib import Path
 
 import pytest
@@ -358,6 +359,56 @@ def test_batches_are_bounded_by_bytes_so_large_mail_keeps_memory_flat():
     # A message whose size was not asked for counts as ``small`` bytes.
     assert byte_batches(list("xyz"), {}, max_bytes=100, budget=60, small=30) == \
         [["x", "y"], ["z"]]
+
+
+def test_plain_mail_comes_in_batches_of_the_configured_size(world):
+    """Mail whose size is not asked for (small mail) counts as SMALL_BYTES: a batch of
+    the default 500 such messages fits the byte budget, so the count bounds it."""
+    from mailworker.ingest.mailbox_io import BATCH_BYTES, SMALL_BYTES, MailboxIO
+    assert 500 * SMALL_BYTES <= BATCH_BYTES
+    w = world(inbox={"batch_size": 7})
+    w.deliver(*[unique_review(i) for i in range(16)])
+    with MailboxIO(w.source, 7, w.cfg.limits.max_message_bytes, long_pass=1000) as io:
+        assert io.list() == 16
+        io.start()
+        assert [len(b) for b in io.batches(threading.Event())] == [7, 7, 2]
+
+
+def test_rows_go_in_as_few_statements_as_the_parameter_limit_allows(world, monkeypatch):
+    """Every row of a batch is written, however the rows are split between multi-row
+    INSERTs; a split that lost or doubled a row would show in the counts."""
+    from mailworker import prepared
+    from mailworker.ingest import sink as sink_mod
+    statements = []
+    real_execute_rows = prepared.execute_rows
+
+    def counting(sql_for, rows):
+        statements.append(len(rows))
+        return real_execute_rows(sql_for, rows)
+    monkeypatch.setattr(prepared, "MAX_PARAMETERS", 100)   # a few rows per statement
+    monkeypatch.setattr(sink_mod, "execute_rows", counting)
+    w = world(ingest={"daily_credit_cap": 100})
+    w.deliver(*[unique_review(i) for i in range(23)])
+    result = w.run()
+    assert result.recorded == 23
+    assert Message.select().count() == 23 and HourCredit.select().count() == 23
+    assert LedgerEvent.select().count() == 23 and Outbox.select().count() == 23
+    assert len({m.sha256 for m in Message.select()}) == 23
+    assert {c.message.sha256 for c in HourCredit.select()} == {m.sha256 for m in Message.select()}
+    assert statements and sum(statements) == 23   # the credits, in one call for the batch
+
+
+def test_multi_row_statements_keep_what_follows_the_values():
+    from mailworker.prepared import multi_row_sql
+    assert multi_row_sql('INSERT OR IGNORE INTO "t" ("a", "b") VALUES (?, ?)', 3) == \
+        'INSERT OR IGNORE INTO "t" ("a", "b") VALUES (?, ?), (?, ?), (?, ?)'
+    assert multi_row_sql('INSERT INTO "t" ("a") VALUES (%s) ON CONFLICT DO NOTHING '
+                         'RETURNING "t"."id"', 2) == \
+        'INSERT INTO "t" ("a") VALUES (%s), (%s) ON CONFLICT DO NOTHING'
+    assert multi_row_sql('INSERT INTO "c" ("x") SELECT v.column1 FROM (VALUES (?, ?)) AS v '
+                         'JOIN "m" ON m.a = v.column2', 2) == \
+        ('INSERT INTO "c" ("x") SELECT v.column1 FROM (VALUES (?, ?), (?, ?)) AS v '
+         'JOIN "m" ON m.a = v.column2')
 
 
 def test_a_quarantined_message_takes_its_credit_back_so_the_daily_cap_holds(

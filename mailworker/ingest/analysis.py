@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -108,8 +109,7 @@ class Analyzer:
     def __init__(self, trusted_authserv_id: str, parallel: bool):
         self.trusted = trusted_authserv_id
         self._pool = (ProcessPoolExecutor(max_workers=1, initializer=_die_with_parent,
-                                          initargs=(os.getpid(),),
-                                          mp_context=multiprocessing.get_context("spawn"))
+                                          initargs=(os.getpid(),), mp_context=_start_method())
                       if parallel else None)
         self.share_here = 0.2 if parallel else 1.0
         # The process takes a moment to start (a new interpreter importing the parser);
@@ -148,6 +148,17 @@ class Analyzer:
         step = self.STEP if had_to_wait else -self.STEP
         self.share_here = min(self.MOST_HERE, max(0.0, self.share_here + step))
         return out
+
+
+def _start_method() -> multiprocessing.context.BaseContext:
+    """Fork while the worker has one thread: the process starts at once with the parser
+    already imported (a new interpreter spends about 0.3 s of CPU importing it, which
+    the worker would spend analysing in place meanwhile). The child never touches what
+    it inherits (database, mailbox connection) and leaves with os._exit. With other
+    threads about, forking could copy a lock one of them holds, so then: spawn."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _die_with_parent(parent: int) -> None:

@@ -22,7 +22,9 @@ from imapclient import exceptions as imap_errors
 from imapclient.response_parser import parse_fetch_response
 
 from ..errors import SourceAuthError, SourceUnavailable
-from .sources import Fetched, KeyRanges, folder_names
+from .sources import Fetched, KeyRanges, chunks, folder_names
+
+SIZE_FETCH_UIDS = 2000   # UIDs in one FETCH RFC822.SIZE (about 14 KB of command line)
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +141,14 @@ class ImapSource:
             # longer than the server takes); large mail is rare, so the answer is short.
             wanted = keys if isinstance(keys, KeyRanges) else set(keys)
             hits = [u for u in self.client.search(["LARGER", threshold]) if str(u) in wanted]
-            if not hits:
-                return {}
-            found = self.client.fetch(sorted(hits), ["RFC822.SIZE"])
-        return {str(uid): d[b"RFC822.SIZE"] for uid, d in found.items() if b"RFC822.SIZE" in d}
+            sizes: dict[str, int] = {}
+            # in parts: a backlog of mail with attachments must not make one command line
+            # longer than the server takes
+            for part in chunks(sorted(hits), SIZE_FETCH_UIDS):
+                found = self.client.fetch(part, ["RFC822.SIZE"])
+                sizes.update((str(uid), d[b"RFC822.SIZE"]) for uid, d in found.items()
+                             if b"RFC822.SIZE" in d)
+        return sizes
 
     def fetch(self, keys: list[str], max_bytes: int, large: dict[str, int]) -> list[Fetched]:
         uids = [int(k) for k in keys]

@@ -9,13 +9,18 @@ The pipeline only waits when the batch it needs has not arrived yet.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .sources import Fetched, MailboxSource, chunks
 
-BATCH_BYTES = 32 * 1024 * 1024   # at most this much mail in one batch (two are in memory)
-SMALL_BYTES = 256 * 1024         # a message's size is asked for only when it is larger
+BATCH_BYTES = 16 * 1024 * 1024   # at most this much mail in one batch
+AHEAD = 2                        # batches fetched ahead of the one being recorded: a move
+                                 # holds the mailbox on the server, and a fetch waits
+SMALL_BYTES = 32 * 1024          # a message's size is asked for only when it is larger; a
+                                 # batch counts each smaller one at this size, so for plain
+                                 # mail the batch size ([inbox] batch_size) is what bounds it
 
 
 class MailboxIO:
@@ -42,42 +47,57 @@ class MailboxIO:
         self._mover.shutdown(wait=True)
 
     def list(self) -> int:
-        """Look what is waiting (and which of it is large); how many messages."""
-        self._keys = self._reader.submit(self.source.waiting).result()
-        self._large = self._reader.submit(self.source.large, self._keys, self._small).result()
+        """Look what is waiting (and which of it is large); how many messages.
+
+        Asked on the caller's thread, before this object starts any thread: the pipeline
+        may then start its analysis process by fork, which is only safe while the
+        process has a single thread."""
+        self._keys = self.source.waiting()
+        self._large = self.source.large(self._keys, self._small)
+        return len(self._keys)
+
+    def start(self) -> None:
+        """Threads may start now; on a long pass, open the second connection."""
         if len(self._keys) >= self.long_pass:
             self._filer_ready = self._mover.submit(self._open_filer)
-        return len(self._keys)
 
     def batches(self, stop: threading.Event) -> Iterator[list[Fetched]]:
         """What ``list`` found, in fetched batches; each is fetched while the one before
         it is being recorded. Stops early (the rest stays in the inbox) on ``stop``."""
         small, large = self._small, self._large
-        ahead: Future | None = None
+        ahead: deque[Future] = deque()
         for chunk in chunks(self._keys, self.batch_size):
             for batch in byte_batches(chunk, large, self.max_bytes, BATCH_BYTES, small):
                 if stop.is_set():
                     return
-                fetching = self._reader.submit(self.source.fetch, batch, self.max_bytes,
-                                               large)
-                if ahead is not None:
-                    yield ahead.result()
-                ahead = fetching
-        if ahead is not None and not stop.is_set():
-            yield ahead.result()
+                ahead.append(self._reader.submit(self.source.fetch, batch, self.max_bytes,
+                                                 large))
+                if len(ahead) > AHEAD:
+                    yield ahead.popleft().result()
+        while ahead and not stop.is_set():
+            yield ahead.popleft().result()
 
-    def file(self, moves: dict[str, list[str]]) -> Future:
-        """Start moving these messages out of the inbox; the future ends when they are."""
+    def file(self, moves: dict[str, list[str]], before: Callable[[], object]) -> Future:
+        """Start moving these messages out of the inbox, calling ``before`` first on the
+        same thread (the pipeline syncs its database there); the future ends when the
+        messages are moved."""
         if self._filer_ready is None:
-            return self._reader.submit(self.source.file, moves)
-        return self._mover.submit(self._file_on_filer, moves)
+            return self._reader.submit(self._file_on, self.source, moves, before)
+        return self._mover.submit(self._file_on_filer, moves, before)
+
+    @staticmethod
+    def _file_on(source: MailboxSource, moves: dict[str, list[str]],
+                 before: Callable[[], object]) -> None:
+        before()
+        source.file(moves)
 
     def _open_filer(self) -> None:
         self._filer = self.source.filer()
 
-    def _file_on_filer(self, moves: dict[str, list[str]]) -> None:
+    def _file_on_filer(self, moves: dict[str, list[str]],
+                       before: Callable[[], object]) -> None:
         self._filer_ready.result()    # raises if the second connection could not be made
-        self._filer.file(moves)
+        self._file_on(self._filer, moves, before)
 
     def _close_filer(self) -> None:
         filer, self._filer = self._filer, None

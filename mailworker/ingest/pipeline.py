@@ -35,7 +35,7 @@ from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
 from .parse import parse_headers_only
 from .sink import BatchSink, DirectSink
-from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource, chunks,
+from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource,
                       header_block)
 
 log = logging.getLogger(__name__)
@@ -102,16 +102,19 @@ class Ingestor:
         self.members = member_directory()
         self.history = CreditHistory(self.tz)
         self._to_file: dict[str, list[tuple[Fetched, Outcome]]] = {}
-        self._filing: tuple[Future, list[str]] | None = None
+        self._filing: Future | None = None
         self._commits = IngestCommits(db_proxy.obj)
         move_every = self.cfg.inbox.move_every
         self._mailbox = MailboxIO(self.source, self.cfg.inbox.batch_size,
                                   self.cfg.limits.max_message_bytes, long_pass=move_every)
-        with self._mailbox, self._commits:
+        with self._mailbox:
             # A long pass (a backlog) analyses in a second process; for the usual few
-            # messages, starting one would cost more than it saves.
+            # messages, starting one would cost more than it saves. It is started before
+            # any of the pass's threads (see Analyzer).
             long_pass = self._mailbox.list() >= move_every
-            with Analyzer(self.cfg.ingest.trusted_authserv_id, parallel=long_pass) as analyzer:
+            with Analyzer(self.cfg.ingest.trusted_authserv_id, parallel=long_pass) as analyzer, \
+                    self._commits:
+                self._mailbox.start()
                 for fetched, analyses in self._analyzed(analyzer, stop):
                     self._process_batch(fetched, analyses, result, stop)
                     self._commits.committed()
@@ -121,11 +124,11 @@ class Ingestor:
                         self._file()
                     if result.stopped:
                         break
-            if stop.is_set():
-                result.stopped = True
-            # everything committed so far leaves the inbox, even on a stop
-            self._file()
-            self._settle_filing()
+                if stop.is_set():
+                    result.stopped = True
+                # everything committed so far leaves the inbox, even on a stop
+                self._file()
+                self._settle_filing()
         state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
         return result
 
@@ -155,7 +158,7 @@ class Ingestor:
             with db_proxy.atomic():
                 done = self._record_batch(fetched, analyses, BatchSink(), stop)
         except pw.DatabaseError as exc:
-            # One row the database refused spoils the batch's executemany: roll it back
+            # One row the database refused spoils the batch's INSERT: roll it back
             # and record the batch again message by message, quarantining the culprit.
             log.warning("batch of %d from %s could not be written at once (%s); recording "
                         "one by one", len(fetched), self.source.name, exc)
@@ -186,22 +189,16 @@ class Ingestor:
             return
         pending, self._to_file = self._to_file, {}
         moves = {role: [f.key for f, _ in items] for role, items in pending.items()}
-        unfiled = [o.message.sha256 for items in pending.values() for _, o in items
-                   if not o.message.filed]
         self._settle_filing()
-        self._commits.durable()   # nothing leaves the inbox before its rows are on disk
-        self._filing = (self._mailbox.file(moves), unfiled)
+        # Nothing leaves the inbox before its rows are on disk: the move syncs first (on
+        # the mailbox's thread; everything committed by now is in the log it syncs).
+        self._filing = self._mailbox.file(moves, before=self._commits.durable)
 
     def _settle_filing(self) -> None:
-        """Wait for the move under way (its errors surface here), then mark it done."""
-        if self._filing is None:
-            return
-        moving, unfiled = self._filing
-        self._filing = None
-        moving.result()
-        with db_proxy.atomic():
-            for part in chunks(unfiled, 500):
-                Message.update(filed=True).where(Message.sha256.in_(part)).execute()
+        """Wait for the move under way; its errors surface here."""
+        if self._filing is not None:
+            moving, self._filing = self._filing, None
+            moving.result()
 
     def _record_batch(self, fetched: list[Fetched], analyses: dict[str, Analysis],
                       batch: BatchSink | None, stop: threading.Event
@@ -350,8 +347,8 @@ class BatchLookup:
     """What the database already knows about a batch, read with two queries instead of
     two per message: messages with the same content hash, and with the same Message-ID."""
 
-    COLUMNS = (Message.id, Message.sha256, Message.disposition, Message.filed,
-               Message.message_id, Message.sender)
+    COLUMNS = (Message.id, Message.sha256, Message.disposition, Message.message_id,
+               Message.sender)
 
     def __init__(self, fetched: list[Fetched]):
         for f in fetched:

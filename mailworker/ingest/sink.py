@@ -2,7 +2,7 @@
 
 ``DirectSink`` writes each row at once (staff triage decisions, and the careful retry of
 a batch). ``BatchSink`` gathers a batch's rows and writes each table with one
-executemany at the end, inside the batch transaction; a message's rows join the batch
+multi-row INSERT at the end, inside the batch transaction; a message's rows join the batch
 only when the whole message was recorded (``begin``/``keep``/``drop``), so a message
 that fails half-way leaves nothing behind. The hour credit refers to its message by
 content hash, so it can be written before the message has an id.
@@ -15,13 +15,17 @@ from typing import Any
 import peewee as pw
 
 from ..models import HourCredit, LedgerEvent, Message, Outbox, db_proxy
-from ..prepared import complete_row, insert_instance, insert_many, prepared
+from ..prepared import (complete_row, execute_rows, insert_instance, insert_many,
+                        multi_row_sql, prepared)
 
 CREDIT_FIELDS = ("member", "kind", "hours", "credited_at", "by")
 
 
 class _CreditFromMessage:
-    """INSERT INTO hour_credit (...) SELECT message.id, ... WHERE message.sha256 = ?"""
+    """INSERT INTO hour_credit (...) SELECT message.id, ... WHERE message.sha256 = ?
+    for one row; ``many_sql`` for several: the credits' values joined to their messages
+    by content hash (VALUES columns are named column1, column2, ... in SQLite and
+    PostgreSQL alike)."""
 
     def __init__(self):
         fields = [HourCredit._meta.fields[n] for n in CREDIT_FIELDS]
@@ -32,9 +36,27 @@ class _CreditFromMessage:
         self.sql, _ = query.sql()
         if " RETURNING " in self.sql.upper():
             self.sql = self.sql[: self.sql.upper().rindex(" RETURNING ")]
+        p = db_proxy.obj.param
+        columns = ", ".join(f'"{f.column_name}"' for f in [HourCredit.message, *fields])
+        picked = ", ".join(f"v.column{i + 2}" for i in range(len(fields)))
+        row = "(" + ", ".join([p] * (len(fields) + 1)) + ")"
+        self._many_template = (
+            f'INSERT INTO "{HourCredit._meta.table_name}" ({columns}) SELECT m."id", '
+            f'{picked} FROM (VALUES {row}) AS v JOIN "{Message._meta.table_name}" AS m '
+            f'ON m."sha256" = v.column1')
+        self._many: dict[int, str] = {}
 
     def params(self, sha256: str, row: dict[str, Any]) -> list:
         return [f.db_value(row[f.name]) for f in self.fields] + [sha256]
+
+    def many_params(self, sha256: str, row: dict[str, Any]) -> list:
+        return [sha256] + [f.db_value(row[f.name]) for f in self.fields]
+
+    def many_sql(self, count: int) -> str:
+        sql = self._many.get(count)
+        if sql is None:
+            sql = self._many[count] = multi_row_sql(self._many_template, count)
+        return sql
 
 
 def _credit_statement() -> _CreditFromMessage:
@@ -100,8 +122,8 @@ class BatchSink:
         insert_many(Message, self._tables["message"])
         if self._tables["credit"]:
             statement = _credit_statement()
-            db_proxy.cursor().executemany(
-                statement.sql, [statement.params(sha, row) for sha, row in self._tables["credit"]])
+            execute_rows(statement.many_sql, [statement.many_params(sha, row)
+                                              for sha, row in self._tables["credit"]])
         insert_many(LedgerEvent, self._tables["event"])
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
         for rows in self._tables.values():
