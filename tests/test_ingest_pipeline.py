@@ -507,3 +507,20 @@ def test_a_long_pass_tells_systemd_it_is_alive_after_every_batch(world, tmp_path
         assert pings.count(b"WATCHDOG=1") >= 5        # 18 messages in batches of 4
     finally:
         sock.close()
+
+
+def test_analysis_is_handed_two_batches_ahead_of_the_one_being_written(world, monkeypatch):
+    """The analysis process always has the next batch at hand: while batch n is written,
+    batches n+1 and n+2 have been handed over already (fewer only at the end)."""
+    from mailworker.ingest.analysis import Analyzer
+    submitted, seen_at_write = [], []
+    real_submit, real_process = Analyzer.submit, Ingestor._process_batch
+    monkeypatch.setattr(Analyzer, "submit",
+                        lambda self, raws: submitted.append(len(raws)) or real_submit(self, raws))
+    monkeypatch.setattr(Ingestor, "_process_batch", lambda self, *a: (
+        seen_at_write.append(len(submitted)), real_process(self, *a))[1])
+    w = world(inbox={"batch_size": 3})
+    w.deliver(*[unique_review(i) for i in range(14)])
+    assert w.run().recorded == 14
+    assert submitted == [3, 3, 3, 3, 2]
+    assert seen_at_write == [3, 4, 5, 5, 5]

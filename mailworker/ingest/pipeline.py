@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -41,6 +41,7 @@ from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource,
 log = logging.getLogger(__name__)
 
 FOLDER_OF = {"triage": TRIAGE, "quarantined": QUARANTINE}
+ANALYSED_AHEAD = 2   # batches handed to analysis before the one being written
 
 
 @dataclass
@@ -134,17 +135,18 @@ class Ingestor:
 
     def _analyzed(self, analyzer: Analyzer, stop: threading.Event
                   ) -> Iterator[tuple[list[Fetched], dict[str, Analysis]]]:
-        """Fetched batches with what each message says; the next batch is analysed
-        (in a second process on a long pass) while this one is written."""
-        ahead = None
+        """Fetched batches with what each message says; the next batches are analysed
+        (in a second process on a long pass) while this one is written. Two are handed
+        over ahead, so that process has the next one at hand whenever it finishes one
+        (it shares its core with the mail server, whose load comes and goes)."""
+        ahead: deque = deque()
         for fetched in self._mailbox.batches(stop):
             readable = [f for f in fetched if not f.headers_only]
-            job = (fetched, readable, analyzer.submit([f.data for f in readable]))
-            if ahead is not None:
-                yield self._collect(analyzer, *ahead)
-            ahead = job
-        if ahead is not None and not stop.is_set():
-            yield self._collect(analyzer, *ahead)
+            ahead.append((fetched, readable, analyzer.submit([f.data for f in readable])))
+            if len(ahead) > ANALYSED_AHEAD:
+                yield self._collect(analyzer, *ahead.popleft())
+        while ahead and not stop.is_set():
+            yield self._collect(analyzer, *ahead.popleft())
 
     @staticmethod
     def _collect(analyzer: Analyzer, fetched: list[Fetched], readable: list[Fetched],
