@@ -151,6 +151,12 @@ def test_version_1_database_is_upgraded_in_place(db_url, clock):
         assert "filed" not in {c.name for c in database.get_columns("message")}
         indexes = {i.name for t in ("message", "outbox") for i in database.get_indexes(t)}
         assert "outbox_status_not_before" in indexes
+        # the indexes that stay (above all the one that keeps content hashes unique)
+        # survive the column's removal
+        message_indexes = {i.name: i.unique for i in database.get_indexes("message")}
+        assert message_indexes.get("message_sha256") is True
+        assert {"message_message_id", "message_received_at", "message_disposition",
+                "message_member_id", "message_body_sha256"} <= set(message_indexes)
         assert not indexes & {"message_sender", "outbox_member_id", "outbox_after_id",
                               "outbox_status", "outbox_not_before"}
         assert models.Message.get_by_id(kept.id).subject == "[품평] 앱 설치 오류"
