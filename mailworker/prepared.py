@@ -9,6 +9,7 @@ peewee.
 """
 from __future__ import annotations
 
+import functools
 import operator
 import weakref
 from typing import Any, Callable, Sequence, TypeVar
@@ -35,15 +36,11 @@ class PreparedInsert:
             raise ValueError(f"{model.__name__}: prepared insert expected "
                              f"{len(self.fields)} parameters, peewee made {len(params)}")
         self.returning = " RETURNING " in self.sql.upper()
-        self._many: dict[int, str] = {}
 
     def many_sql(self, count: int) -> str:
         """The same INSERT for ``count`` rows at once (parameters row after row), without
         RETURNING: ids are not needed there."""
-        sql = self._many.get(count)
-        if sql is None:
-            sql = self._many[count] = multi_row_sql(self.sql, count)
-        return sql
+        return multi_row_sql(self.sql, count)
 
     def execute(self, row: dict[pw.Field, Any]) -> int | None:
         """Insert; the new row's id, or None when ON CONFLICT ignored it."""
@@ -141,6 +138,7 @@ def insert_instance(model: type[pw.Model], values: dict[str, Any],
 MAX_PARAMETERS = 30_000
 
 
+@functools.lru_cache(maxsize=64)   # a few statements, and a few batch sizes each
 def multi_row_sql(sql: str, count: int) -> str:
     """``INSERT ... VALUES (...)`` (or ``... SELECT ... FROM (VALUES (...)) ...``) with
     its one parenthesised VALUES row repeated ``count`` times; RETURNING dropped."""
@@ -156,8 +154,8 @@ def multi_row_sql(sql: str, count: int) -> str:
 def execute_rows(sql_for: Callable[[int], str], rows: list[Sequence[Any]]) -> None:
     """Run a multi-row statement over ``rows``, as few statements as the parameter limit
     allows. One statement a chunk, not one a row: SQLite then does the whole chunk in one
-    step, with the GIL released (executemany takes it back for every row, which costs a
-    writer thread dearly while another thread computes)."""
+    step with the GIL released, where executemany gives it back and waits to take it again
+    for every row while the worker's other threads (fetching, analysis results) want it."""
     if not rows:
         return
     per = max(1, MAX_PARAMETERS // len(rows[0]))

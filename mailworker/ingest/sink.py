@@ -44,7 +44,6 @@ class _CreditFromMessage:
             f'INSERT INTO "{HourCredit._meta.table_name}" ({columns}) SELECT m."id", '
             f'{picked} FROM (VALUES {row}) AS v JOIN "{Message._meta.table_name}" AS m '
             f'ON m."sha256" = v.column1')
-        self._many: dict[int, str] = {}
 
     def params(self, sha256: str, row: dict[str, Any]) -> list:
         return [f.db_value(row[f.name]) for f in self.fields] + [sha256]
@@ -53,10 +52,7 @@ class _CreditFromMessage:
         return [sha256] + [f.db_value(row[f.name]) for f in self.fields]
 
     def many_sql(self, count: int) -> str:
-        sql = self._many.get(count)
-        if sql is None:
-            sql = self._many[count] = multi_row_sql(self._many_template, count)
-        return sql
+        return multi_row_sql(self._many_template, count)
 
 
 def _credit_statement() -> _CreditFromMessage:
