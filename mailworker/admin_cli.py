@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import io
 
 from . import cli
+from .csvfile import write_csv
 from .config_check import OK, PROBLEM, WARNING, check_config
 from .errors import ConfigError
 from .hours import hours_by_category, hours_by_member
@@ -76,19 +75,7 @@ def _day(text: str) -> dt.date:
 
 
 def _write_csv(ctx, header: list[str], rows: list[list]) -> None:
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(rows)
-    # The BOM tells Excel the file is UTF-8; without it Korean shows as mojibake.
-    data = "\ufeff" + buf.getvalue()
-    binary = getattr(ctx.out, "buffer", None)
-    if binary is not None:
-        ctx.out.flush()
-        binary.write(data.encode("utf-8"))
-        binary.flush()
-    else:
-        ctx.out.write(data)
+    write_csv(ctx.out, header, rows)
 
 
 # --- config check -------------------------------------------------------------------------

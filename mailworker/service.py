@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from . import sdnotify
 from .clock import Clock
 from .errors import MailworkerError, SourceAuthError, SourceError
+from .group.steps import run_group_steps
 from .ingest.pipeline import Ingestor, PassResult
 from .ingest.sources import MailboxSource, source_from_config
 from .ledger.appender import append_pending
@@ -63,6 +64,11 @@ class Service:
             report.ledger = result.message
         except MailworkerError as exc:
             report.errors.append(f"ledger: {exc}")
+        try:
+            for line in run_group_steps(self.cfg, self.clock):
+                log.info("group: %s", line)
+        except MailworkerError as exc:
+            report.errors.append(f"group: {exc}")
         try:
             report.outbox = drain_outbox(self.cfg, self.clock).message
         except MailworkerError as exc:

@@ -1,0 +1,35 @@
+"""The group's steps that the service runs after each ingest pass.
+
+Each step is a function ``step(cfg, clock) -> str`` (a short summary, '' when it did
+nothing) that reads what ingest committed and writes the group's rows and outbox mail in
+its own transactions, so a crash is recovered by running it again. A step must be cheap
+when there is nothing to do: it runs every round.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from ..errors import MailworkerError
+
+log = logging.getLogger(__name__)
+
+Step = Callable[..., str]
+
+# Filled by the group's modules (recruitment, meetings, ...), in the order they run.
+STEPS: list[tuple[str, Step]] = []
+
+
+def run_group_steps(cfg, clock) -> list[str]:
+    """Run every step; one step's configuration trouble is reported, not fatal to others."""
+    done = []
+    for name, step in STEPS:
+        try:
+            summary = step(cfg, clock)
+        except MailworkerError as exc:
+            log.error("group step %s: %s", name, exc)
+            done.append(f"{name}: {exc}")
+            continue
+        if summary:
+            done.append(f"{name}: {summary}")
+    return done
