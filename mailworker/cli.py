@@ -58,6 +58,15 @@ def _register_all(sub) -> None:
     from .outbound import cli as outbound_cli
     for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli):
         module.register(sub)
+    from .group import meeting_cli
+    meeting_cli.register(sub, preview=_render_mail)
+
+
+def _render_mail(cfg, template: str, context: dict):
+    """The group's commands preview their mails with outbound's renderer (wired here:
+    group does not import outbound)."""
+    from .outbound.templates import Renderer
+    return Renderer(cfg).render(template, context)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,10 +53,30 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _add_missing_columns(db: pw.Database, migrator: SchemaMigrator, model, names) -> None:
+    have = {c.name for c in db.get_columns(model._meta.table_name)}
+    ops = [migrator.add_column(model._meta.table_name, model._meta.fields[n].column_name,
+                               model._meta.fields[n])
+           for n in names if model._meta.fields[n].column_name not in have]
+    if ops:
+        migrate_ops.migrate(*ops)
+
+
+def _migration_7(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Meetings, RSVPs, attendance, quality scores and hour-export batches; the References
+    and the meeting answer of a message (written by ingest, read by the group step); the
+    member's volunteer-portal ID. A no-op where migration 1 made them already."""
+    db.create_tables(models.GROUP_TABLES, safe=True)
+    _add_missing_columns(db, migrator, models.Message, ("thread_refs", "rsvp_answer"))
+    _add_missing_columns(db, migrator, models.Member, ("volunteer_id",))
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
+# Numbers may have gaps (parallel branches get numbers in advance); they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    7: _migration_7,
 }
 
 
@@ -110,7 +130,7 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     if have > latest:
         raise DatabaseError(f"the database schema is version {have}, newer than this "
                             f"mailworker knows ({latest}); upgrade mailworker")
-    for version in range(have + 1, latest + 1):
+    for version in sorted(v for v in MIGRATIONS if v > have):
         with db.atomic():
             MIGRATIONS[version](db, migrator)
             models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))

@@ -33,3 +33,10 @@ def run_group_steps(cfg, clock) -> list[str]:
         if summary:
             done.append(f"{name}: {summary}")
     return done
+
+
+# The meeting steps: answers are tied to meetings before reminders look for the silent.
+from . import rsvp as _rsvp  # noqa: E402  (rsvp needs nothing from this module)
+
+STEPS.append(("meeting answers", _rsvp.match_new_replies))
+STEPS.append(("meeting reminders", _rsvp.queue_reminders))

@@ -21,7 +21,7 @@ from ..models import CATEGORY_KO
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
-                  "package_password", "digest")
+                  "package_password", "digest", "meeting_reminder", "announcement")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
 NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
 # The --var values each notice uses: (required, optional). A test checks them against the
@@ -95,6 +95,31 @@ def _paragraphs(text: str):
     return jinja2.utils.markupsafe.Markup("<br>\n".join(escaped.split("\n")))
 
 
+_URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]]")
+
+
+def _announcement_html(text: str):
+    """Staff's plain text as HTML paragraphs (blank lines) with line breaks and live links."""
+    escape = jinja2.utils.markupsafe.escape
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))]
+    out = []
+    for paragraph in paragraphs:
+        if not paragraph.strip():
+            continue
+        lines = []
+        for line in paragraph.split("\n"):
+            pieces, last = [], 0
+            for m in _URL.finditer(line):
+                url = m.group()
+                pieces.append(str(escape(line[last:m.start()])))
+                pieces.append(f'<a href="{escape(url)}">{escape(url)}</a>')
+                last = m.end()
+            pieces.append(str(escape(line[last:])))
+            lines.append("".join(pieces))
+        out.append("<p>" + "<br>\n".join(lines) + "</p>")
+    return jinja2.utils.markupsafe.Markup("\n".join(out))
+
+
 class Renderer:
     def __init__(self, cfg, directory: Path | None = None):
         self.directory = directory or templates_dir(cfg)
@@ -112,6 +137,8 @@ class Renderer:
         self.html_env = jinja2.Environment(autoescape=True, **common)
         self.html_env.filters["paragraphs"] = _paragraphs
         self.text_env.filters["paragraphs"] = lambda text: text
+        self.html_env.filters["announcement_html"] = _announcement_html
+        self.text_env.filters["announcement_html"] = lambda text: text
         for env in (self.text_env, self.html_env):
             env.filters["untagged"] = untagged
 
