@@ -38,3 +38,10 @@ def package_leaf(package_sha256: str, installer_sha256: str, version: str, when:
     return {"v": LEAF_VERSION, "type": "package", "package_sha256": package_sha256,
             "installer_sha256": installer_sha256, "version": version,
             "time": utc_stamp(when), "member": member_pseudonym}
+
+
+def withdrawal_leaf(msg_sha256: str, kind: str, hours: int, when: dt.datetime,
+                    member_pseudonym: str) -> dict:
+    """Staff took back the credit of an earlier contribution leaf (same msg_sha256)."""
+    return {"v": LEAF_VERSION, "type": "withdrawal", "msg_sha256": msg_sha256,
+            "kind": kind, "hours": hours, "time": utc_stamp(when), "member": member_pseudonym}

@@ -96,6 +96,12 @@ def register_hours_actions(hours_parser: argparse.ArgumentParser) -> None:
                    help="write to this file (default: CSV to standard output)")
     p.add_argument("--xlsx", action="store_true", help="an Excel workbook (needs --output)")
     cli.command(hsub, "batches", cmd_hours_batches, "the export batches made so far")
+    p = cli.command(hsub, "withdraw", cmd_hours_withdraw,
+                    "take back the hour of a credited message (recorded in the ledger; "
+                    "an exported one is listed for correction in the next export)")
+    p.add_argument("message", type=int, help="message number")
+    p.add_argument("--reason", required=True, help="why; kept with the message")
+    p.add_argument("--by", default="staff", help="who decided (kept with the message)")
     p = cli.command(hsub, "volunteer-id", cmd_volunteer_id,
                     "set a member's ID on the volunteer-centre portal (shown in exports)")
     p.add_argument("email")
@@ -348,6 +354,19 @@ def cmd_hours_batches(args, ctx) -> int:
     ctx.print(render(["batch", "made", "since", "until", "rows", "corrections"],
                      [[b.id, _local(b.created_at, tz), b.since or "-", b.until or "-", b.rows,
                        b.corrections] for b in batches]))
+    return 0
+
+
+def cmd_hours_withdraw(args, ctx) -> int:
+    from ..ledger.keys import pseudonym_key
+    from .credits import withdraw_credit
+    ctx.db()
+    message, exported = withdraw_credit(args.message, args.reason, args.by, ctx.clock,
+                                        pseudonym_key(ctx.cfg))
+    ctx.print(f"message #{message.id}: credit withdrawn ({message.reason[:120]})")
+    if exported:
+        ctx.print("  it was exported to the volunteer centre already: the next "
+                  "`mailworker hours export` lists it for correction (구분 취소)")
     return 0
 
 
