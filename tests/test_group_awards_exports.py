@@ -279,3 +279,17 @@ def test_free_form_announcement_to_a_category_with_dry_run(world, capsys, tmp_pa
     assert code == 2 and "missing.txt" in err
     code, _, err = world.cli(capsys, "notice", "send", "--subject", "x")
     assert code == 2 and "--body-file" in err
+
+
+def test_roster_volunteer_id_column_reaches_the_export(world, capsys, tmp_path):
+    from mailworker.members import import_roster
+    roster = tmp_path / "roster.csv"
+    roster.write_text("이름,이메일,분야,봉사포털ID\n최준호,junho.choi@example.co.kr,business,"
+                      "1365-77\n", encoding="utf-8-sig")
+    import_roster(roster, world.clock)
+    assert Member.get(Member.display_name == "최준호").volunteer_id == "1365-77"
+    code, out, _ = world.cli(capsys, "hours", "volunteer-id", KIM, "1365-01")
+    assert code == 0 and "1365-01" in out
+    code, out, _ = world.cli(capsys, "hours", "export")
+    ids = {r[1]: r[2] for r in read_csv_text(out)[1:]}
+    assert ids == {"김민지": "1365-01", "최준호": "1365-77", "이서연": "", "Daniel Park": ""}

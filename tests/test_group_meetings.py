@@ -146,6 +146,23 @@ def test_answers_thread_to_the_right_meeting_of_several(world):
                                  Outbox.status == "pending").count() == 4
 
 
+def test_references_alone_find_the_meeting_when_in_reply_to_is_missing(world):
+    a = world.meeting(seoul(2026, 12, 10, 19, 0))
+    b = world.meeting(seoul(2026, 12, 17, 19, 0))
+    world.notice(a)
+    world.notice(b)
+    notice = world.notice_row(b, DANIEL)
+    raw = make_mail(sender=DANIEL, sender_name="Daniel Park", subject="Re: meeting",
+                    body="Sorry, I cannot attend the meeting.", date=seoul(2026, 11, 25, 12, 0),
+                    headers={"References": f"<older@example.com> {notice.message_id}"})
+    world.deliver_and_run(raw)
+    msg = Message.get(Message.sender == DANIEL)
+    assert msg.in_reply_to is None and notice.message_id.strip("<>") in msg.thread_refs
+    row = Rsvp.get()
+    assert (row.meeting_id, row.answer, row.matched_by) == (b.id, "decline",
+                                                           "reply to our meeting notice")
+
+
 def test_a_changed_answer_wins_and_an_older_one_arriving_late_does_not(world):
     tz = world.cfg.tz
     a = world.meeting(seoul(2026, 12, 10, 19, 0))
