@@ -199,8 +199,8 @@ def test_a_changed_answer_wins_and_an_older_one_arriving_late_does_not(world):
                        dt.datetime(2026, 11, 25, 9, 0)).disposition == "recorded"
 
 
-def test_an_answer_matching_no_meeting_goes_to_triage_without_an_acknowledgement(world):
-    world.meeting(seoul(2026, 12, 10, 19, 0))
+def test_an_answer_matching_no_meeting_goes_to_triage_without_an_acknowledgement(world, capsys):
+    first = world.meeting(seoul(2026, 12, 10, 19, 0))
     world.meeting(seoul(2026, 12, 17, 19, 0))
     for m in Meeting.select():
         world.notice(m)
@@ -217,6 +217,16 @@ def test_an_answer_matching_no_meeting_goes_to_triage_without_an_acknowledgement
     assert any("0 meeting answer(s) recorded, 1 sent to triage" in line for line in lines)
     # The step is done with it: running again changes nothing.
     assert run_group_steps(world.cfg, world.clock) == []
+
+    # Staff assign it (the digest's triage list names the command); the ack goes out after all.
+    assert f"mailworker meeting rsvp MEETING_ID --message {msg.id}" in msg.reason
+    code = cli.main(["-c", str(world.cfg.path), "meeting", "rsvp", str(first.id), "--message",
+                     str(msg.id), "--by", "박주무관"], clock=world.clock)
+    assert code == 0 and "최준호 — 참석 attend" in capsys.readouterr().out
+    assert world.answer(first, CHOI) == "attend"
+    msg = Message.get_by_id(msg.id)
+    assert msg.disposition == "recorded" and msg.decided_by == "박주무관"
+    assert Outbox.get_by_id(ack.id).status == "pending"
 
 
 def test_with_one_open_meeting_a_fresh_answer_is_for_it(world):
@@ -287,7 +297,12 @@ def test_meeting_notice_dry_run_and_send_through_the_cli(world, capsys):
     assert code == 0 and "queued 4" in capsys.readouterr().out
     assert Meeting.get_by_id(a.id).notice_sent_at is not None
     code = cli.main(["-c", str(world.cfg.path), "meeting", "show", str(a.id)], clock=world.clock)
-    assert code == 0 and "0 attend, 0 decline, 4 not answered" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert code == 0 and "0 attend, 0 decline, 4 not answered" in out
+    assert "not answered: Daniel Park, 김민지, 이서연, 최준호" in out
+    world.clock.set(seoul(2026, 12, 11, 9, 0))
+    code = cli.main(["-c", str(world.cfg.path), "meeting", "notice", str(a.id)], clock=world.clock)
+    assert code == 2 and "notices go out only before a meeting" in capsys.readouterr().err
 
 
 # --- attendance, allowance, budget -------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import cli
-from ..clock import to_utc
+from ..clock import naive_utc, to_utc
 from ..csvfile import write_csv
 from ..errors import MailworkerError
 from ..members import find_member_by_address
@@ -48,6 +48,13 @@ def register(sub, preview: Preview | None = None) -> None:
     p.add_argument("id", type=int)
     p.add_argument("--agenda", default="", help="optional agenda line in the notice")
     p.add_argument("--dry-run", action="store_true", help="show the first mail, queue nothing")
+    p = cli.command(msub, "rsvp", cmd_rsvp,
+                    "tie a member's mail (e.g. an answer waiting in triage) to this meeting")
+    p.add_argument("id", type=int, help="meeting number")
+    p.add_argument("--message", type=int, required=True, help="message number")
+    p.add_argument("--answer", choices=("attend", "decline"),
+                   help="default: the answer read from the mail")
+    p.add_argument("--by", default="staff", help="who decided (kept with the message)")
     p = cli.command(msub, "attendance", cmd_attendance,
                     "record who was present (the allowance is paid on this list)")
     p.add_argument("id", type=int)
@@ -172,6 +179,9 @@ def cmd_show(args, ctx) -> int:
                          [[r.member.display_name, "참석 attend" if r.answer == "attend"
                            else "불참 decline", _local(r.answered_at, tz), r.matched_by,
                            f"#{r.message_id}"] for r in answers], {0: 30}))
+    silent = mt.unanswered_members(m)
+    if silent:
+        ctx.print("  not answered: " + ", ".join(x.display_name for x in silent))
     present = mt.allowance_rows(m)
     ctx.print(f"  present: {len(present)}" + (": " + ", ".join(r.name for r in present)
                                                if present else ""))
@@ -182,6 +192,9 @@ def cmd_notice(args, ctx) -> int:
     ctx.db()
     cfg = ctx.cfg
     m = mt.get_meeting(args.id)
+    if m.starts_at <= naive_utc(ctx.clock.now()):
+        raise mt.MeetingError(f"meeting #{m.id} was on {mt.date_label(m, cfg.tz)}: notices go "
+                              "out only before a meeting")
     members = mt.active_members()
     if not members:
         raise mt.MeetingError("no active member to send the notice to (mailworker members list)")
@@ -207,6 +220,17 @@ def cmd_notice(args, ctx) -> int:
         ctx.print(f"  skipped {note}")
     ctx.print("replies to the notice are recorded as answers for this meeting; "
               f"see: mailworker meeting show {m.id}")
+    return 0
+
+
+def cmd_rsvp(args, ctx) -> int:
+    from .rsvp import assign_answer
+    ctx.db()
+    m = mt.get_meeting(args.id)
+    row = assign_answer(m, args.message, args.answer, args.by, ctx.clock)
+    ctx.print(f"meeting #{m.id}: {row.member.display_name} — "
+              f"{'참석 attend' if row.answer == 'attend' else '불참 decline'} "
+              f"(message #{args.message})")
     return 0
 
 
@@ -376,7 +400,7 @@ def cmd_volunteer_id(args, ctx) -> int:
     if member is None:
         raise MailworkerError(f"no member has the address {args.email!r} "
                               "(see: mailworker members list)")
-    member.volunteer_id = args.volunteer_id.strip() or None
+    member.volunteer_id = args.volunteer_id.strip()[:100] or None
     member.save()
     ctx.print(f"{member.display_name}: volunteer-portal ID "
               f"{member.volunteer_id or '(none)'}")

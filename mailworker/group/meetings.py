@@ -69,8 +69,8 @@ def create_meeting(starts: dt.datetime, place: str, clock: Clock, tz,
                    title: str | None = None) -> Meeting:
     if not place.strip():
         raise MeetingError("--place must not be empty")
-    title = (title or "").strip() or f"{half_label(starts, tz)} 정례회의"
-    return Meeting.create(title=title, starts_at=naive_utc(starts), place=place.strip(),
+    title = (title or "").strip()[:200] or f"{half_label(starts, tz)} 정례회의"
+    return Meeting.create(title=title, starts_at=naive_utc(starts), place=place.strip()[:250],
                           created_at=naive_utc(clock.now()))
 
 
@@ -128,6 +128,14 @@ def queue_meeting_mail(cfg, clock: Clock, meeting: Meeting, template: str, what:
             meeting.notice_sent_at = naive_utc(clock.now())
             meeting.save()
     return report
+
+
+def unanswered_members(meeting: Meeting) -> list[Member]:
+    answered = {r.member_id for r in Rsvp.select(Rsvp.member).where(Rsvp.meeting == meeting)}
+    silent = noticed_member_ids(meeting) - answered
+    if not silent:
+        return []
+    return list(Member.select().where(Member.id.in_(list(silent))).order_by(Member.display_name))
 
 
 def noticed_member_ids(meeting: Meeting) -> set[int]:

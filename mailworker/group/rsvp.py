@@ -135,7 +135,8 @@ def match_new_replies(cfg, clock: Clock) -> str:
     matched = triaged = 0
     meetings = list(Meeting.select())
     while True:
-        batch = list(Message.select().where((Message.id > cursor) & (Message.kind == "rsvp")
+        batch = list(Message.select().where((Message.id > cursor) & (Message.id <= newest)
+                                            & (Message.kind == "rsvp")
                                             & (Message.disposition == "recorded")
                                             & Message.member.is_null(False))
                      .order_by(Message.id).limit(BATCH))
@@ -147,7 +148,8 @@ def match_new_replies(cfg, clock: Clock) -> str:
                     triaged += 1
                 elif found is None:
                     _to_triage(message, f"meeting answer ({message.rsvp_answer}) matches "
-                                        "no meeting", clock)
+                                        "no meeting (assign it: mailworker meeting rsvp "
+                                        f"MEETING_ID --message {message.id})", clock)
                     triaged += 1
                 else:
                     meeting, how = found
@@ -161,6 +163,40 @@ def match_new_replies(cfg, clock: Clock) -> str:
     if not matched and not triaged:
         return ""
     return f"{matched} meeting answer(s) recorded, {triaged} sent to triage"
+
+
+def assign_answer(meeting: Meeting, message_id: int, answer: str | None, staff: str,
+                  clock: Clock) -> Rsvp:
+    """Staff tie a member's mail (e.g. an answer waiting in triage) to a meeting; the
+    acknowledgement held back for it goes out after all."""
+    from ..errors import MailworkerError, NotFound
+    message = Message.get_or_none(Message.id == message_id)
+    if message is None:
+        raise NotFound(f"no message #{message_id}; see `mailworker triage list`")
+    if message.member_id is None:
+        raise MailworkerError(f"message #{message_id} is not from a member address")
+    answer = answer or message.rsvp_answer
+    if answer not in ("attend", "decline"):
+        raise MailworkerError(f"message #{message_id}: say which answer with --answer "
+                              "attend or --answer decline")
+    if message.disposition not in ("triage", "recorded"):
+        raise MailworkerError(f"message #{message_id} is {message.disposition} "
+                              f"({message.reason}); only a meeting answer can be assigned")
+    now = naive_utc(clock.now())
+    with db_proxy.atomic():
+        record_answer(meeting, message.member, answer, message, f"assigned by staff ({staff})")
+        if message.disposition == "triage":
+            message.disposition = "recorded"
+            message.kind = "rsvp"
+            message.rsvp_answer = answer
+            message.reason = (f"meeting answer ({answer}) assigned by staff ({staff}) to "
+                              f"meeting #{meeting.id}; {message.reason}")[:1000]
+            message.decided_by, message.decided_at = staff, now
+            message.save()
+            (Outbox.update(status="pending", last_error="", not_before=now)
+             .where((Outbox.key == f"rsvp:{message.sha256}") & (Outbox.status == "cancelled"))
+             .execute())
+    return Rsvp.get((Rsvp.meeting == meeting) & (Rsvp.member == message.member))
 
 
 def reminder_due(meeting: Meeting, now: dt.datetime, days: int, tz) -> bool:
