@@ -293,3 +293,44 @@ def test_roster_volunteer_id_column_reaches_the_export(world, capsys, tmp_path):
     code, out, _ = world.cli(capsys, "hours", "export")
     ids = {r[1]: r[2] for r in read_csv_text(out)[1:]}
     assert ids == {"김민지": "1365-01", "최준호": "1365-77", "이서연": "", "Daniel Park": ""}
+
+
+def test_answers_ranking_and_exports_on_postgresql(pg, make_config, tmp_path, clock):
+    from mailworker.group import rsvp
+    from mailworker.group.credits import withdraw_credit
+    from mailworker.group.steps import run_group_steps
+    cfg = outbound_config(make_config, tmp_path,
+                          inbox={"type": "maildir", "path": str(tmp_path / "Maildir")},
+                          ledger={"directory": str(tmp_path / "ledger")},
+                          database={"url": pg.new_database("group")})
+    db = open_from_config(cfg, clock)
+    try:
+        load_roster(clock)
+        w = World(cfg, clock)
+        w.send_at(seoul(2026, 11, 2, 10, 0), (LEE, "review"), (CHOI, "review"))
+        w.send_at(seoul(2026, 11, 3, 10, 0), (CHOI, "proposal"))
+        a = mt.create_meeting(seoul(2026, 12, 10, 19, 0), "시청", clock, cfg.tz)
+        b = mt.create_meeting(seoul(2026, 12, 17, 19, 0), "시청", clock, cfg.tz)
+        for m in (a, b):
+            mt.queue_meeting_mail(cfg, clock, m, "meeting_notice", "notice",
+                                  mt.active_members())
+        notice = Outbox.get(Outbox.key.startswith(f"meeting:{a.id}:notice:"),
+                            Outbox.to_addr == KIM)
+        w.box.add(make_mail(sender=KIM, subject="Re: 안내", body="정례회의 참석합니다.",
+                            headers={"In-Reply-To": notice.message_id}))
+        Ingestor(cfg, clock, w.source, KEY).run_pass()
+        run_group_steps(cfg, clock)
+        assert [(r.meeting_id, r.answer) for r in Rsvp.select()] == [(a.id, "attend")]
+        assert rsvp.match_new_replies(cfg, clock) == ""
+        ranked = awards.ranking(cfg, awards.parse_half("2026H2"))
+        assert [(r.name, r.count) for r in ranked] == [("최준호", 2), ("이서연", 1)]
+        first = exports.create_export(cfg, clock, None, dt.date(2026, 11, 2))
+        assert len(first.rows) == 2
+        withdraw_credit(first.rows[0].message_id, "중복", "staff", clock, KEY)
+        second = exports.create_export(cfg, clock, None, None)
+        assert (len(second.rows), len(second.corrections)) == (1, 1)
+        assert exports.create_export(cfg, clock, None, None) is None
+        mt.record_attendance(cfg, clock, a, [KIM, LEE])
+        assert mt.budget(cfg, 2026)[0].paid_krw == 40000
+    finally:
+        db.close()

@@ -20,6 +20,7 @@ import re
 
 from ..clock import Clock, naive_utc, to_utc
 from ..db import state_get, state_set
+from ..errors import MailworkerError, NotFound
 from ..models import Meeting, Member, Message, Outbox, Rsvp, db_proxy
 from .meetings import (answer_counts, date_label, meeting_id_of_key, noticed_member_ids,
                        queue_meeting_mail)
@@ -169,7 +170,6 @@ def assign_answer(meeting: Meeting, message_id: int, answer: str | None, staff: 
                   clock: Clock) -> Rsvp:
     """Staff tie a member's mail (e.g. an answer waiting in triage) to a meeting; the
     acknowledgement held back for it goes out after all."""
-    from ..errors import MailworkerError, NotFound
     message = Message.get_or_none(Message.id == message_id)
     if message is None:
         raise NotFound(f"no message #{message_id}; see `mailworker triage list`")
