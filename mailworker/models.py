@@ -108,7 +108,7 @@ class Message(BaseModel):
     excerpt = pw.TextField(default="")        # first lines of the new text, for the digest
     attachments = JSONField(default=list)     # [{name, size, sha256, content_type}]
     in_reply_to = pw.CharField(null=True)
-    thread_refs = pw.TextField(null=True)     # References: Message-IDs (space-separated, no <>)
+    thread_refs = pw.TextField(null=True)     # rsvp: References' Message-IDs (spaced, no <>)
     rsvp_answer = pw.CharField(null=True)     # attend | decline, for kind rsvp
     decided_by = pw.CharField(null=True)      # staff decision on triage: who
     decided_at = pw.DateTimeField(null=True)

@@ -270,6 +270,27 @@ def test_reminders_go_once_to_members_without_an_answer_n_days_before(world):
     assert row.member.primary_address == LEE
 
 
+def test_a_late_notice_gets_a_day_before_the_reminder(world):
+    a = world.meeting(seoul(2026, 12, 10, 19, 0))
+    world.clock.set(seoul(2026, 12, 8, 10, 0))         # inside the 3-day window already
+    world.notice(a)
+    assert rsvp.queue_reminders(world.cfg, world.clock) == ""
+    world.clock.set(seoul(2026, 12, 9, 10, 30))
+    assert rsvp.queue_reminders(world.cfg, world.clock) == f"meeting #{a.id}: 4 reminder(s)"
+
+
+def test_answers_recorded_before_the_upgrade_are_left_as_they_were(world):
+    world.meeting(seoul(2026, 12, 10, 19, 0))
+    world.deliver_and_run(make_mail(sender=CHOI, sender_name="최준호", subject="정례회의 참석",
+                                    body="정례회의에 참석하겠습니다."))
+    msg = Message.get(Message.sender == CHOI)
+    # As a schema-2 row would be: recorded, without the structured answer.
+    Message.update(rsvp_answer=None, disposition="recorded").where(Message.id == msg.id).execute()
+    rsvp.state_set(rsvp.CURSOR_KEY, "0", world.clock.now())
+    assert rsvp.match_new_replies(world.cfg, world.clock) == ""
+    assert Message.get_by_id(msg.id).disposition == "recorded"
+
+
 def test_reminder_mails_render_in_both_languages(world):
     from mailworker.outbound.sender import drain_outbox
     a = world.meeting(seoul(2026, 12, 10, 19, 0))

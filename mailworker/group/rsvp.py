@@ -136,18 +136,18 @@ def match_new_replies(cfg, clock: Clock) -> str:
     matched = triaged = 0
     meetings = list(Meeting.select())
     while True:
+        # rsvp_answer is written by ingest for every answer since schema 7; older answers
+        # (without it) stay as they were recorded.
         batch = list(Message.select().where((Message.id > cursor) & (Message.id <= newest)
                                             & (Message.kind == "rsvp")
                                             & (Message.disposition == "recorded")
-                                            & Message.member.is_null(False))
+                                            & Message.member.is_null(False)
+                                            & Message.rsvp_answer.in_(("attend", "decline")))
                      .order_by(Message.id).limit(BATCH))
         for message in batch:
             with db_proxy.atomic():
                 found = match_meeting(message, cfg.tz, meetings)
-                if message.rsvp_answer not in ("attend", "decline"):
-                    _to_triage(message, "meeting answer not recognised", clock)
-                    triaged += 1
-                elif found is None:
+                if found is None:
                     _to_triage(message, f"meeting answer ({message.rsvp_answer}) matches "
                                         "no meeting (assign it: mailworker meeting rsvp "
                                         f"MEETING_ID --message {message.id})", clock)
@@ -204,6 +204,8 @@ def reminder_due(meeting: Meeting, now: dt.datetime, days: int, tz) -> bool:
         return False
     if meeting.starts_at <= naive_utc(now):
         return False
+    if naive_utc(now) < meeting.notice_sent_at + dt.timedelta(days=1):
+        return False        # a late notice gets a day before anyone is reminded
     start_day = to_utc(meeting.starts_at).astimezone(tz).date()
     return to_utc(now).astimezone(tz).date() >= start_day - dt.timedelta(days=days)
 

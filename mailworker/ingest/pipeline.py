@@ -274,7 +274,8 @@ class Ingestor:
                        sent_at=naive_utc(a.date) if a.date else None,
                        attachments=a.attachments,
                        in_reply_to=a.in_reply_to[:250] if a.in_reply_to else None,
-                       thread_refs=_thread_refs(a.references),
+                       thread_refs=(_thread_refs(a.references) if a.kind == "rsvp"
+                                    else None),
                        rsvp_answer=a.rsvp if a.kind == "rsvp" else None,
                        excerpt=a.excerpt)
         return row
