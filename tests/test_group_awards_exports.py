@@ -199,6 +199,9 @@ def test_xlsx_export_holds_the_same_rows_with_formulas_kept_as_text(world, capsy
     assert "'=HYPERLINK(\"x\")" in [v[1] for v in values]
     code, _, err = world.cli(capsys, "hours", "export", "--xlsx")
     assert code == 2 and "--output" in err
+    code, _, err = world.cli(capsys, "hours", "export", "-o", str(tmp_path / "no" / "x.csv"))
+    assert code == 2 and "nothing was exported" in err
+    assert exports.list_batches()[-1].id == 1            # no batch made for the bad path
 
 
 def test_hours_until_limits_the_period(world, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -333,6 +334,11 @@ def cmd_hours_export(args, ctx) -> int:
     ctx.db()
     if args.xlsx and not args.output:
         raise exports.ExportError("--xlsx needs --output FILE.xlsx")
+    if args.output is not None:
+        folder = args.output.resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise exports.ExportError(f"{args.output}: cannot write there (no such folder, or "
+                                      "no permission); nothing was exported")
     if args.batch is not None:
         if args.since or args.until:
             raise exports.ExportError("--batch writes a batch as it was; leave out --since "
@@ -346,6 +352,24 @@ def cmd_hours_export(args, ctx) -> int:
             ctx.err.write("nothing new to export: every credited activity in that period is "
                           "in an earlier batch (see: mailworker hours batches)\n")
             return 0
+    try:
+        _write_batch(view, args, ctx)
+    except exports.ExportError as exc:
+        raise exports.ExportError(f"{exc}; batch #{view.batch.id} is kept: write it again "
+                                  f"with mailworker hours export --batch {view.batch.id} "
+                                  "-o FILE") from None
+    b = view.batch
+    what = "written again" if again else "new"
+    ctx.err.write(f"export batch #{b.id} ({what}): {len(view.rows)} activit"
+                  f"{'y' if len(view.rows) == 1 else 'ies'}, "
+                  f"{sum(r.hours for r in view.rows)} hour(s)"
+                  + (f"; {len(view.corrections)} withdrawn credit(s) to correct (구분 취소)"
+                     if view.corrections else "")
+                  + (f" → {args.output}" if args.output else "") + "\n")
+    return 0
+
+
+def _write_batch(view, args, ctx) -> None:
     if args.xlsx:
         exports.write_batch_xlsx(view, args.output)
     elif args.output:
@@ -356,15 +380,6 @@ def cmd_hours_export(args, ctx) -> int:
             raise exports.ExportError(f"{args.output}: cannot write: {exc.strerror}") from None
     else:
         exports.write_batch_csv(view, ctx.out)
-    b = view.batch
-    what = "written again" if again else "new"
-    ctx.err.write(f"export batch #{b.id} ({what}): {len(view.rows)} activit"
-                  f"{'y' if len(view.rows) == 1 else 'ies'}, "
-                  f"{sum(r.hours for r in view.rows)} hour(s)"
-                  + (f"; {len(view.corrections)} withdrawn credit(s) to correct (구분 취소)"
-                     if view.corrections else "")
-                  + (f" → {args.output}" if args.output else "") + "\n")
-    return 0
 
 
 def cmd_hours_batches(args, ctx) -> int:
