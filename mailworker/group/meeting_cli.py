@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .. import cli
 from ..clock import naive_utc, to_utc
+from ..commands import command, command_group
 from ..csvfile import write_csv
 from ..errors import MailworkerError
 from ..members import find_member_by_address
@@ -31,32 +31,33 @@ _preview: Preview | None = None
 def register(sub, preview: Preview | None = None) -> None:
     global _preview
     _preview = preview
-    meeting = sub.add_parser("meeting", help="regular meetings (정례회의): notices, answers, "
-                                             "attendance, allowances")
-    msub = meeting.add_subparsers(dest="meeting_command", metavar="ACTION")
-    msub.required = True
-    p = cli.command(msub, "create", cmd_create, "add a meeting")
+    msub = command_group(sub, "meeting", "regular meetings (정례회의): notices, answers, "
+                                         "attendance, allowances",
+                         "Regular meetings: create one, send its notice (replies are the "
+                         "members' answers for it), see the answers, record attendance and "
+                         "hand over the allowance list.")
+    p = command(msub, "create", cmd_create, "add a meeting")
     p.add_argument("--date", required=True, metavar="\"YYYY-MM-DD HH:MM\"",
                    help="local date and time, e.g. \"2019-05-23 19:00\"")
     p.add_argument("--place", required=True, help="where, e.g. \"서울시청 3층 대회의실\"")
     p.add_argument("--title", help="default: \"<year> 상/하반기 정례회의\"")
-    cli.command(msub, "list", cmd_list, "all meetings with the answers so far")
-    p = cli.command(msub, "show", cmd_show, "one meeting: answers, attendance")
+    command(msub, "list", cmd_list, "all meetings with the answers so far")
+    p = command(msub, "show", cmd_show, "one meeting: answers, attendance")
     p.add_argument("id", type=int)
-    p = cli.command(msub, "notice", cmd_notice,
+    p = command(msub, "notice", cmd_notice,
                     "send the meeting notice to every active member (replies are answers "
                     "for this meeting); running it again sends only to new members")
     p.add_argument("id", type=int)
     p.add_argument("--agenda", default="", help="optional agenda line in the notice")
     p.add_argument("--dry-run", action="store_true", help="show the first mail, queue nothing")
-    p = cli.command(msub, "rsvp", cmd_rsvp,
+    p = command(msub, "rsvp", cmd_rsvp,
                     "tie a member's mail (e.g. an answer waiting in triage) to this meeting")
     p.add_argument("id", type=int, help="meeting number")
     p.add_argument("--message", type=int, required=True, help="message number")
     p.add_argument("--answer", choices=("attend", "decline"),
                    help="default: the answer read from the mail")
     p.add_argument("--by", default="staff", help="who decided (kept with the message)")
-    p = cli.command(msub, "attendance", cmd_attendance,
+    p = command(msub, "attendance", cmd_attendance,
                     "record who was present (the allowance is paid on this list)")
     p.add_argument("id", type=int)
     who = p.add_mutually_exclusive_group(required=True)
@@ -65,17 +66,17 @@ def register(sub, preview: Preview | None = None) -> None:
                      help="sign-in sheet (CSV with a column 'email' or '이메일')")
     who.add_argument("--remove", nargs="+", metavar="EMAIL",
                      help="take these members off the list (recorded by mistake)")
-    p = cli.command(msub, "allowance", cmd_allowance,
+    p = command(msub, "allowance", cmd_allowance,
                     "the attendance allowance per attendee, for the payment officer")
     p.add_argument("id", type=int)
     p.add_argument("--csv", action="store_true",
                    help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
 
-    p = cli.command(sub, "budget", cmd_budget,
+    p = command(sub, "budget", cmd_budget,
                     "allowances paid per meeting and per year against [group] budget_krw")
     p.add_argument("--year", type=int, help="only this year")
 
-    p = cli.command(sub, "awards", cmd_awards,
+    p = command(sub, "awards", cmd_awards,
                     "the half-year commendation (시장 표창) ranking; "
                     "`awards score MESSAGE 1-5` records a staff quality score")
     p.add_argument("--half", metavar="YYYYH1|YYYYH2",
@@ -83,7 +84,7 @@ def register(sub, preview: Preview | None = None) -> None:
     p.add_argument("--csv", action="store_true", help="write the ranking as CSV for the "
                                                       "nomination (UTF-8 with BOM)")
     asub = p.add_subparsers(dest="awards_command", metavar="ACTION")
-    s = cli.command(asub, "score", cmd_awards_score,
+    s = command(asub, "score", cmd_awards_score,
                     "judge one credited review or proposal from 1 (weak) to 5 (excellent)")
     s.add_argument("message", type=int, help="message number (as in the digest)")
     s.add_argument("score", type=int, choices=list(awards_mod.SCORES), metavar="1-5")
@@ -93,7 +94,7 @@ def register(sub, preview: Preview | None = None) -> None:
 def register_hours_actions(hours_parser: argparse.ArgumentParser) -> None:
     """`hours export`, `hours batches`, `hours volunteer-id` under the `hours` command."""
     hsub = hours_parser.add_subparsers(dest="hours_command", metavar="ACTION")
-    p = cli.command(hsub, "export", cmd_hours_export,
+    p = command(hsub, "export", cmd_hours_export,
                     "credited activity for the volunteer centre (one row each), as a new "
                     "export batch of what no batch holds yet; or --batch ID again")
     p.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="activity from this day")
@@ -103,14 +104,14 @@ def register_hours_actions(hours_parser: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", type=Path, metavar="FILE",
                    help="write to this file (default: CSV to standard output)")
     p.add_argument("--xlsx", action="store_true", help="an Excel workbook (needs --output)")
-    cli.command(hsub, "batches", cmd_hours_batches, "the export batches made so far")
-    p = cli.command(hsub, "withdraw", cmd_hours_withdraw,
+    command(hsub, "batches", cmd_hours_batches, "the export batches made so far")
+    p = command(hsub, "withdraw", cmd_hours_withdraw,
                     "take back the hour of a credited message (recorded in the ledger; "
                     "an exported one is listed for correction in the next export)")
     p.add_argument("message", type=int, help="message number")
     p.add_argument("--reason", required=True, help="why; kept with the message")
     p.add_argument("--by", default="staff", help="who decided (kept with the message)")
-    p = cli.command(hsub, "volunteer-id", cmd_volunteer_id,
+    p = command(hsub, "volunteer-id", cmd_volunteer_id,
                     "set a member's ID on the volunteer-centre portal (shown in exports)")
     p.add_argument("email")
     p.add_argument("volunteer_id", metavar="ID", help="the portal ID; \"\" to clear it")
