@@ -17,8 +17,10 @@ CATEGORY_KO = {"student": "대학생", "citizen": "일반시민", "developer": "
                "business": "블록체인 기업인"}
 MEMBER_STATUSES = ("active", "resigned", "suspended")
 
-KINDS = ("review", "proposal", "resignation", "rsvp", "auto_reply", "bounce", "triage",
-         "staff_action")   # staff_action: mail from a staff address or with an action token
+KINDS = ("review", "proposal", "resignation", "rsvp", "auto_reply", "bounce", "triage")
+# Not a classifier's kind: mail from a staff address or with a digest's action token,
+# routed before member classification (mailworker.ingest.staff_mail).
+STAFF_KIND = "staff_action"
 CREDITABLE_KINDS = ("review", "proposal")
 
 # What happened to a message. Folder: Triage for "triage", Quarantine for "quarantined",
@@ -103,7 +105,7 @@ class Message(BaseModel):
     sent_at = pw.DateTimeField(null=True)     # Date: header, UTC
     received_at = pw.DateTimeField(index=True)  # when we recorded it, UTC
     size = pw.IntegerField(default=0)
-    kind = pw.CharField()                     # one of KINDS
+    kind = pw.CharField()                     # one of KINDS, or STAFF_KIND
     disposition = pw.CharField(index=True)    # one of DISPOSITIONS
     reason = pw.TextField()                   # short, for people
     member = pw.ForeignKeyField(Member, null=True, backref="messages")

@@ -339,6 +339,17 @@ def test_a_decided_item_refuses_the_other_buttons(desk):
     assert HourCredit.select().count() == 1
 
 
+def test_analysis_reads_staff_mail_without_the_database_modules():
+    import subprocess
+    import sys
+    from mailworker.ingest import staff_mail
+    from mailworker.models import STAFF_KIND
+    assert staff_mail.STAFF_KIND == STAFF_KIND
+    code = ("import sys, mailworker.ingest.analysis; "
+            "sys.exit('peewee' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
 def test_every_action_is_registered_once_with_a_label_in_both_languages():
     names = {a.name for a in ACTIONS.values()}
     assert {"triage.accept_review", "triage.accept_proposal", "triage.reject",
@@ -446,3 +457,41 @@ def test_service_round_over_dovecot_performs_a_staff_action(dovecot, make_config
         assert dovecot.count("INBOX") == 0
     finally:
         db.close()
+
+
+def test_notice_and_roster_import_are_audited_but_a_dry_run_is_not(desk, monkeypatch,
+                                                                   tmp_path, capsys):
+    cfg, clock = desk.cfg, desk.clock
+    monkeypatch.setenv("SUDO_USER", "choiclerk")
+    config = ["--config", str(cfg.path)]
+    notice = ["notice", "send", "--template", "trial_notice", "--to", "student",
+              "--var", "service_name=S-지갑", "--var", "period=12월 1일~14일"]
+    assert main([*config, *notice, "--dry-run"], clock) == 0
+    assert AuditEntry.select().count() == 0
+    assert main([*config, *notice], clock) == 0
+    roster = tmp_path / "명단.csv"
+    roster.write_text("name,email,category\n정하늘,sky@example.kr,citizen\n", encoding="utf-8")
+    assert main([*config, "members", "import", str(roster)], clock) == 0
+    assert main([*config, "members", "import", str(tmp_path / "missing.csv")], clock) == 2
+    got = [(e.actor, e.action, e.item) for e in audit.entries()]
+    assert got == [("choiclerk", "notice.send", "trial_notice to student"),
+                   ("choiclerk", "member.import", str(roster))]
+    assert "queued 1" in AuditEntry.get(AuditEntry.action == "notice.send").detail
+
+
+def test_replying_to_the_digest_itself_acts_on_nothing(desk):
+    """Reply (not a button) in Gmail: the quoted digest's links are not new text, so the
+    mail holds no token; it is refused, and no quoted link is performed."""
+    first, _ = desk.triage_unclear()
+    digest = desk.digest(dt.date(2026, 11, 25))
+    text, _ = bodies(digest)
+    msg, ctx = refused(desk, mailclients.gmail(
+        STAFF1, INBOX, f"Re: {digest['Subject']}", "확인했습니다. 오후에 처리하겠습니다.",
+        AUTH_PASS, quoted=text))
+    assert ctx["refusal"] == "no_token"
+    assert Message.get_by_id(first.id).disposition == "triage"
+    # Links pasted into the body, two at once: which one is meant is unclear.
+    links = html_links(bodies(digest)[1])
+    pasted = "\n".join(mailclients.mailto_fields(h)[2] for h in links["인정(품평)"])
+    msg, ctx = refused(desk, mailclients.gmail(STAFF1, INBOX, "처리 부탁", pasted, AUTH_PASS))
+    assert ctx["refusal"] == "several_tokens"

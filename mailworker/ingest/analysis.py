@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from .auth import authentication_verdict
 from .classify import classify
 from .parse import ParsedMail, body_fingerprint, parse_message, visible_chars
-from .staff_mail import read_action
+from .staff_mail import STAFF_KIND, read_action
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         # A digest link's mail is a staff action, whatever it looks like as member mail.
         a.action_tokens, a.staff_reason = read_action(mail, a.kind)
         if a.action_tokens:
-            a.kind, a.kind_reason = "staff_action", "carries a staff action token"
+            a.kind, a.kind_reason = STAFF_KIND, "carries a staff action token"
         text = mail.new_text
         if text.strip():
             a.body_sha = body_fingerprint(text)

@@ -16,6 +16,9 @@ from ..clock import naive_utc
 from .parse import ParsedMail
 
 NOT_ACTIONS = ("auto_reply", "bounce")
+# models.STAFF_KIND, spelt out: the analysis process reads mail without the database
+# modules (a test checks the two agree).
+STAFF_KIND = "staff_action"
 
 
 def read_action(mail: ParsedMail, kind: str) -> tuple[list[str], str]:
@@ -36,12 +39,12 @@ def record(ingestor, f, a, sink, duplicate_of) -> object:
     base = ingestor._base_row(f, f.sha256, a)
     if duplicate_of is not None:
         return ingestor._insert(sink, {
-            **base, "kind": "staff_action", "disposition": "duplicate", "member": None,
+            **base, "kind": STAFF_KIND, "disposition": "duplicate", "member": None,
             "body_sha256": None,
             "reason": f"same Message-ID as message #{duplicate_of.id} "
                       f"({duplicate_of.disposition}); staff action recorded once"})
     message = ingestor._insert(sink, {
-        **base, "kind": "staff_action", "disposition": "staff_pending", "member": None,
+        **base, "kind": STAFF_KIND, "disposition": "staff_pending", "member": None,
         "body_sha256": None, "excerpt": a.staff_reason[:300],
         "reason": "staff action mail, waiting to be checked and performed"})
     sink.staff_request({"message_sha256": f.sha256, "tokens": list(a.action_tokens),

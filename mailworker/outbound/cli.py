@@ -184,7 +184,7 @@ def cmd_notice_send(args, ctx) -> int:
     with db_proxy.atomic():
         queue_notice(ctx.cfg, ctx.clock, plan)
         record(ctx.clock, actor=cli_actor(), how="cli", action="notice.send",
-               item=f"{plan.template} to {args.to}",
+               item=f"{plan.template} to {' '.join(args.to or ['all'])}",
                detail=f"queued {plan.queued}, {plan.already} queued earlier")
     ctx.print(f"queued {plan.queued}; {plan.already} already queued earlier (not again)")
     for note in plan.skipped:
