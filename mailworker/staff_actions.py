@@ -162,6 +162,11 @@ def _handle(cfg, clock: Clock, key: bytes, message: Message) -> bool:
             # The same token was used by a mail committed meanwhile (unique token).
             raise _used(cfg, AuditEntry.get(AuditEntry.token == token.text), action,
                         token.item) from None
+        except Exception as exc:  # a fault in an action must not stop the worker's round
+            log.exception("staff action %s on #%s failed", action.name, token.item)
+            raise Refusal("not_possible", f"could not be performed ({type(exc).__name__}); "
+                          "the worker's log has the details", action,
+                          f"#{token.item}") from None
     except Refusal as refusal:
         _refuse(cfg, clock, message, refusal)
         return False

@@ -495,3 +495,34 @@ def test_replying_to_the_digest_itself_acts_on_nothing(desk):
     pasted = "\n".join(mailclients.mailto_fields(h)[2] for h in links["인정(품평)"])
     msg, ctx = refused(desk, mailclients.gmail(STAFF1, INBOX, "처리 부탁", pasted, AUTH_PASS))
     assert ctx["refusal"] == "several_tokens"
+
+
+def test_config_check_names_the_action_key(make_config, tmp_path):
+    from mailworker.config_check import PROBLEM, check_secrets
+    cfg = make_config({"general": {"state_dir": str(tmp_path / "state")}})
+    [finding] = [f for f in check_secrets(cfg) if "[staff] action_key" in f.text]
+    assert "creates the embedded key" in finding.text
+    action_tokens.action_key(cfg)
+    os.chmod(tmp_path / "state" / "staff-action.key", 0o644)
+    [finding] = [f for f in check_secrets(cfg) if "[staff] action_key" in f.text]
+    assert finding.level == PROBLEM and "chmod 600" in finding.text
+
+
+def test_a_failing_action_is_refused_and_the_round_goes_on(desk):
+    from mailworker.staff_registry import StaffAction, register_action
+
+    def broken(ctx):
+        Member.update(status="suspended").execute()       # undone with the refusal
+        raise RuntimeError("bug in an action")
+
+    register_action(StaffAction("ZZ", "test.broken", "test", "고장", "Broken", broken))
+    try:
+        token = sign(b"staff-action-key-for-tests-0123456789", "ZZ", 1,
+                     desk.clock.now() + dt.timedelta(days=1))
+        msg, ctx = refused(desk, mailclients.gmail(STAFF1, INBOX, f"고장 #1 [{token}]", "",
+                                                   AUTH_PASS))
+    finally:
+        ACTIONS.pop("ZZ")
+    assert ctx["refusal"] == "not_possible" and "RuntimeError" in ctx["detail"]
+    assert Member.select().where(Member.status == "suspended").count() == 0
+    assert AuditEntry.select().count() == 0
