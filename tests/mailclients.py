@@ -129,6 +129,10 @@ def naver(sender: str, to: str, subject: str, body: str, auth: str | None,
 def edit_token(subject: str, body: str) -> tuple[str, str]:
     """The same link with the item number changed by hand (the signature no longer fits)."""
     def bump(m):
-        return f"{m.group(1)}{int(m.group(2), 36) + 1:X}{m.group(3)}"
+        n, digits = int(m.group(2), 36) + 1, ""
+        while n:
+            n, r = divmod(n, 36)
+            digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r] + digits
+        return f"{m.group(1)}{digits}{m.group(3)}"
     pattern = re.compile(r"(MW1-[A-Z]{2}-)([0-9A-Z]+)(-)")
     return pattern.sub(bump, subject), pattern.sub(bump, body)

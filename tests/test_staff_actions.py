@@ -12,6 +12,7 @@ import mailbox
 import os
 import re
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -79,9 +80,7 @@ class Desk:
         row = queue_digest(self.cfg, self.clock, day)
         drain_outbox(self.cfg, self.clock)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", row.message_id.strip("<>")) + ".eml"
-        return parse((self.cfg.outgoing.directory and
-                      __import__("pathlib").Path(self.cfg.outgoing.directory) / name)
-                     .read_bytes())
+        return parse((Path(self.cfg.outgoing.directory) / name).read_bytes())
 
     def triage_unclear(self) -> list[Message]:
         for subject, body in UNCLEAR:
