@@ -138,8 +138,13 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     if have > latest:
         raise DatabaseError(f"the database schema is version {have}, newer than this "
                             f"mailworker knows ({latest}); upgrade mailworker")
-    # Numbers may have gaps (parallel branches get numbers of their own): apply in order.
-    for version in sorted(v for v in MIGRATIONS if v > have):
+    # Every migration not yet recorded, in order: numbers may have gaps, and a database
+    # upgraded by a build that lacked one still gets it (each is written to be safe on
+    # any later shape).
+    applied = set(db.execute_sql("SELECT version FROM schema_version").fetchall()
+                  if db.table_exists("schema_version") else [])
+    applied = {row[0] for row in applied}
+    for version in sorted(v for v in MIGRATIONS if v not in applied):
         with db.atomic():
             MIGRATIONS[version](db, migrator)
             models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))
