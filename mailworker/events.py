@@ -40,8 +40,10 @@ def package_leaf(package_sha256: str, installer_sha256: str, version: str, when:
             "time": utc_stamp(when), "member": member_pseudonym}
 
 
-def withdrawal_leaf(msg_sha256: str, kind: str, hours: int, when: dt.datetime,
-                    member_pseudonym: str) -> dict:
-    """Staff took back the credit of an earlier contribution leaf (same msg_sha256)."""
-    return {"v": LEAF_VERSION, "type": "withdrawal", "msg_sha256": msg_sha256,
-            "kind": kind, "hours": hours, "time": utc_stamp(when), "member": member_pseudonym}
+def staff_action_leaf(action: str, how: str, msg_sha256: str, hours: int, when: dt.datetime,
+                      member_pseudonym: str, staff_pseudonym: str) -> dict:
+    """A staff decision that changed a member's hours (e.g. a triage accept): which
+    message, how many hours, by which (pseudonymised) staff member, from cli or mail."""
+    return {"v": LEAF_VERSION, "type": "staff_action", "action": action, "how": how,
+            "msg_sha256": msg_sha256, "hours": hours, "time": utc_stamp(when),
+            "member": member_pseudonym, "staff": staff_pseudonym}

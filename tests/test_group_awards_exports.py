@@ -18,7 +18,7 @@ from mailworker.ingest.maildir_source import MaildirSource
 from mailworker.ingest.pipeline import Ingestor
 from mailworker.ingest.sources import folder_names
 from mailworker.members import set_member_status
-from mailworker.models import (HourCredit, HourExportRow, LedgerEvent, Member, Message,
+from mailworker.models import (AuditEntry, HourCredit, HourExportRow, LedgerEvent, Member, Message,
                                Outbox, Rsvp)
 from mailworker.outbound.digest import gather
 from mailworker.outbound.templates import Renderer
@@ -168,8 +168,12 @@ def test_a_credit_withdrawn_after_export_is_listed_once_for_correction(world, ca
     assert code == 0 and "lists it for correction" in out
     proposal = Message.get_by_id(proposal.id)
     assert proposal.disposition == "no_credit" and "withdrawn" in proposal.reason
-    event = LedgerEvent.get(LedgerEvent.dedup_key == f"withdrawal:{proposal.sha256}")
-    assert '"type":"withdrawal"' in event.payload and "이서연" not in event.payload
+    entry = AuditEntry.get(AuditEntry.action == "hours.withdraw")
+    assert (entry.hours, entry.item, "박주무관" in entry.actor) == (-1, f"message #{proposal.id}",
+                                                                 True)
+    event = LedgerEvent.get(LedgerEvent.dedup_key == f"staff_action:{entry.id}")
+    assert '"hours":-1' in event.payload and proposal.sha256 in event.payload
+    assert "이서연" not in event.payload and "박주무관" not in event.payload
 
     world.send_at(seoul(2026, 11, 6, 10, 0), (KIM, "review"))
     code, out, err = world.cli(capsys, "hours", "export")

@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from .. import audit
 from ..clock import naive_utc, to_utc
 from ..commands import command, command_group
 from ..csvfile import write_csv
 from ..errors import MailworkerError
 from ..members import find_member_by_address
+from ..models import db_proxy
 from ..table import render
 from . import awards as awards_mod
 from . import exports
@@ -56,7 +58,8 @@ def register(sub, preview: Preview | None = None) -> None:
     p.add_argument("--message", type=int, required=True, help="message number")
     p.add_argument("--answer", choices=("attend", "decline"),
                    help="default: the answer read from the mail")
-    p.add_argument("--by", default="staff", help="who decided (kept with the message)")
+    p.add_argument("--by", help="your name, kept with the message and the audit entry "
+                                "(the login behind sudo is kept too)")
     p = command(msub, "attendance", cmd_attendance,
                     "record who was present (the allowance is paid on this list)")
     p.add_argument("id", type=int)
@@ -88,7 +91,7 @@ def register(sub, preview: Preview | None = None) -> None:
                     "judge one credited review or proposal from 1 (weak) to 5 (excellent)")
     s.add_argument("message", type=int, help="message number (as in the digest)")
     s.add_argument("score", type=int, choices=list(awards_mod.SCORES), metavar="1-5")
-    s.add_argument("--by", default="staff", help="who judged (kept with the score)")
+    s.add_argument("--by", help="your name, kept with the score and the audit entry")
 
 
 def register_hours_actions(hours_parser: argparse.ArgumentParser) -> None:
@@ -110,7 +113,7 @@ def register_hours_actions(hours_parser: argparse.ArgumentParser) -> None:
                     "an exported one is listed for correction in the next export)")
     p.add_argument("message", type=int, help="message number")
     p.add_argument("--reason", required=True, help="why; kept with the message")
-    p.add_argument("--by", default="staff", help="who decided (kept with the message)")
+    p.add_argument("--by", help="your name, kept with the message and the audit entry")
     p = command(hsub, "volunteer-id", cmd_volunteer_id,
                     "set a member's ID on the volunteer-centre portal (shown in exports)")
     p.add_argument("email")
@@ -132,13 +135,23 @@ def _krw(amount: int) -> str:
     return f"{amount:,}원"
 
 
+def _audit(ctx, action: str, item: str, detail: str = "", reason: str = "",
+           by: str | None = None) -> None:
+    """The audit entry of a staff command; call inside the command's transaction."""
+    audit.record(ctx.clock, actor=audit.cli_actor(by), how="cli", action=action, item=item,
+                 reason=reason, detail=detail)
+
+
 # --- meeting ---------------------------------------------------------------------------
 
 def cmd_create(args, ctx) -> int:
     ctx.db()
     tz = ctx.cfg.tz
-    meeting = mt.create_meeting(mt.parse_local_datetime(args.date, tz), args.place, ctx.clock,
-                                tz, args.title)
+    starts = mt.parse_local_datetime(args.date, tz)
+    with db_proxy.atomic():
+        meeting = mt.create_meeting(starts, args.place, ctx.clock, tz, args.title)
+        _audit(ctx, "meeting.create", f"meeting #{meeting.id}",
+               f"{meeting.title}, {mt.date_label(meeting, tz)}, {meeting.place}")
     ctx.print(f"meeting #{meeting.id}: {meeting.title}, {mt.date_label(meeting, tz)}, "
               f"{meeting.place}")
     ctx.print(f"next: mailworker meeting notice {meeting.id} --dry-run")
@@ -215,8 +228,11 @@ def cmd_notice(args, ctx) -> int:
         ctx.print(rendered.text)
         ctx.print("dry run: nothing was queued")
         return 0
-    report = mt.queue_meeting_mail(cfg, ctx.clock, m, "meeting_notice", "notice", members,
-                                   args.agenda)
+    with db_proxy.atomic():
+        report = mt.queue_meeting_mail(cfg, ctx.clock, m, "meeting_notice", "notice",
+                                       members, args.agenda)
+        _audit(ctx, "meeting.notice", f"meeting #{m.id}",
+               f"queued {report.queued}, {report.already} queued earlier")
     ctx.print(f"queued {report.queued}; {report.already} already queued earlier (not again)")
     for note in report.skipped:
         ctx.print(f"  skipped {note}")
@@ -229,7 +245,11 @@ def cmd_rsvp(args, ctx) -> int:
     from .rsvp import assign_answer
     ctx.db()
     m = mt.get_meeting(args.id)
-    row = assign_answer(m, args.message, args.answer, args.by, ctx.clock)
+    actor = audit.cli_actor(args.by)
+    with db_proxy.atomic():
+        row = assign_answer(m, args.message, args.answer, actor, ctx.clock)
+        _audit(ctx, "meeting.rsvp", f"meeting #{m.id}, message #{args.message}",
+               f"{row.member.display_name}: {row.answer}", by=args.by)
     ctx.print(f"meeting #{m.id}: {row.member.display_name} — "
               f"{'참석 attend' if row.answer == 'attend' else '불참 decline'} "
               f"(message #{args.message})")
@@ -240,7 +260,10 @@ def cmd_attendance(args, ctx) -> int:
     ctx.db()
     m = mt.get_meeting(args.id)
     if args.remove:
-        report = mt.remove_attendance(m, args.remove)
+        with db_proxy.atomic():
+            report = mt.remove_attendance(m, args.remove)
+            _audit(ctx, "meeting.attendance_remove", f"meeting #{m.id}",
+                   f"removed {len(report.removed)}")
         ctx.print(f"meeting #{m.id}: removed {len(report.removed)}; "
                   f"{len(report.already)} were not on the list")
     else:
@@ -248,7 +271,10 @@ def cmd_attendance(args, ctx) -> int:
             emails, source = mt.read_sign_in(args.from_file), args.from_file.name
         else:
             emails, source = args.present, "list"
-        report = mt.record_attendance(ctx.cfg, ctx.clock, m, emails, source)
+        with db_proxy.atomic():
+            report = mt.record_attendance(ctx.cfg, ctx.clock, m, emails, source)
+            _audit(ctx, "meeting.attendance", f"meeting #{m.id}",
+                   f"{len(report.added)} marked present from {source}")
         ctx.print(f"meeting #{m.id}: {len(report.added)} marked present; "
                   f"{len(report.already)} were already on the list")
     ctx.print(f"present now: {len(mt.allowance_rows(m))} "
@@ -324,7 +350,11 @@ def cmd_awards(args, ctx) -> int:
 
 def cmd_awards_score(args, ctx) -> int:
     ctx.db()
-    row = awards_mod.score_message(args.message, args.score, args.by, ctx.clock)
+    actor = audit.cli_actor(args.by)
+    with db_proxy.atomic():
+        row = awards_mod.score_message(args.message, args.score, actor, ctx.clock)
+        _audit(ctx, "awards.score", f"message #{args.message}", f"score {args.score}",
+               by=args.by)
     ctx.print(f"message #{row.message_id}: quality score {row.score} (by {row.scored_by})")
     return 0
 
@@ -347,7 +377,11 @@ def cmd_hours_export(args, ctx) -> int:
         view = exports.get_batch(args.batch)
         again = True
     else:
-        view = exports.create_export(ctx.cfg, ctx.clock, args.since, args.until)
+        with db_proxy.atomic():
+            view = exports.create_export(ctx.cfg, ctx.clock, args.since, args.until)
+            if view is not None:
+                _audit(ctx, "hours.export", f"export batch #{view.batch.id}",
+                       f"{len(view.rows)} activities, {len(view.corrections)} corrections")
         again = False
         if view is None:
             ctx.err.write("nothing new to export: every credited activity in that period is "
@@ -401,7 +435,8 @@ def cmd_hours_withdraw(args, ctx) -> int:
     from ..ledger.keys import pseudonym_key
     from .credits import withdraw_credit
     ctx.db()
-    message, exported = withdraw_credit(args.message, args.reason, args.by, ctx.clock,
+    message, exported = withdraw_credit(args.message, args.reason,
+                                        audit.cli_actor(args.by), ctx.clock,
                                         pseudonym_key(ctx.cfg))
     ctx.print(f"message #{message.id}: credit withdrawn ({message.reason[:120]})")
     if exported:
@@ -417,7 +452,10 @@ def cmd_volunteer_id(args, ctx) -> int:
         raise MailworkerError(f"no member has the address {args.email!r} "
                               "(see: mailworker members list)")
     member.volunteer_id = args.volunteer_id.strip()[:100] or None
-    member.save()
+    with db_proxy.atomic():
+        member.save()
+        _audit(ctx, "member.volunteer_id", f"member {member.primary_address}",
+               f"volunteer-portal ID {member.volunteer_id or '(none)'}")
     ctx.print(f"{member.display_name}: volunteer-portal ID "
               f"{member.volunteer_id or '(none)'}")
     return 0
