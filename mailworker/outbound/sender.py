@@ -100,6 +100,14 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
             except (ComposeError, TemplateError) as exc:
                 _give_up(row, str(exc), stored_now, result)
                 continue
+            except MailworkerError:
+                raise       # configuration or secrets: nothing can go out, staff must act
+            except Exception as exc:  # noqa: BLE001 - one row's data must not stop the drain
+                _give_up(row, f"this mail could not be built from the stored row "
+                              f"({type(exc).__name__}: {exc}); nothing was sent, the other "
+                              f"mails went on", stored_now, result,
+                         logged=f"could not be built ({type(exc).__name__})")
+                continue
             if isinstance(prepared, Deferred):
                 (Outbox.update(not_before=naive_utc(prepared.until), last_error=prepared.why)
                  .where(Outbox.id == row.id).execute())
@@ -203,10 +211,13 @@ def _temporary(cfg, row: Outbox, attempt: int, exc: SendFailure, stored_now, rng
              attempt + 1, delay)
 
 
-def _give_up(row: Outbox, why: str, stored_now, result: DrainResult) -> None:
-    Outbox.update(status="failed", last_error=why).where(Outbox.id == row.id).execute()
+def _give_up(row: Outbox, why: str, stored_now, result: DrainResult,
+             logged: str | None = None) -> None:
+    """``logged``: what the log says instead of ``why`` when ``why`` may quote stored
+    personal data (the full reason stays in ``last_error`` for staff)."""
+    Outbox.update(status="failed", last_error=why[:2000]).where(Outbox.id == row.id).execute()
     result.failed += 1
-    log.error("outbox #%d (%s) failed: %s", row.id, row.template, why)
+    log.error("outbox #%d (%s) failed: %s", row.id, row.template, logged or why)
 
 
 def _mark_sent(cfg, row: Outbox, stored_now, notes: list[str]) -> None:
