@@ -7,7 +7,6 @@ credited twice.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import mailbox
 import os
@@ -15,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import config as config_mod
+from .csvfile import csv_text
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_messages
 from .members import import_roster
@@ -77,14 +77,14 @@ def run_demo(workspace: Path, ctx) -> int:
 
 def _write_roster(path: Path) -> None:
     """The demo roster as the CSV a staff member would export from Excel."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "email", "category", "aliases", "language"])
-        for m in DEMO_MEMBERS:
-            aliases = m.get("aliases") or m.get("extra_emails") or []
-            w.writerow([m["name"], m["email"], m["category"],
-                        ";".join(aliases) if isinstance(aliases, list) else aliases,
-                        m.get("language", "ko")])
+    rows = []
+    for m in DEMO_MEMBERS:
+        aliases = m.get("aliases") or m.get("extra_emails") or []
+        rows.append([m["name"], m["email"], m["category"],
+                     ";".join(aliases) if isinstance(aliases, list) else aliases,
+                     m.get("language", "ko")])
+    path.write_text(csv_text(["name", "email", "category", "aliases", "language"], rows),
+                    encoding="utf-8", newline="")
 
 
 def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
