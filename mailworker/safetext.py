@@ -14,6 +14,8 @@ import unicodedata
 _SEPARATORS = frozenset("\u2028\u2029")
 _RUNS_OF_SPACE = re.compile(r"\s+")
 # A msg-id as we write it: <left@right>, printable ASCII without spaces or angle brackets.
+# Something that looks like an e-mail address, with or without angle brackets.
+_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _MSG_ID = re.compile(r"<[!-;=?-~]{1,900}@[!-;=?-~]{1,250}>")
 
 
@@ -49,3 +51,9 @@ def message_id_or_none(value: str | None) -> str | None:
     if not value.startswith("<"):
         value = f"<{value}>"
     return value if _MSG_ID.fullmatch(value) else None
+
+
+def without_addresses(text: str) -> str:
+    """``text`` for a log line: every e-mail address (a server's reply often quotes the
+    recipient) replaced by ``[address]``. Staff see the full text in the outbox row."""
+    return _ADDRESS.sub("[address]", text)

@@ -27,6 +27,7 @@ from ..clock import Clock, naive_utc, to_utc
 from ..errors import NotFound, MailworkerError
 from ..ledger.receipt import ReceiptSource
 from ..models import Outbox, db_proxy
+from ..safetext import without_addresses
 from .compose import ComposeError, Deferred, prepare
 from .packages import human_size
 from .templates import TemplateError, renderer_for
@@ -200,15 +201,16 @@ def _temporary(cfg, row: Outbox, attempt: int, exc: SendFailure, stored_now, rng
         (Outbox.update(status="failed", attempts=attempt, last_error=why)
          .where(Outbox.id == row.id).execute())
         result.failed += 1
-        log.warning("outbox #%d (%s) failed: %s", row.id, row.template, why)
+        log.warning("outbox #%d (%s) failed: %s", row.id, row.template,
+                    without_addresses(why))
         return
     delay = retry_delay(attempt, cfg.outgoing.retry_base_seconds, rng)
     (Outbox.update(attempts=attempt, last_error=str(exc),
                    not_before=stored_now + dt.timedelta(seconds=delay))
      .where(Outbox.id == row.id).execute())
     result.retried += 1
-    log.info("outbox #%d (%s): %s; try %d in %.0f s", row.id, row.template, exc,
-             attempt + 1, delay)
+    log.info("outbox #%d (%s): %s; try %d in %.0f s", row.id, row.template,
+             without_addresses(str(exc)), attempt + 1, delay)
 
 
 def _give_up(row: Outbox, why: str, stored_now, result: DrainResult,
@@ -217,7 +219,8 @@ def _give_up(row: Outbox, why: str, stored_now, result: DrainResult,
     personal data (the full reason stays in ``last_error`` for staff)."""
     Outbox.update(status="failed", last_error=why[:2000]).where(Outbox.id == row.id).execute()
     result.failed += 1
-    log.error("outbox #%d (%s) failed: %s", row.id, row.template, logged or why)
+    log.error("outbox #%d (%s) failed: %s", row.id, row.template,
+              logged or without_addresses(why))
 
 
 def _mark_sent(cfg, row: Outbox, stored_now, notes: list[str]) -> None:
