@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import models
 from ..errors import ConfigError
+from ..private import private_dir
 from . import checkpoint as cp_mod
 from .checkpoint import Checkpoint, OpenedNote
 from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaUnavailable
@@ -230,7 +231,7 @@ def _signature_names(note: str) -> set[str]:
 def ledger_lock(cfg, wait: bool = False):
     """One appender/repairer at a time on this host; yields False if another holds it."""
     directory = Path(cfg.ledger.directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     fd = os.open(directory / "ledger.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..db import redact_url
+from ..private import private_dir, private_file
 from .errors import ReplicaCorrupt, ReplicaUnavailable
 from .tree import AppendPlan
 
@@ -424,7 +425,8 @@ class SqliteReplicaStore(SqlReplicaStore):
             raise ReplicaUnavailable(f"{name}: store {path} does not exist")
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)
+                private_file(path)      # 0600, and its -wal/-shm/-journal with it
             self.conn = sqlite3.connect(f"file:{path}?mode={'rwc' if create else 'rw'}",
                                         uri=True, timeout=15, isolation_level=None,
                                         check_same_thread=False)

@@ -34,6 +34,7 @@ import pyzipper.zipfile_aes
 from pyzipper import zipfile as _pyzipper_zipfile
 
 from ..clock import Clock, naive_utc
+from ..private import open_private, private_dir
 from ..errors import MailworkerError
 from ..events import canonical_json, package_leaf, utc_stamp
 from ..models import LedgerEvent, Outbox
@@ -127,7 +128,7 @@ def build_release(cfg, clock: Clock, installer: Path, version: str) -> tuple[Rel
                 f"({existing.installer_name}, SHA-256 {existing.installer_sha256[:16]}…); "
                 "choose a new version number")
         return existing, False
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     name = installer.name
     copy = directory / name
     tmp = directory / f".{name}.tmp"
@@ -259,8 +260,9 @@ def build_member_package(release: Release, out_path: Path, fingerprint: str,
                          password: str | None, issued: dt.datetime,
                          group_name: str) -> Package:
     """Write one member's zip (AES-256 when ``password`` is given, else plain for S/MIME)."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out_path.parent)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
+    open_private(tmp).close()           # the zip writer truncates it and keeps 0600
     manifest = {"version": release.version, "installer": release.installer_name,
                 "installer_sha256": release.installer_sha256,
                 "installer_size": release.installer_size,

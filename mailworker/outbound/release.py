@@ -20,6 +20,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from ..csvfile import csv_text
+from ..private import private_dir
 from ..clock import Clock, to_utc
 from ..models import CATEGORY_KO, Member, MemberAddress, Outbox, db_proxy
 from ..outbox import domain_of, enqueue
@@ -209,7 +210,7 @@ def write_password_sheet(cfg, version: str, members: list[Member], path: Path) -
     """CSV (UTF-8 with BOM, for Excel), mode 0600: name, address, category, password."""
     path = Path(path)
     release_key = cfg.secret("ledger", "release_key")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
     rows = []
     for m in members:
