@@ -21,7 +21,8 @@ from ..errors import ConfigError
 from ..private import private_dir
 from . import checkpoint as cp_mod
 from .checkpoint import Checkpoint, OpenedNote
-from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaUnavailable
+from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaUnavailable,
+                     ReplicaUnreadable)
 from .keys import Verifier
 from .layout import ReplicaSpec, replica_specs, signer_for, verifier_for
 from .merkle import EMPTY_ROOT
@@ -145,6 +146,11 @@ def open_ledger(cfg, create_missing: bool = True) -> LedgerHandle:
             rep = _open_replica(cfg, spec)
         except _StoreMissing:
             missing.append(spec)
+            continue
+        except ReplicaUnreadable as exc:
+            handle.down[spec.name] = (f"DAMAGED: {exc}; run `mailworker ledger repair "
+                                      f"{spec.name}` (it keeps the file aside and rebuilds "
+                                      "the replica from the others)")
             continue
         except (LedgerProblem, ConfigError) as exc:
             handle.down[spec.name] = str(exc)

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..errors import ConfigError, MailworkerError
 from . import checkpoint as cp_mod
-from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaRefused,
-                     ReplicaUnavailable)
+from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaDamaged,
+                     ReplicaRefused, ReplicaUnavailable)
 from .handle import open_one
 from .layout import verifiers
 from .merkle import LedgerError
@@ -238,6 +238,8 @@ def make_handler(service: ReplicaService, read_timeout: float = 10.0):
                     self._reply(200, fn())
             except BadRequest as exc:
                 self._reply(400, {"error": str(exc)})
+            except ReplicaDamaged as exc:
+                self._reply(500, {"error": str(exc), "damaged": True})
             except ReplicaRefused as exc:
                 self._reply(409, {"error": str(exc)})
             except ReplicaUnavailable as exc:
