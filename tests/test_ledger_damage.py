@@ -134,3 +134,36 @@ def test_audit_every_must_be_a_duration(make_config, value):
         make_config({"ledger": {"audit_every": value}})
     assert make_config({"ledger": {"audit_every": "off"}}).ledger.audit_every == "off"
     assert make_config({}).ledger.audit_every == "1d"
+
+
+def test_a_served_replica_that_finds_itself_damaged_is_named_over_http(tmp_path, clock):
+    import sqlite3
+
+    from mailworker import config as config_mod
+    from mailworker import db as db_mod
+    from mailworker.ledger import tree
+    from tests.test_ledger_serve import NAMES, Cluster
+    cluster = Cluster(tmp_path)
+    try:
+        for n in NAMES:
+            cluster.start(n)
+        cfg = config_mod.load(cluster.base / "main" / "mailworker.toml")
+        db_mod.open_from_config(cfg, clock)
+        add_events(6, clock)
+        assert append_pending(cfg, clock).replicas_ok == 4
+        con = sqlite3.connect(cluster.store("replica-3"))     # on "its host"
+        leaves = tree.decode_bundle(con.execute(
+            "SELECT data FROM ledger_bundle WHERE id = 0").fetchone()[0])
+        leaves[2] = leaves[2].replace(b'"hours":1', b'"hours":7')
+        with con:
+            con.execute("UPDATE ledger_bundle SET data = ? WHERE id = 0",
+                        (tree.encode_leaves(leaves),))
+        con.close()
+        add_events(2, clock, start=6)
+        res = append_pending(cfg, clock)
+        assert res.appended == 2 and res.replicas_ok == 3
+        assert list(damaged_replicas()) == ["replica-3"]
+        assert "leaf 2: its stored data does not match" in damaged_replicas()["replica-3"]["why"]
+        assert ledger_status(cfg)["damaged"] == ["replica-3"]
+    finally:
+        cluster.stop_all()
