@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .csvfile import csv_text
+from .private import open_private, private_dir
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_messages
 from .members import import_roster
@@ -49,10 +50,10 @@ addresses = ["secretariat@seoul-demo.example"]
 def run_demo(workspace: Path, ctx) -> int:
     from .service import Service
     # The table below says what happened; a log line per mail sent would bury it.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+    if logging.getLogger("mailworker").getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("mailworker").setLevel(logging.WARNING)
     workspace = workspace.resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
+    private_dir(workspace)
     cfg_path = workspace / "mailworker.toml"
     fresh = not cfg_path.exists()
     if fresh:
@@ -83,8 +84,8 @@ def _write_roster(path: Path) -> None:
         rows.append([m["name"], m["email"], m["category"],
                      ";".join(aliases) if isinstance(aliases, list) else aliases,
                      m.get("language", "ko")])
-    path.write_text(csv_text(["name", "email", "category", "aliases", "language"], rows),
-                    encoding="utf-8", newline="")
+    with open_private(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(csv_text(["name", "email", "category", "aliases", "language"], rows))
 
 
 def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:

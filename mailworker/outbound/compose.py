@@ -344,7 +344,8 @@ def _smime_envelope(body: EmailMessage, row: Outbox) -> EmailMessage:
 def _headers(msg: EmailMessage, cfg, row: Outbox, subject: str, recipients: list[str],
              now: dt.datetime, context: dict) -> None:
     try:
-        sender = [(one_line(cfg.outgoing.from_name), Address(addr_spec=cfg.outgoing.from_address))]
+        sender = [(one_line(cfg.outgoing.from_name),
+                   Address(addr_spec=cfg.outgoing.from_address))]
         if len(recipients) == 1 and row.member is not None:
             # A name stored before names were checked (or by hand) may hold CR/LF.
             to = [(one_line(row.member.display_name), Address(addr_spec=recipients[0]))]
