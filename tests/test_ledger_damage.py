@@ -167,3 +167,28 @@ def test_a_served_replica_that_finds_itself_damaged_is_named_over_http(tmp_path,
         assert ledger_status(cfg)["damaged"] == ["replica-3"]
     finally:
         cluster.stop_all()
+
+
+def test_every_leaf_since_its_last_signature_is_checked_before_signing(make_config, clock):
+    import sqlite3
+
+    from mailworker.ledger import tree
+    cfg = make_ledger(make_config, clock)
+    add_events(9, clock)
+    append_pending(cfg, clock)                      # every replica signed size 9
+    handle = open_ledger(cfg)
+    try:
+        rep = handle.replicas["replica-4"]
+        rep.append([b'{"n":%d}' % i for i in range(600)])   # caught up, not signed yet
+        con = sqlite3.connect(store_path(cfg, "replica-4"))
+        leaves = tree.decode_bundle(con.execute(
+            "SELECT data FROM ledger_bundle WHERE id = 1").fetchone()[0])
+        leaves[44] = b'{"n":999}'                   # leaf 300, not in the last bundle
+        with con:
+            con.execute("UPDATE ledger_bundle SET data = ? WHERE id = 1",
+                        (tree.encode_leaves(leaves),))
+        con.close()
+        with pytest.raises(ReplicaDamaged, match="leaf 300: its stored data does not match"):
+            rep.sign(Checkpoint(cfg.ledger.origin, 609, rep.root(609)), "2026-11-25T01:00:00Z")
+    finally:
+        handle.close()

@@ -175,7 +175,8 @@ class LocalReplica:
                     f"{self.name}: refuses to sign size {checkpoint.size}: it is not "
                     f"consistent with the checkpoint it signed last (size {last.size}): "
                     f"{exc}") from None
-        problems = self.check_edge(checkpoint.size)
+        since = last.size if last is not None and last.size < checkpoint.size else None
+        problems = self.check_edge(checkpoint.size, since)
         if problems:
             raise ReplicaDamaged(
                 f"{self.name}: refuses to sign size {checkpoint.size}: what it stores does "
@@ -204,16 +205,19 @@ class LocalReplica:
         self.store.put_checkpoint(size, note)
 
     # -- audit ---------------------------------------------------------------------------
-    def check_edge(self, size: int) -> list[Problem]:
+    def check_edge(self, size: int, since: int | None = None) -> list[Problem]:
         """What signing ``size`` rests on, recomputed from the store itself (not the tile
-        cache): the leaves of the last bundle against their stored hashes, and the stored
-        nodes of the tiles on the path to the root against their children."""
+        cache): the leaves from ``since`` (the size it signed last; else the last bundle)
+        against their stored hashes, and the stored nodes of the tiles on the path to the
+        root against their children."""
         if size <= 0:
             return []
         rep = AuditReport(self.name, size)
         bad: set[tuple[int, int]] = set()
         last_bundle = (size - 1) // tree.BUNDLE_WIDTH
-        self._audit_leaves(size, last_bundle + 1, 1, rep, bad, first_bundle=last_bundle)
+        first_bundle = last_bundle if since is None else min(last_bundle,
+                                                             since // tree.BUNDLE_WIDTH)
+        self._audit_leaves(size, last_bundle + 1, 64, rep, bad, first_bundle=first_bundle)
         path = []
         tl = 0
         while size >> (tree.TILE_HEIGHT * tl):
