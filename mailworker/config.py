@@ -20,9 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, SecretError
 
-REQUIRED = object()
-
-
 @dataclass(frozen=True)
 class Key:
     type: type | tuple
@@ -107,6 +104,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "staff": {
         "addresses": Key(list, [], "who receives the daily digest"),
         "language": Key(str, "ko", "language of the staff digest: ko or en", ("ko", "en")),
+        "action_address": Key(str, "", "where the digest's action links send their mail: the "
+                              "group inbox (empty: [outgoing] from_address)"),
+        "action_valid_days": Key(int, 7, "how long a digest's action link stays valid"),
     },
     "limits": {
         "max_message_bytes": Key(int, 25_000_000, "never download a larger message"),
@@ -127,6 +127,7 @@ SECRETS = {
     ("ledger", "release_key"),
     ("ledger", "replica_token"),   # bearer token between the appender and served replicas
     ("database", "password"),      # PostgreSQL password (never in the URL)
+    ("staff", "action_key"),       # HMAC key of the digest's action tokens
 }
 
 
@@ -374,6 +375,12 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
         raise ConfigError(f"{where}: [ledger] audit_every must be a duration such as \"6h\" "
                           f"or \"1d\" (s, m, h, d), or \"off\"; got "
                           f"{data['ledger']['audit_every']!r}")
+    if not 1 <= data["staff"]["action_valid_days"] <= 90:
+        raise ConfigError(f"{where}: [staff] action_valid_days must be 1..90")
+    action_address = data["staff"]["action_address"]
+    if action_address and "@" not in action_address:
+        raise ConfigError(f"{where}: [staff] action_address {action_address!r} is not an "
+                          "e-mail address")
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")
@@ -395,11 +402,6 @@ def load(path: str | os.PathLike) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     return build(raw, p)
-
-
-def defaults(base_dir: Path | None = None) -> Config:
-    """Built-in defaults, paths relative to ``base_dir`` (used by tests)."""
-    return build({}, (base_dir / "mailworker.toml") if base_dir else None)
 
 
 def find_config_path(explicit: str | None) -> Path:

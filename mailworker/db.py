@@ -54,10 +54,17 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Staff actions by mail and the audit trail: the staff requests ingest reads and the
+    audit entries. A no-op where migration 1 already created them."""
+    db.create_tables([models.StaffRequest, models.AuditEntry], safe=True)
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    8: _migration_8,
 }
 
 
@@ -82,12 +89,33 @@ def make_database(url: str, base_dir: Path | None = None,
         # (a staff command) writes, and it then wants to write too.
         return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15,
                                  lock_type="IMMEDIATE")
+    _need_driver(url)
     # The password comes from [database] password_file/_env, never from the URL text.
     extra = {"password": password} if password is not None else {}
     try:
         return url_connect(url, **extra)
     except (ValueError, RuntimeError, ImportError) as exc:
         raise DatabaseError(f"[database] url: cannot use {redact_url(url)}: {exc}") from None
+
+
+# URL scheme -> (Python module of the driver, the pip extra that installs it)
+DRIVERS = {"postgres": ("psycopg2", "postgres"), "postgresql": ("psycopg2", "postgres"),
+           "postgresext": ("psycopg2", "postgres"), "postgresqlext": ("psycopg2", "postgres")}
+
+
+def _need_driver(url: str) -> None:
+    """Say which package to install before peewee fails at connect time with a bare
+    ``ImproperlyConfigured``."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in DRIVERS:
+        return
+    module, extra = DRIVERS[scheme]
+    try:
+        __import__(module)
+    except ImportError:
+        raise DatabaseError(f"[database] url is a PostgreSQL database, but its driver "
+                            f"({module}) is not installed: pip install 'mailworker[{extra}]' "
+                            "in mailworker's virtualenv") from None
 
 
 def redact_url(url: str) -> str:
@@ -116,7 +144,8 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     if have > latest:
         raise DatabaseError(f"the database schema is version {have}, newer than this "
                             f"mailworker knows ({latest}); upgrade mailworker")
-    for version in range(have + 1, latest + 1):
+    # Numbers may have gaps (parallel branches get numbers of their own): apply in order.
+    for version in sorted(v for v in MIGRATIONS if v > have):
         with db.atomic():
             MIGRATIONS[version](db, migrator)
             models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))

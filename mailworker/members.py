@@ -16,8 +16,9 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from .clock import Clock, naive_utc
-from .errors import ImportRowsError, MailworkerError
-from .models import CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, db_proxy
+from .errors import ImportRowsError, MailworkerError, RosterFileError
+from .models import (CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, Message,
+                     db_proxy)
 from .safetext import control_characters
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
@@ -127,8 +128,8 @@ def _accepted_categories() -> str:
 
 def _decode(path: Path, raw: bytes) -> str:
     if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise ImportRowsError(path, [(1, "this is an Excel workbook (.xlsx/.xls), not CSV; in "
-                                         "Excel use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")])
+        raise RosterFileError(path, "this is an Excel workbook (.xlsx/.xls), not CSV; in Excel "
+                                    "use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -137,8 +138,20 @@ def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("cp949")
     except UnicodeDecodeError:
-        raise ImportRowsError(path, [(1, "the file is neither UTF-8 nor cp949 text; in Excel "
-                                         "use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")]) from None
+        raise RosterFileError(path, "the file is neither UTF-8 nor cp949 text; in Excel use "
+                                    "'Save as' → 'CSV UTF-8 (쉼표로 분리)'") from None
+
+
+def _delimiter(text: str) -> str:
+    """',' normally; ';' or a tab when the header line has those and no comma (Excel saves
+    CSV with ';' where the system's list separator is ';', and some tools save tabs)."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    for candidate in (";", "\t"):
+        if candidate in header:
+            return candidate
+    return ","
 
 
 @dataclass
@@ -168,12 +181,12 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
     except OSError as exc:
         raise MailworkerError(f"{path}: cannot read the roster file: {exc.strerror}") from None
     text = _decode(path, raw)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:
-        raise ImportRowsError(path, [(1, "the file is empty; the first line must be the "
-                                         "header: name,email,category")]) from None
+        raise RosterFileError(path, "the file is empty; the first line must be the header: "
+                                    "name,email,category") from None
     except csv.Error as exc:
         raise ImportRowsError(path, [(1, f"not readable as CSV: {exc}")]) from None
 
@@ -466,6 +479,46 @@ def set_member_status(email: str, status: str, clock: Clock,
             member.save()
             change.reason_changed = True
     return change
+
+
+def open_resignation_requests():
+    """Resignation request mails (해촉 요청) no one has confirmed yet, oldest first."""
+    return (Message.select(Message, Member).join(Member)
+            .where((Message.kind == "resignation") & (Message.disposition == "recorded")
+                   & Message.decided_at.is_null() & (Member.status != "resigned"))
+            .order_by(Message.received_at))
+
+
+def close_resignation_requests(member: Member, actor: str, clock: Clock) -> int:
+    """Mark a resigned member's open resignation requests as confirmed by ``actor``."""
+    return (Message.update(decided_by=actor, decided_at=naive_utc(clock.now()))
+            .where((Message.member == member) & (Message.kind == "resignation")
+                   & (Message.disposition == "recorded") & Message.decided_at.is_null())
+            .execute())
+
+
+def confirm_resignation(message_id: int, actor: str, clock: Clock,
+                        reason: str = "") -> tuple[Message, StatusChange]:
+    """Confirm the resignation request mail #``message_id``: the member who sent it is
+    set ``resigned`` (as `members set-status EMAIL resigned` does) and the request is
+    marked confirmed by ``actor``. Raises ``RosterError`` naming what is wrong."""
+    msg = (Message.select(Message, Member).join(Member)
+           .where(Message.id == message_id).first())
+    if msg is None or msg.kind != "resignation" or msg.disposition != "recorded":
+        raise RosterError(f"message #{message_id} is not a resignation request from a member")
+    if msg.decided_at is not None:
+        local = msg.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+        raise RosterError(f"the resignation request #{message_id} was already confirmed by "
+                          f"{msg.decided_by} at {local}")
+    member = msg.member
+    if member.status == "resigned":
+        raise RosterError(f"{member.display_name} has already resigned")
+    with db_proxy.atomic():
+        change = set_member_status(member.primary_address, "resigned", clock,
+                                   reason=reason or f"본인 요청 (해촉 요청 메일 #{msg.id})")
+        close_resignation_requests(member, actor, clock)
+    msg = Message.get_by_id(message_id)
+    return msg, change
 
 
 def find_member_by_address(addr: str) -> Member | None:

@@ -18,6 +18,9 @@ CATEGORY_KO = {"student": "대학생", "citizen": "일반시민", "developer": "
 MEMBER_STATUSES = ("active", "resigned", "suspended")
 
 KINDS = ("review", "proposal", "resignation", "rsvp", "auto_reply", "bounce", "triage")
+# Not a classifier's kind: mail from a staff address or with a digest's action token,
+# routed before member classification (mailworker.ingest.staff_mail).
+STAFF_KIND = "staff_action"
 CREDITABLE_KINDS = ("review", "proposal")
 
 # What happened to a message. Folder: Triage for "triage", Quarantine for "quarantined",
@@ -33,6 +36,9 @@ DISPOSITIONS = (
     "bounce",        # delivery status notification
     "duplicate",     # same Message-ID already recorded
     "quarantined",   # unreadable, oversize or failed to process
+    "staff_pending",  # staff action mail, recorded by ingest, not yet performed
+    "staff_done",     # staff action performed (see the audit trail)
+    "staff_refused",  # staff action refused; the sender was told why
 )
 
 
@@ -99,7 +105,7 @@ class Message(BaseModel):
     sent_at = pw.DateTimeField(null=True)     # Date: header, UTC
     received_at = pw.DateTimeField(index=True)  # when we recorded it, UTC
     size = pw.IntegerField(default=0)
-    kind = pw.CharField()                     # one of KINDS
+    kind = pw.CharField()                     # one of KINDS, or STAFF_KIND
     disposition = pw.CharField(index=True)    # one of DISPOSITIONS
     reason = pw.TextField()                   # short, for people
     member = pw.ForeignKeyField(Member, null=True, backref="messages")
@@ -160,5 +166,32 @@ class State(BaseModel):
     updated_at = pw.DateTimeField()
 
 
+class StaffRequest(BaseModel):
+    """What ingest read from a staff action mail, for the executor to check and perform
+    (mailworker.staff_actions). Keyed by the message's content hash, like an hour credit,
+    so ingest can write it in a batch before the message has an id."""
+    message_sha256 = pw.CharField(unique=True)
+    tokens = JSONField(default=list)          # token-shaped words found (subject first)
+    auth_ok = pw.BooleanField()               # the crediting rule's authentication verdict
+    auth_reason = pw.TextField(default="")
+    reason = pw.TextField(default="")         # what the staff member wrote in the body
+    created_at = pw.DateTimeField()
+
+
+class AuditEntry(BaseModel):
+    """One staff action (감사 기록), from the command line or from mail: who, what, on
+    which item, when, why, how. A mail action keeps its token: a token is used once."""
+    at = pw.DateTimeField(index=True)
+    actor = pw.CharField()                    # staff address, or the OS user behind sudo
+    how = pw.CharField()                      # cli | mail
+    action = pw.CharField()                   # e.g. triage.accept_review, member.set_status
+    item = pw.CharField(default="")           # e.g. "message #12", "member kim@..."
+    reason = pw.TextField(default="")
+    detail = pw.TextField(default="")         # what came of it, for people
+    hours = pw.IntegerField(default=0)        # volunteer hours the action changed
+    token = pw.CharField(null=True, unique=True)
+    message = pw.ForeignKeyField(Message, null=True, backref="audit_entries", index=False)
+
+
 ALL_TABLES = [SchemaVersion, Member, MemberAddress, Message, HourCredit, Outbox,
-              LedgerEvent, State]
+              LedgerEvent, State, StaffRequest, AuditEntry]

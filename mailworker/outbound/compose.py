@@ -66,14 +66,25 @@ class _Policy(email.policy.EmailPolicy):
     verbatim when its value is short printable ASCII, which is then exactly what the
     full refold would write; anything else (long, non-ASCII, defective) is refolded."""
 
-    def _fold(self, name, value, refold_binary=False):
+    # The public folding methods (generators call one of the two); the standard library's
+    # own refold stays the answer for everything the shortcut does not cover.
+    def fold(self, name, value):
+        verbatim = self._verbatim(name, value)
+        return verbatim if verbatim is not None else super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        verbatim = self._verbatim(name, value)
+        return (verbatim.encode("ascii") if verbatim is not None
+                else super().fold_binary(name, value))
+
+    def _verbatim(self, name, value) -> str | None:
         if (name.lower() in _VERBATIM_MIME and hasattr(value, "name")
                 and not getattr(value, "defects", True)):
             text = str(value)
             if (text.isascii() and text.isprintable() and "=?" not in text
                     and len(name) + 2 + len(text) <= self.max_line_length):
                 return f"{name}: {text}{self.linesep}"
-        return super()._fold(name, value, refold_binary)
+        return None
 
 
 # 7bit: every text part is base64 or quoted-printable, so any relay accepts it.
@@ -84,7 +95,8 @@ REFERENCE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 # Replies to a member's own mail are auto-replies in the RFC 3834 sense; the rest is
 # generated mail. Both tell vacation responders not to answer us.
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
-                   "resignation_ack", "rsvp_ack", "too_large"}
+                   "resignation_ack", "rsvp_ack", "too_large", "staff_action_done",
+                   "staff_action_refused"}
 
 
 _MAX_LINE = 78

@@ -21,7 +21,7 @@ from ..models import CATEGORY_KO
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
-                  "package_password", "digest")
+                  "package_password", "digest", "staff_action_done", "staff_action_refused")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
 NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
 # The --var values each notice uses: (required, optional). A test checks them against the
