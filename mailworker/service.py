@@ -22,7 +22,7 @@ from .ingest.pipeline import Ingestor, PassResult
 from .ingest.open_inbox import source_from_config
 from .ingest.sources import MailboxSource
 from .ledger.appender import append_pending
-from .ledger.damage import audit_due, run_audit
+from .ledger.audit import audit_due, run_audit
 from .ledger.keys import pseudonym_key
 from .ledger.layout import ensure_embedded_keys
 from .ledger.merkle import LedgerError

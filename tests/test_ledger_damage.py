@@ -13,7 +13,8 @@ import pytest
 from mailworker.cli import main
 from mailworker.errors import ConfigError
 from mailworker.ledger.appender import append_pending
-from mailworker.ledger.damage import audit_due, damaged_replicas
+from mailworker.ledger.audit import audit_due
+from mailworker.ledger.damage import damaged_replicas
 from mailworker.ledger.errors import ReplicaDamaged
 from mailworker.ledger.handle import open_ledger
 from mailworker.ledger.checkpoint import Checkpoint

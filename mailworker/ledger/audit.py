@@ -14,17 +14,19 @@ the quorum checkpoint again. It says everything it did; nothing is repaired sile
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
 
 from .. import models
 from ..clock import Clock, to_utc
-from ..db import state_set
+from ..config import parse_every
+from ..db import state_get, state_set
 from ..events import utc_stamp
 from . import checkpoint as cp_mod
 from . import tree
-from .damage import clear_damaged
+from .damage import clear_damaged, mark_damaged
 from .errors import LedgerProblem, ReplicaCorrupt, ReplicaUnavailable, ReplicaUnreadable
 from .handle import (STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger,
                      open_one)
@@ -396,3 +398,39 @@ def _truncation(rep: LocalReplica, cut: int) -> Rewrite:
                                  f"{cut}; repair it from an earlier cut")
         write_bundles[b] = tree.encode_leaves(leaves[:cut % tree.BUNDLE_WIDTH])
     return Rewrite(cut, write_tiles, delete_tiles, write_bundles, delete_bundles)
+
+
+# --- the scheduled audit -------------------------------------------------------------------
+
+LAST_AUDIT_KEY = "ledger.audit.last"
+
+
+def audit_due(cfg, clock: Clock) -> bool:
+    """True when ``[ledger] audit_every`` has passed since the last full audit began."""
+    every = parse_every(cfg.ledger.audit_every)
+    if every is None or models.db_proxy.obj is None:
+        return False
+    last = state_get(LAST_AUDIT_KEY)
+    if last is None:
+        return True
+    try:
+        when = dt.datetime.fromisoformat(last)
+    except ValueError:
+        return True
+    return (to_utc(clock.now()) - to_utc(when)).total_seconds() >= every
+
+
+def run_audit(cfg, clock: Clock) -> VerifyReport:
+    """Verify every replica in full and record what it found; returns the VerifyReport.
+    The time is recorded first, so an audit that dies is not retried at once."""
+    state_set(LAST_AUDIT_KEY, to_utc(clock.now()).isoformat(), clock.now())
+    report = verify_ledger(cfg)
+    for name, r in report.replicas.items():
+        if r["state"] == "damaged":
+            first = "; ".join(r["problems"][:2]) or r["summary"]
+            mark_damaged(name, f"the audit found: {first}", clock)
+        elif r["state"] in ("ok", "behind"):
+            clear_damaged(name, clock)
+    log.info("ledger audit: %s", "all replicas agree with the quorum" if report.ok
+             else "PROBLEMS FOUND; see `mailworker ledger verify`")
+    return report

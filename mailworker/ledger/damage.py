@@ -1,28 +1,25 @@
-"""Replicas found damaged, and the scheduled full audit that finds them.
+"""Replicas found damaged: recorded until repaired.
 
 A replica is *damaged* when its own stored data no longer recomputes (a flipped leaf, a
 replaced hash, a rewritten history). It is found three ways: it refuses to sign
 (``ReplicaDamaged``), the appender sees its tree differ from the quorum checkpoint, or the
-full audit (``ledger verify``, run by the service every ``[ledger] audit_every``) says so.
+full audit (``audit.run_audit``, every ``[ledger] audit_every``) says so.
 Each records it here, in the main database's ``state`` table, so every later append
 leaves it out of the quorum, ``ledger status`` and the staff digest name it, until
 ``ledger repair`` rebuilds it (or a later full audit finds it clean).
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 
 from .. import models
 from ..clock import Clock, to_utc
-from ..config import parse_every
 from ..db import state_get, state_set
 
 log = logging.getLogger(__name__)
 
 DAMAGED_KEY = "ledger.damaged"
-LAST_AUDIT_KEY = "ledger.audit.last"
 
 
 def _main_db() -> bool:
@@ -73,36 +70,3 @@ def damage_text(name: str, entry: dict) -> str:
 
 def _stamp(clock: Clock) -> str:
     return to_utc(clock.now()).strftime("%Y-%m-%d %H:%M UTC")
-
-
-# --- the scheduled audit --------------------------------------------------------------
-
-def audit_due(cfg, clock: Clock) -> bool:
-    every = parse_every(cfg.ledger.audit_every)
-    if every is None or not _main_db():
-        return False
-    last = state_get(LAST_AUDIT_KEY)
-    if last is None:
-        return True
-    try:
-        when = dt.datetime.fromisoformat(last)
-    except ValueError:
-        return True
-    return (to_utc(clock.now()) - to_utc(when)).total_seconds() >= every
-
-
-def run_audit(cfg, clock: Clock):
-    """Verify every replica in full and record what it found; returns the VerifyReport.
-    The time is recorded first, so an audit that dies is not retried at once."""
-    from .audit import verify_ledger
-    state_set(LAST_AUDIT_KEY, to_utc(clock.now()).isoformat(), clock.now())
-    report = verify_ledger(cfg)
-    for name, r in report.replicas.items():
-        if r["state"] == "damaged":
-            first = "; ".join(r["problems"][:2]) or r["summary"]
-            mark_damaged(name, f"the audit found: {first}", clock)
-        elif r["state"] in ("ok", "behind"):
-            clear_damaged(name, clock)
-    log.info("ledger audit: %s", "all replicas agree with the quorum" if report.ok
-             else "PROBLEMS FOUND; see `mailworker ledger verify`")
-    return report
