@@ -143,7 +143,11 @@ def test_a_served_replica_that_finds_itself_damaged_is_named_over_http(tmp_path,
     from mailworker import config as config_mod
     from mailworker import db as db_mod
     from mailworker.ledger import tree
-    from tests.test_ledger_serve import NAMES, Cluster
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_ledger_serve import NAMES, ROOT, Cluster
     cluster = Cluster(tmp_path)
     try:
         for n in NAMES:
@@ -166,6 +170,21 @@ def test_a_served_replica_that_finds_itself_damaged_is_named_over_http(tmp_path,
         assert list(damaged_replicas()) == ["replica-3"]
         assert "leaf 2: its stored data does not match" in damaged_replicas()["replica-3"]["why"]
         assert ledger_status(cfg)["damaged"] == ["replica-3"]
+        # Repaired on its own host (whose database is another); `ledger verify` here sees
+        # it clean and lets it back into the quorum.
+        code, out, err = run_cli(cfg, clock, "repair", "replica-3")
+        assert code == 2 and "then `mailworker ledger verify` here" in err
+        done = subprocess.run(
+            [sys.executable, "-m", "mailworker", "-c", str(cluster.config("replica-3")),
+             "ledger", "repair", "replica-3"], capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert done.returncode == 0, done.stderr
+        assert list(damaged_replicas()) == ["replica-3"]
+        code, out, err = run_cli(cfg, clock, "verify")
+        assert code == 0, out + err
+        assert damaged_replicas() == {}
+        add_events(1, clock, start=8)
+        assert append_pending(cfg, clock).replicas_ok == 4
     finally:
         cluster.stop_all()
 

@@ -228,7 +228,8 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
     target = handle.replicas.get(name)
     if target is not None and not isinstance(target, LocalReplica):
         raise ReplicaUnavailable(f"{name} is served by another host ({target.spec.display_url});"
-                                 f" run `mailworker ledger repair {name}` on that host")
+                                 f" run `mailworker ledger repair {name}` on that host, then "
+                                 "`mailworker ledger verify` here")
     if target is None:
         why = handle.down.get(name, "")
         spec = next(s for s in handle.specs if s.name == name)
