@@ -12,7 +12,7 @@ import pytest
 from tests.test_ledger_serve import Cluster
 
 TOKEN = "test-replica-token-1234"
-READ_TIMEOUT = 1        # [ledger] timeout_seconds of the served replica
+READ_TIMEOUT = 2        # [ledger] timeout_seconds of the served replica
 
 
 @pytest.fixture
