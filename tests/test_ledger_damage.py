@@ -4,7 +4,6 @@ the staff digest say so first) until `ledger repair`, which also rebuilds a stor
 that is no longer a database (kept aside for inspection)."""
 from __future__ import annotations
 
-import datetime as dt
 import email
 import email.policy
 
