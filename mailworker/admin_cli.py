@@ -54,9 +54,12 @@ def register(sub) -> None:
                          "정지); only active members earn hours and get notices and packages")
     status.add_argument("email", metavar="EMAIL", help="any address of the member")
     status.add_argument("status", choices=MEMBER_STATUSES, metavar="STATUS",
-                        help="active, resigned or suspended")
+                        help="active, resigned, suspended or term_ended")
     status.add_argument("--reason", metavar="TEXT",
                         help="why, kept with the status, e.g. --reason \"본인 요청\"")
+
+    from .group.cli import register_members
+    register_members(members_sub)   # members resign / members purge (the group's life cycle)
 
     hours = cli.command(sub, "hours", cmd_hours,
                         "volunteer hours (봉사시간) per member and per category")

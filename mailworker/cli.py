@@ -56,7 +56,8 @@ def _register_all(sub) -> None:
     from .ingest import cli as ingest_cli
     from .ledger import cli as ledger_cli
     from .outbound import cli as outbound_cli
-    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli):
+    from .group import cli as group_cli
+    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli, group_cli):
         module.register(sub)
 
 

@@ -53,10 +53,22 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _migration_6(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """The group's life cycle: recruitment rounds, applications, resignation requests,
+    vacancies, and the member's contact-purge stamp. A no-op where migration 1 already
+    made them."""
+    db.create_tables(models.GROUP_TABLES, safe=True)
+    if not any(c.name == "contact_purged_at" for c in db.get_columns("member")):
+        migrate_ops.migrate(migrator.add_column("member", "contact_purged_at",
+                                                models.Member.contact_purged_at))
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
+# Numbers may have gaps while parallel branches are merged; they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    6: _migration_6,
 }
 
 
@@ -110,7 +122,7 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     if have > latest:
         raise DatabaseError(f"the database schema is version {have}, newer than this "
                             f"mailworker knows ({latest}); upgrade mailworker")
-    for version in range(have + 1, latest + 1):
+    for version in sorted(v for v in MIGRATIONS if v > have):
         with db.atomic():
             MIGRATIONS[version](db, migrator)
             models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))

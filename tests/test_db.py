@@ -147,7 +147,7 @@ def test_version_1_database_is_upgraded_in_place(db_url, clock):
 
     database = db_mod.open_database(db_url, clock=clock)
     try:
-        assert db_mod.current_version(database) == 2
+        assert db_mod.current_version(database) == max(db_mod.MIGRATIONS)
         assert "filed" not in {c.name for c in database.get_columns("message")}
         indexes = {i.name for t in ("message", "outbox") for i in database.get_indexes(t)}
         assert "outbox_status_not_before" in indexes
