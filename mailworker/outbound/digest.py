@@ -150,6 +150,7 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "hours": _hours(cfg, covered),
         "ledger": _ledger(cfg),
         "chart": chart_ctx,
+        "roster": group_roster(cfg, clock),
     }
     return context, chart_spec
 
@@ -223,3 +224,51 @@ def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
            "max_day": busiest.isoformat(), "first_day": first_day.isoformat(),
            "last_day": last_day.isoformat(), "width": width, "height": height}
     return ctx, spec
+
+
+# --- the group's life cycle (templates ko|en/_digest_group_roster.j2) ------------------
+
+def group_roster(cfg, clock: Clock) -> dict:
+    """Open round and applications, pending resignations, vacancies and offers.
+
+    Read from the group's tables (outbound never imports the group package)."""
+    from ..models import (Application, RecruitmentRound, ResignationRequest, Vacancy)
+    tz = cfg.tz
+    now = naive_utc(clock.now())
+
+    def local(when, with_time=True) -> str:
+        if when is None:
+            return ""
+        return to_utc(when).astimezone(tz).strftime("%Y-%m-%d %H:%M" if with_time
+                                                    else "%Y-%m-%d")
+
+    round_ctx = None
+    r = RecruitmentRound.get_or_none(RecruitmentRound.status == "open")
+    if r is not None:
+        counts = dict(Application.select(Application.category, pw.fn.COUNT(Application.id))
+                      .where(Application.round == r).group_by(Application.category).tuples())
+        rows = [{"category": c, "seats": r.seats.get(c, 0), "applications": counts.get(c, 0)}
+                for c in CATEGORIES if r.seats.get(c, 0) or counts.get(c)]
+        last_day = (to_utc(r.until).astimezone(tz) - dt.timedelta(seconds=1)).date()
+        round_ctx = {"id": r.id, "last_day": last_day.isoformat(),
+                     "ended": now >= r.until, "rows": rows,
+                     "unknown": counts.get(None, 0),
+                     "total": sum(counts.values()),
+                     "short": [{"category": row["category"],
+                                "seats": row["seats"] - row["applications"]}
+                               for row in rows if row["applications"] < row["seats"]],
+                     "extensions": r.extensions}
+    resignations = [{"display_name": q.member.display_name, "category": q.member.category,
+                     "email": q.member.primary_address,
+                     "requested_local": local(q.requested_at)}
+                    for q in (ResignationRequest.select(ResignationRequest, Member)
+                              .join(Member).where(ResignationRequest.status == "pending")
+                              .order_by(ResignationRequest.id).limit(50))]
+    vacancies = []
+    for v in (Vacancy.select().where(Vacancy.status != "filled").order_by(Vacancy.id)):
+        offer = v.offer if v.offer_id else None
+        vacancies.append({"category": v.category, "status": v.status,
+                          "opened_local": local(v.opened_at, False),
+                          "offered_to": offer.name if offer else "",
+                          "reply_by": local(offer.offer_until) if offer else ""})
+    return {"round": round_ctx, "resignations": resignations, "vacancies": vacancies}
