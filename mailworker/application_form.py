@@ -14,10 +14,13 @@ from dataclasses import dataclass
 _TAG = re.compile(r"[\[【(（]\s*(지원|신청|단원\s*지원|단원\s*신청|지원서|apply|application)"
                   r"\s*[\]】)）]", re.IGNORECASE)
 _LABELS = r"이름|성명|name|분야|구분|지원\s*분야|category|연락처|전화|phone|소속|이메일|e-?mail"
-_NAME = re.compile(rf"(?:^|\s)(?:이름|성명|name)\s*[:：]\s*(.+?)\s*(?=(?:{_LABELS})\s*[:：]|$)",
+# A value runs to the next label (after a space: "오지원 분야:" is the name 오지원) or the
+# line's end; the excerpt joins the lines with spaces.
+_VALUE_END = rf"(?=\s+(?:{_LABELS})\s*[:：]|\s*$)"
+_NAME = re.compile(rf"(?:^|\s)(?:이름|성명|name)\s*[:：][ \t]*(\S.*?){_VALUE_END}",
                    re.IGNORECASE | re.MULTILINE)
-_CATEGORY = re.compile(rf"(?:^|\s)(?:지원\s*분야|분야|구분|category)\s*[:：]\s*(.+?)\s*"
-                       rf"(?=(?:{_LABELS})\s*[:：]|$)", re.IGNORECASE | re.MULTILINE)
+_CATEGORY = re.compile(rf"(?:^|\s)(?:지원\s*분야|분야|구분|category)\s*[:：][ \t]*(\S.*?)"
+                       rf"{_VALUE_END}", re.IGNORECASE | re.MULTILINE)
 
 # Words naming a category (longest first where one contains another).
 CATEGORY_WORDS = (

@@ -92,6 +92,12 @@ def test_application_form_reading():
     assert read_application("[apply]", "Name: Jane Doe\nCategory: blockchain developer").category \
         == "developer"
     assert not read_application("앱 오류", REVIEW_KO).applies
+    # a name ending like a label ("지원 분야") is still the whole name
+    form = read_application("x", "지원합니다. 이름: 오지원 분야: 대학생 소속: 서울시립대")
+    assert (form.name, form.category) == ("오지원", "student")
+    # an empty form line is no value (the next line is not taken for it)
+    form = read_application("[지원]", "이름:\n분야: 대학생")
+    assert (form.name, form.category) == ("", "student")
 
 
 def test_applications_in_arrival_order_with_their_places(world):
