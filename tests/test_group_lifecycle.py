@@ -333,7 +333,7 @@ def test_unanswered_offer_expires_to_the_next_and_a_late_reply_is_refused(world)
     assert vacancy.status == "call_needed"         # nobody left on the waitlist
     ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 12, 3))
     assert ctx["roster"]["vacancies"][0]["status"] == "call_needed"
-    assert "notice send recruitment_call" in Renderer(w.cfg).render("digest", ctx).text
+    assert "notice send --template recruitment_call --to all" in Renderer(w.cfg).render("digest", ctx).text
 
 
 # --- term ------------------------------------------------------------------------------------

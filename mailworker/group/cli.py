@@ -168,8 +168,9 @@ def cmd_resign(args, ctx) -> int:
 
 def _offer_note(ctx) -> str:
     summary = vacancies.vacancy_step(ctx.cfg, ctx.clock)
-    return summary or "nobody waits for it: announce a new call (notice send " \
-                      "recruitment_call) or open a round (recruit open)"
+    return summary or ("nobody waits for it: announce a new call (mailworker notice send "
+                       "--template recruitment_call --to all --var last_day=YYYY-MM-DD --var "
+                       "seats=...) and open a round (mailworker recruit open --until ...)")
 
 
 def cmd_purge(args, ctx) -> int:
