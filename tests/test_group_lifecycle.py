@@ -468,3 +468,31 @@ def test_life_cycle_templates_in_korean_and_english(cfg, name):
     for value in ("홍길동", "2020-12-31", "12"):
         if value in str(SAMPLES[name].values()):
             assert value in ko.text and value in en.text and value in ko.html
+
+
+@pytest.mark.parametrize("group, message", [
+    ({"term_end": "2020-13-01"}, r"\[group\] term_end must be a date like"),
+    ({"term_start": "2021-01-01"}, r"term_end \(2020-12-31\) must come after term_start"),
+    ({"offer_days": 0}, r"\[group\] offer_days must be at least 1"),
+])
+def test_bad_group_settings_are_named(make_config, group, message):
+    from mailworker.errors import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        make_config({"group": group})
+
+
+def test_recruit_commands_refuse_what_cannot_be_done(world, capsys):
+    w = world()
+    assert w.cli("recruit", "close") == 2
+    assert "no round is open" in capsys.readouterr().err
+    assert w.cli("recruit", "open", "--until", "2026-11-24") == 2
+    assert "that day is already over" in capsys.readouterr().err
+    assert w.cli("recruit", "open", "--until", "2026-12-08", "--seats", "student=41") == 2
+    assert "more than the plan's 40 seats" in capsys.readouterr().err
+    assert w.cli("recruit", "open", "--until", "2026-12-08") == 0
+    assert "39" in capsys.readouterr().out           # every empty student seat
+    assert w.cli("recruit", "open", "--until", "2026-12-09") == 2
+    assert "already open" in capsys.readouterr().err
+    assert w.cli("recruit", "accept") == 2
+    assert "no closed round" in capsys.readouterr().err
+    assert w.cli("members", "resign", "nobody@example.org", "--confirm") == 2
