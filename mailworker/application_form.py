@@ -35,6 +35,8 @@ CATEGORY_WORDS = (
 @dataclass(frozen=True)
 class ApplicationForm:
     signal: str                 # why this reads as an application ('' when it does not)
+    # name and category are read even without a signal: an applicant's later mail may
+    # bring only the missing line
     name: str = ""
     category: str | None = None
 
@@ -53,14 +55,16 @@ def category_of(text: str) -> str | None:
 
 def read_application(subject: str, text: str) -> ApplicationForm:
     tag = _TAG.search(subject or "")
-    name_m = _NAME.search(text or "")
-    cat_m = _CATEGORY.search(text or "")
+    text = text or ""
+    has_lines = ":" in text or "：" in text     # cheap: most mail has no form at all
+    name_m = _NAME.search(text) if has_lines else None
+    cat_m = _CATEGORY.search(text) if has_lines else None
     if tag:
         signal = f"subject tag {tag.group(0)}"
     elif name_m and cat_m:
         signal = "application form in the text"
     else:
-        return ApplicationForm("")
+        signal = ""     # not an application by itself; its lines may still complete one
     name = name_m.group(1).strip()[:100] if name_m else ""
     category = category_of(cat_m.group(1)) if cat_m else None
     if category is None and tag:

@@ -172,8 +172,15 @@ def test_missing_category_is_asked_and_the_place_kept(world):
     assert len(ask) == 1 and ask[0].context["missing"] == ["name", "category"]
     rendered = Renderer(w.cfg).render("application_incomplete", ask[0].context)
     assert "이름, 지원 분야" in rendered.text and "분야: (대학생" in rendered.text
-    w.deliver(make_mail(sender="x@example.com", sender_name="", subject="Re: [신청] 단원",
-                        body="이름: 첫째\n분야: 블록체인 기업인"))
+    # a reply with the category alone (no tag, no whole form) still belongs to the application
+    w.deliver(make_mail(sender="x@example.com", sender_name="", subject="Re: 정보 보내드립니다",
+                        body="분야: 블록체인 기업인"))
+    result, _ = w.round()
+    assert result.dispositions["recorded"] == 1 and not w.outbox("non_member_reply")
+    ask = w.outbox("application_incomplete")
+    assert len(ask) == 2 and ask[1].context["missing"] == ["name"]
+    w.deliver(make_mail(sender="x@example.com", sender_name="", subject="Re: 이름",
+                        body="이름: 첫째"))
     w.round()
     app = Application.get(Application.email == "x@example.com")
     assert (app.name, app.category) == ("첫째", "business")

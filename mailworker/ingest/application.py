@@ -31,9 +31,14 @@ class ApplicationDesk:
     """The recruitment state ingest needs, read once per pass."""
 
     def __init__(self):
-        open_round = (RecruitmentRound.select(RecruitmentRound.until)
+        open_round = (RecruitmentRound.select(RecruitmentRound.id, RecruitmentRound.until)
                       .where(RecruitmentRound.status == "open").first())
         self.open_until: dt.datetime | None = open_round.until if open_round else None
+        # who applied in the open round: their next mail (e.g. the missing category,
+        # "분야: 대학생" alone) belongs to their application
+        self.applicants: set[str] = (
+            {a.email for a in Application.select(Application.email)
+             .where(Application.round == open_round.id)} if open_round else set())
         self.offered: set[str] = {a.email for a in Application.select(Application.email)
                                   .where(Application.status == "offered")}
 
@@ -43,9 +48,12 @@ class ApplicationDesk:
         if sender and sender in self.offered:
             return "application", Decision(
                 "recorded", "reply to a vacancy offer, recorded for the group")
+        in_round = self.open_until is not None and naive_utc(now) < self.open_until
+        if in_round and sender in self.applicants and not applies:
+            applies = "more from an applicant of the open round"
         if not applies:
             return kind, decision
-        if self.open_until is not None and naive_utc(now) < self.open_until:
+        if in_round:
             return "application", Decision(
                 "recorded", f"application recorded for the open round ({applies})")
         reply = "recruitment_closed" if may_reply_to(sender) else None
