@@ -503,3 +503,30 @@ def test_recruit_commands_refuse_what_cannot_be_done(world, capsys):
     assert w.cli("recruit", "accept") == 2
     assert "no closed round" in capsys.readouterr().err
     assert w.cli("members", "resign", "nobody@example.org", "--confirm") == 2
+
+
+def test_demo_shows_a_round_and_a_resignation_turning_into_a_vacancy(tmp_path, capsys,
+                                                                     monkeypatch):
+    import email
+    import email.policy
+    import sqlite3
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "1. 오지원 (student): selected" in out and "2. 강하늘 (student): waitlisted" in out
+    assert "4. 배유나 (category not given yet): incomplete" in out
+    assert "Resignation confirmed (members resign --confirm): 이서연" in out
+    assert "Vacancy: one student seat, offered to 강하늘" in out
+    db = sqlite3.connect(tmp_path / "var" / "demo" / "mailworker.db")
+    templates = {t for (t,) in db.execute("SELECT template FROM outbox WHERE status = 'sent'")}
+    assert {"application_received", "application_incomplete", "appointment",
+            "resignation_confirmed", "vacancy_offer"} <= templates
+    subjects = []
+    for path in (tmp_path / "var" / "demo" / "sent-mail").glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subjects.append(str(msg["Subject"]))
+    assert any(s.startswith("[Application received]") for s in subjects)   # Emma: English
+    assert any(s.startswith("[결원 단원 제안]") for s in subjects)
+    assert cli.main(["demo"]) == 0                  # the second run changes nothing here
+    assert "Recruitment round" not in capsys.readouterr().out
+    assert db.execute("SELECT COUNT(*) FROM application").fetchone()[0] == 4
