@@ -325,6 +325,9 @@ def test_unanswered_offer_expires_to_the_next_and_a_late_reply_is_refused(world)
     vacancies.resign(w.cfg, w.clock, "kim.minji@example.net", confirm=True)
     w.round()
     assert [o.to_addr for o in w.outbox("vacancy_offer")] == ["slow@example.com"]
+    student = {r.category: r for r in roster.seats()}["student"]
+    # a new round would not offer the seat that is already offered
+    assert student.offers == 1 and roster.empty_seats()["student"] == student.vacant - 1
     w.clock.advance(days=7, minutes=1)
     w.round()
     assert Application.get(Application.email == "slow@example.com").status == "expired"

@@ -40,7 +40,9 @@ def seats() -> list[SeatRow]:
 
 
 def empty_seats() -> dict[str, int]:
-    return {row.category: row.vacant for row in seats()}
+    """Seats a new round can offer: vacant ones not already offered to a waitlisted
+    applicant."""
+    return {row.category: max(0, row.vacant - row.offers) for row in seats()}
 
 
 def local_midnight_utc(day: dt.date, tz) -> dt.datetime:
