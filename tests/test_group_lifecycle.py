@@ -65,12 +65,15 @@ class World:
 
 @pytest.fixture
 def world(make_config, clock, tmp_path):
-    def build(**group):
-        cfg = make_config({"inbox": {"type": "maildir", "path": str(tmp_path / "Maildir")},
-                           "general": {"state_dir": str(tmp_path / "state")},
-                           "ledger": {"directory": str(tmp_path / "ledger")},
-                           "staff": {"addresses": ["staff@example.org"]},
-                           "group": {**GROUP, **group}})
+    def build(database_url: str | None = None, **group):
+        raw = {"inbox": {"type": "maildir", "path": str(tmp_path / "Maildir")},
+               "general": {"state_dir": str(tmp_path / "state")},
+               "ledger": {"directory": str(tmp_path / "ledger")},
+               "staff": {"addresses": ["staff@example.org"]},
+               "group": {**GROUP, **group}}
+        if database_url:
+            raw["database"] = {"url": database_url}
+        cfg = make_config(raw)
         from mailworker.db import open_from_config
         open_from_config(cfg, clock)
         return World(cfg, clock)
@@ -533,3 +536,22 @@ def test_demo_shows_a_round_and_a_resignation_turning_into_a_vacancy(tmp_path, c
     assert cli.main(["demo"]) == 0                  # the second run changes nothing here
     assert "Recruitment round" not in capsys.readouterr().out
     assert db.execute("SELECT COUNT(*) FROM application").fetchone()[0] == 4
+
+
+def test_the_year_on_postgresql(world, pg):
+    """Round, waitlist, resignation, offer, acceptance, digest and purge on PostgreSQL."""
+    w = world(database_url=pg.new_database("group_year"), applicant_retention_days=1)
+    _waitlist(w, "pg1@example.com", "pg2@example.com")
+    assert [a.status for a in Application.select().order_by(Application.id)] == [
+        "appointed", "waitlisted", "waitlisted"]
+    vacancies.resign(w.cfg, w.clock, "kim.minji@example.net", confirm=True)
+    w.round()
+    w.deliver(make_mail(sender="pg1@example.com", subject="Re: 제안", body="수락합니다"))
+    w.round()
+    assert Vacancy.get().status == "filled"
+    ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 11, 26))
+    assert ctx["roster"]["vacancies"] == [] and ctx["roster"]["round"] is None
+    w.clock.advance(days=2)
+    _, steps = w.round()
+    assert "purge: personal data deleted: 1 applicant(s), 0 former member(s)" in steps
+    assert {r.category: r.filled for r in roster.seats()}["student"] == 2   # 1 left, 2 came
