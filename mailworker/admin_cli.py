@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from . import cli
+from .commands import command, command_group
 from .csvfile import write_csv
 from .config_check import OK, PROBLEM, WARNING, check_config
 from .errors import ConfigError
@@ -14,33 +14,30 @@ from .members import (add_member, category_label, import_roster, list_members,
 from .models import CATEGORY_KO, MEMBER_STATUSES
 from .table import render
 
-def register(sub) -> None:
-    config_p = sub.add_parser("config", help="check the configuration",
-                              description="Check the configuration file.")
-    config_sub = config_p.add_subparsers(dest="config_command", metavar="ACTION")
-    config_sub.required = True
-    check = cli.command(config_sub, "check", cmd_config_check,
-                        "read every secret, open the database, look at the folders; "
-                        "print 'configuration OK' or the problems (exit 2)")
+def register(sub, members_extra=None) -> None:
+    """``members_extra(members_actions)`` lets the wiring (mailworker.cli) add the group's
+    member actions without this core module importing the group."""
+    config_sub = command_group(sub, "config", "check the configuration",
+                               "Check the configuration file.")
+    check = command(config_sub, "check", cmd_config_check,
+                    "read every secret, open the database, look at the folders; "
+                    "print 'configuration OK' or the problems (exit 2)")
     check.add_argument("--connect", action="store_true",
                        help="also log in to the IMAP and SMTP servers")
     check.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                        help="network timeout for --connect and the database (default 10)")
 
-    members_p = sub.add_parser("members", help="the member roster (단원 명단)",
-                               description="Import, list and add members; set a "
-                                           "member's status.")
-    members_sub = members_p.add_subparsers(dest="members_command", metavar="ACTION")
-    members_sub.required = True
-    imp = cli.command(members_sub, "import", cmd_members_import,
-                      "import a roster CSV (name,email,category[,aliases][,language]); "
-                      "all rows or none")
+    members_sub = command_group(sub, "members", "the member roster (단원 명단)",
+                                "Import, list and add members; set a member's status.")
+    imp = command(members_sub, "import", cmd_members_import,
+                  "import a roster CSV (name,email,category[,aliases][,language]); "
+                  "all rows or none")
     imp.add_argument("file", metavar="FILE.csv")
-    lst = cli.command(members_sub, "list", cmd_members_list, "list the members")
+    lst = command(members_sub, "list", cmd_members_list, "list the members")
     lst.add_argument("--csv", action="store_true",
                      help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
     lst.add_argument("--status", choices=MEMBER_STATUSES, help="only members with this status")
-    add = cli.command(members_sub, "add", cmd_members_add, "add one member")
+    add = command(members_sub, "add", cmd_members_add, "add one member")
     add.add_argument("--name", required=True, help="display name, e.g. 김민지")
     add.add_argument("--email", required=True, help="main e-mail address")
     add.add_argument("--category", required=True,
@@ -49,20 +46,20 @@ def register(sub) -> None:
     add.add_argument("--alias", action="append", default=[], metavar="EMAIL",
                      help="another address of the same member (repeat as needed)")
     add.add_argument("--language", default="ko", help="ko (default) or en")
-    status = cli.command(members_sub, "set-status", cmd_members_set_status,
-                         "set a member's status: active, resigned (해촉) or suspended (활동 "
-                         "정지); only active members earn hours and get notices and packages")
+    status = command(members_sub, "set-status", cmd_members_set_status,
+                     "set a member's status: active, resigned (해촉) or suspended (활동 "
+                     "정지); only active members earn hours and get notices and packages")
     status.add_argument("email", metavar="EMAIL", help="any address of the member")
     status.add_argument("status", choices=MEMBER_STATUSES, metavar="STATUS",
                         help="active, resigned, suspended or term_ended")
     status.add_argument("--reason", metavar="TEXT",
                         help="why, kept with the status, e.g. --reason \"본인 요청\"")
 
-    from .group.cli import register_members
-    register_members(members_sub)   # members resign / members purge (the group's life cycle)
+    if members_extra is not None:
+        members_extra(members_sub)   # the wiring adds members resign / purge (group)
 
-    hours = cli.command(sub, "hours", cmd_hours,
-                        "volunteer hours (봉사시간) per member and per category")
+    hours = command(sub, "hours", cmd_hours,
+                    "volunteer hours (봉사시간) per member and per category")
     hours.add_argument("--member", metavar="EMAIL", help="only this member (any address)")
     hours.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
                        help="only credits from this local day on")

@@ -20,9 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, SecretError
 
-REQUIRED = object()
-
-
 @dataclass(frozen=True)
 class Key:
     type: type | tuple
@@ -404,11 +401,6 @@ def load(path: str | os.PathLike) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     return build(raw, p)
-
-
-def defaults(base_dir: Path | None = None) -> Config:
-    """Built-in defaults, paths relative to ``base_dir`` (used by tests)."""
-    return build({}, (base_dir / "mailworker.toml") if base_dir else None)
 
 
 def find_config_path(explicit: str | None) -> Path:

@@ -88,12 +88,33 @@ def make_database(url: str, base_dir: Path | None = None,
         # (a staff command) writes, and it then wants to write too.
         return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15,
                                  lock_type="IMMEDIATE")
+    _need_driver(url)
     # The password comes from [database] password_file/_env, never from the URL text.
     extra = {"password": password} if password is not None else {}
     try:
         return url_connect(url, **extra)
     except (ValueError, RuntimeError, ImportError) as exc:
         raise DatabaseError(f"[database] url: cannot use {redact_url(url)}: {exc}") from None
+
+
+# URL scheme -> (Python module of the driver, the pip extra that installs it)
+DRIVERS = {"postgres": ("psycopg2", "postgres"), "postgresql": ("psycopg2", "postgres"),
+           "postgresext": ("psycopg2", "postgres"), "postgresqlext": ("psycopg2", "postgres")}
+
+
+def _need_driver(url: str) -> None:
+    """Say which package to install before peewee fails at connect time with a bare
+    ``ImproperlyConfigured``."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in DRIVERS:
+        return
+    module, extra = DRIVERS[scheme]
+    try:
+        __import__(module)
+    except ImportError:
+        raise DatabaseError(f"[database] url is a PostgreSQL database, but its driver "
+                            f"({module}) is not installed: pip install 'mailworker[{extra}]' "
+                            "in mailworker's virtualenv") from None
 
 
 def redact_url(url: str) -> str:

@@ -20,7 +20,6 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 GROUP_ADDRESS = "governance@seoul-demo.example"   # the demo workspace's from_address
-GROUP_NAME = "서울 블록체인 거버넌스 사무국"
 KST = timezone(timedelta(hours=9), "KST")
 
 DEMO_MEMBERS: list[dict] = [

@@ -16,7 +16,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from .clock import Clock, naive_utc
-from .errors import ImportRowsError, MailworkerError
+from .errors import ImportRowsError, MailworkerError, RosterFileError
 from .models import CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, db_proxy
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
@@ -116,8 +116,8 @@ def _accepted_categories() -> str:
 
 def _decode(path: Path, raw: bytes) -> str:
     if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise ImportRowsError(path, [(1, "this is an Excel workbook (.xlsx/.xls), not CSV; in "
-                                         "Excel use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")])
+        raise RosterFileError(path, "this is an Excel workbook (.xlsx/.xls), not CSV; in Excel "
+                                    "use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -126,8 +126,20 @@ def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("cp949")
     except UnicodeDecodeError:
-        raise ImportRowsError(path, [(1, "the file is neither UTF-8 nor cp949 text; in Excel "
-                                         "use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")]) from None
+        raise RosterFileError(path, "the file is neither UTF-8 nor cp949 text; in Excel use "
+                                    "'Save as' → 'CSV UTF-8 (쉼표로 분리)'") from None
+
+
+def _delimiter(text: str) -> str:
+    """',' normally; ';' or a tab when the header line has those and no comma (Excel saves
+    CSV with ';' where the system's list separator is ';', and some tools save tabs)."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    for candidate in (";", "\t"):
+        if candidate in header:
+            return candidate
+    return ","
 
 
 @dataclass
@@ -157,12 +169,12 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
     except OSError as exc:
         raise MailworkerError(f"{path}: cannot read the roster file: {exc.strerror}") from None
     text = _decode(path, raw)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:
-        raise ImportRowsError(path, [(1, "the file is empty; the first line must be the "
-                                         "header: name,email,category")]) from None
+        raise RosterFileError(path, "the file is empty; the first line must be the header: "
+                                    "name,email,category") from None
     except csv.Error as exc:
         raise ImportRowsError(path, [(1, f"not readable as CSV: {exc}")]) from None
 

@@ -18,9 +18,11 @@ from .clock import Clock
 from .errors import MailworkerError, SourceAuthError, SourceError
 from .group.steps import run_group_steps
 from .ingest.pipeline import Ingestor, PassResult
-from .ingest.sources import MailboxSource, source_from_config
+from .ingest.open_inbox import source_from_config
+from .ingest.sources import MailboxSource
 from .ledger.appender import append_pending
-from .ledger.keys import ensure_embedded_keys, pseudonym_key
+from .ledger.keys import pseudonym_key
+from .ledger.layout import ensure_embedded_keys
 from .outbound.schedule import build_scheduler
 from .outbound.sender import drain_outbox
 

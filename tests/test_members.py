@@ -161,6 +161,12 @@ def test_empty_and_missing_files(tmp_path, database, clock):
     workbook.write_bytes(b"PK\x03\x04\x14\x00\x80\xff\xfe\x81\xff")
     with pytest.raises(ImportRowsError, match=r"Excel workbook .*CSV UTF-8"):
         import_roster(workbook, clock)
+    whole = tmp_path / "roster2.xlsx"
+    whole.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)    # a real workbook's size
+    with pytest.raises(ImportRowsError) as err:
+        import_roster(whole, clock)
+    assert "bad row" not in str(err.value) and "line 1" not in str(err.value)
+    assert str(err.value).endswith("nothing imported")
     garbage = tmp_path / "roster.bin"
     garbage.write_bytes(b"name,email,category\n\xff\xff\xff,x@example.org,student\n")
     with pytest.raises(ImportRowsError, match="neither UTF-8 nor cp949"):
@@ -437,3 +443,15 @@ def test_import_on_postgresql_is_all_or_nothing(pg, tmp_path, clock):
         assert find_member_by_address("Minji.Kim@univ.example.ac.kr").display_name == "김민지"
     finally:
         database.close()
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_rosters_are_read(tmp_path, database, clock, sep):
+    path = tmp_path / "roster.csv"
+    path.write_text(sep.join(["이름", "이메일", "분야"]) + "\n"
+                    + sep.join(["김민지", "minji.kim@example.com", "대학생"]) + "\n"
+                    + sep.join(["Daniel Kang", "daniel.kang@example.net", "developer"]) + "\n",
+                    encoding="utf-8")
+    result = import_roster(path, clock)
+    assert result.created == 2
+    assert find_member_by_address("daniel.kang@example.net").category == "developer"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from .. import cli
+from ..commands import command, command_group
 from ..members import category_label
 from ..models import Application, CATEGORIES
 from ..table import render
@@ -21,40 +21,39 @@ def _day(text: str) -> dt.date:
 
 
 def register(sub) -> None:
-    rec = sub.add_parser("recruit", help="recruitment rounds (모집): open, status, extend, "
-                         "close, accept", description="Recruitment rounds: non-members apply "
-                         "by mail while a round is open; at the close each category's seats "
-                         "go to its first applicants, the rest wait on the waitlist.")
-    rec_sub = rec.add_subparsers(dest="recruit_command", metavar="ACTION")
-    rec_sub.required = True
-    op = cli.command(rec_sub, "open", cmd_open, "open a round taking applications through "
+    rec_sub = command_group(sub, "recruit", "recruitment rounds (모집): open, status, extend, "
+                            "close, accept", description="Recruitment rounds: non-members "
+                            "apply by mail while a round is open; at the close each "
+                            "category's seats go to its first applicants, the rest wait on "
+                            "the waitlist.")
+    op = command(rec_sub, "open", cmd_open, "open a round taking applications through "
                      "--until (local day)")
     op.add_argument("--until", type=_day, required=True, metavar="YYYY-MM-DD",
                     help="last day applications are taken")
     op.add_argument("--seats", metavar="CATEGORY=N,...",
                     help="seats per category, e.g. student=40,citizen=30,developer=20,"
                          "business=10 (default: every empty seat, see `mailworker seats`)")
-    cli.command(rec_sub, "status", cmd_status, "the open (or last) round: seats and "
+    command(rec_sub, "status", cmd_status, "the open (or last) round: seats and "
                 "applications per category, in arrival order")
-    ex = cli.command(rec_sub, "extend", cmd_extend, "take applications longer")
+    ex = command(rec_sub, "extend", cmd_extend, "take applications longer")
     ex.add_argument("--until", type=_day, required=True, metavar="YYYY-MM-DD")
-    cli.command(rec_sub, "close", cmd_close, "stop taking applications; select the first "
+    command(rec_sub, "close", cmd_close, "stop taking applications; select the first "
                 "applicants of each category, waitlist the rest")
-    cli.command(rec_sub, "accept", cmd_accept, "appoint the selected applicants of the closed "
+    command(rec_sub, "accept", cmd_accept, "appoint the selected applicants of the closed "
                 "round (they become members and get the appointment mail, 위촉 안내)")
-    cli.command(sub, "seats", cmd_seats, "seats per category: quota, filled, vacant, "
+    command(sub, "seats", cmd_seats, "seats per category: quota, filled, vacant, "
                 "waitlisted, pending offers")
 
 
 def register_members(members_sub) -> None:
     """`members resign` and `members purge` (added to admin_cli's `members`)."""
-    res = cli.command(members_sub, "resign", cmd_resign,
+    res = command(members_sub, "resign", cmd_resign,
                       "confirm a member's resignation (해촉): status resigned, confirmation "
                       "mail with the final hours, the seat becomes a vacancy")
     res.add_argument("email", metavar="EMAIL", help="any address of the member")
     res.add_argument("--confirm", action="store_true",
                      help="do it (without: show what would happen)")
-    pur = cli.command(members_sub, "purge", cmd_purge,
+    pur = command(members_sub, "purge", cmd_purge,
                       "delete personal data past its retention ([group] "
                       "applicant_retention_days, member_retention_days); the worker does "
                       "this daily by itself")

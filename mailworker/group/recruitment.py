@@ -23,11 +23,13 @@ import peewee as pw
 from ..application_form import read_application
 from ..clock import Clock, naive_utc
 from ..errors import MailworkerError
-from ..members import QUOTAS, RosterError, add_member
+from ..members import QUOTAS, RosterError
 from ..models import (CATEGORIES, Application, ApplicationMail, Message, RecruitmentRound,
                       db_proxy)
 from ..outbox import domain_of, enqueue
 from . import roster
+from .appointment import appoint
+from .vacancies import answer_offer
 
 log = logging.getLogger(__name__)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -167,21 +169,6 @@ def accept_round(cfg, clock: Clock) -> AcceptResult:
     return result
 
 
-def appoint(cfg, clock: Clock, app: Application) -> None:
-    """The applicant becomes a member and gets the appointment mail (in the caller's
-    transaction)."""
-    member = add_member(app.name, app.email, app.category, clock, language=app.language)
-    app.status = "appointed"
-    app.member = member
-    app.decided_at = naive_utc(clock.now())
-    app.save()
-    t = roster.term(cfg)
-    enqueue(f"appointment:{app.id}", "appointment", app.email,
-            {"display_name": member.display_name, "category": member.category,
-             "term_start": t.first_day.isoformat(), "term_end": t.last_day.isoformat()},
-            clock, member=member, domain=domain_of(cfg))
-
-
 # --- status ------------------------------------------------------------------------
 
 def round_summary(cfg, r: RecruitmentRound, clock: Clock) -> dict:
@@ -271,7 +258,6 @@ def _language_of(message: Message) -> str:
 
 def application_step(cfg, clock: Clock) -> str:
     """Handle application mail ingest recorded: applications and offer replies."""
-    from .vacancies import answer_offer
     handled = 0
     for message in unhandled_application_mail():
         with db_proxy.atomic():

@@ -22,6 +22,7 @@ from ..models import (Application, Member, Message, RecruitmentRound, Resignatio
                       Vacancy, db_proxy)
 from ..outbox import domain_of, enqueue
 from . import roster
+from .appointment import appoint
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,6 @@ def answer_offer(cfg, clock: Clock, message: Message) -> Application | None:
             vacancy.status, vacancy.offer = "open", None
             vacancy.save()
         return app
-    from .recruitment import appoint
     try:
         with db_proxy.atomic():
             appoint(cfg, clock, app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import getpass
 import os
 
-from ..cli import command
+from ..commands import command, command_group
 from ..clock import to_utc
 from ..table import render
 
@@ -15,11 +15,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("files", nargs="+", metavar="FILE")
 
-    t = sub.add_parser("triage", help="messages waiting for a staff decision",
-                       description="Messages the classifier was unsure of. Accept credits "
-                       "one hour and answers the member; reject keeps your reason.")
-    tsub = t.add_subparsers(dest="triage_command", metavar="ACTION")
-    tsub.required = True
+    tsub = command_group(sub, "triage", "messages waiting for a staff decision",
+                         "Messages the classifier was unsure of. Accept credits one hour and "
+                         "answers the member; reject keeps your reason.")
     command(tsub, "list", cmd_triage_list, "list messages waiting in triage")
     a = command(tsub, "accept", cmd_triage_accept, "credit a triage message as review/proposal")
     a.add_argument("id", type=int)

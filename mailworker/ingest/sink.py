@@ -15,8 +15,10 @@ from typing import Any
 import peewee as pw
 
 from ..models import HourCredit, LedgerEvent, Message, Outbox, db_proxy
-from ..prepared import (complete_row, execute_rows, insert_instance, insert_many,
-                        multi_row_sql, prepared)
+import functools
+
+from ..prepared import (complete_row, execute_rows, insert_instance, insert_many, prepared,
+                        repeated_rows)
 
 CREDIT_FIELDS = ("member", "kind", "hours", "credited_at", "by")
 
@@ -32,18 +34,16 @@ class _CreditFromMessage:
         self.fields = fields
         query = HourCredit.insert_from(
             Message.select(Message.id, *[pw.Value(None) for _ in fields])
-            .where(Message.sha256 == ""), [HourCredit.message, *fields])
+            .where(Message.sha256 == ""), [HourCredit.message, *fields]).returning()
         self.sql, _ = query.sql()
-        if " RETURNING " in self.sql.upper():
-            self.sql = self.sql[: self.sql.upper().rindex(" RETURNING ")]
         p = db_proxy.obj.param
         columns = ", ".join(f'"{f.column_name}"' for f in [HourCredit.message, *fields])
         picked = ", ".join(f"v.column{i + 2}" for i in range(len(fields)))
-        row = "(" + ", ".join([p] * (len(fields) + 1)) + ")"
-        self._many_template = (
-            f'INSERT INTO "{HourCredit._meta.table_name}" ({columns}) SELECT m."id", '
-            f'{picked} FROM (VALUES {row}) AS v JOIN "{Message._meta.table_name}" AS m '
-            f'ON m."sha256" = v.column1')
+        self._row = "(" + ", ".join([p] * (len(fields) + 1)) + ")"
+        self._prefix = (f'INSERT INTO "{HourCredit._meta.table_name}" ({columns}) '
+                        f'SELECT m."id", {picked} FROM (VALUES ')
+        self._suffix = (f') AS v JOIN "{Message._meta.table_name}" AS m '
+                        f'ON m."sha256" = v.column1')
 
     def params(self, sha256: str, row: dict[str, Any]) -> list:
         return [f.db_value(row[f.name]) for f in self.fields] + [sha256]
@@ -51,8 +51,9 @@ class _CreditFromMessage:
     def many_params(self, sha256: str, row: dict[str, Any]) -> list:
         return [sha256] + [f.db_value(row[f.name]) for f in self.fields]
 
+    @functools.lru_cache(maxsize=16)
     def many_sql(self, count: int) -> str:
-        return multi_row_sql(self._many_template, count)
+        return repeated_rows(self._prefix, self._row, self._suffix, count)
 
 
 def _credit_statement() -> _CreditFromMessage:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from .errors import LedgerProblem
 from .handle import open_ledger
-from .keys import create_secret_file, ensure_embedded_keys, generate_signer, skey_text
-from .layout import replica_specs, verifier_for
+from .keys import create_secret_file, generate_signer, skey_text
+from .layout import ensure_embedded_keys, replica_specs, verifier_for
 
 PUBLIC_KEYS_FILE = "public-keys.txt"
 

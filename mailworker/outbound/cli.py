@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from .. import cli
+from ..commands import command, command_group
 from ..clock import local_day, to_utc
 from ..errors import MailworkerError
 from ..models import Outbox
@@ -16,30 +16,27 @@ STATUSES = ("pending", "sent", "failed", "cancelled")
 
 
 def register(sub) -> None:
-    outbox = sub.add_parser("outbox", help="outgoing mail waiting, sent or failed",
-                            description="Outgoing mail: list it, send it now, retry or "
-                                        "cancel a row.")
-    osub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
-    osub.required = True
-    p = cli.command(osub, "list", cmd_outbox_list, "list outgoing mail (default: pending "
+    osub = command_group(sub, "outbox", "outgoing mail waiting, sent or failed",
+                         "Outgoing mail: list it, send it now, retry or cancel a row.")
+    p = command(osub, "list", cmd_outbox_list, "list outgoing mail (default: pending "
                                                    "and failed)")
     p.add_argument("--status", choices=STATUSES + ("all",), action="append",
                    help="only rows in this state (repeatable); 'all' for every row")
     p.add_argument("--limit", type=int, default=50, help="show at most this many (newest)")
-    p = cli.command(osub, "send", cmd_outbox_send, "send what is due now (one pass)")
+    p = command(osub, "send", cmd_outbox_send, "send what is due now (one pass)")
     p.add_argument("--limit", type=int, default=None, help="send at most this many")
-    p = cli.command(osub, "retry", cmd_outbox_retry, "send a failed or cancelled row again")
+    p = command(osub, "retry", cmd_outbox_retry, "send a failed or cancelled row again")
     p.add_argument("id", type=int)
-    p = cli.command(osub, "cancel", cmd_outbox_cancel, "do not send this row")
+    p = command(osub, "cancel", cmd_outbox_cancel, "do not send this row")
     p.add_argument("id", type=int)
 
-    notice = sub.add_parser("notice", help="notices to members (trial operation, meeting)")
-    nsub = notice.add_subparsers(dest="notice_command", metavar="ACTION")
-    nsub.required = True
-    p = cli.command(nsub, "send", cmd_notice_send,
-                    "queue a notice to members through the outbox",
-                    epilog=_notice_variables_help(),
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    nsub = command_group(sub, "notice", "notices to members (trial operation, meeting)",
+                         "Notices to members, queued through the outbox: the trial-operation "
+                         "notice and the meeting notice, to everyone or a category.")
+    p = command(nsub, "send", cmd_notice_send,
+                "queue a notice to members through the outbox",
+                epilog=_notice_variables_help(),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--template", required=True, help=" or ".join(NOTICE_TEMPLATES))
     p.add_argument("--to", nargs="+", metavar="TARGET",
                    help="all (default), a category (student, 대학생, ...) or member addresses")
@@ -48,15 +45,16 @@ def register(sub) -> None:
                         "--var service_name=\"S-지갑\" --var period=\"12월 1일~14일\"")
     p.add_argument("--dry-run", action="store_true", help="show the mail, queue nothing")
 
-    release = sub.add_parser("release", help="per-member encrypted installer packages")
-    rsub = release.add_subparsers(dest="release_command", metavar="ACTION")
-    rsub.required = True
-    p = cli.command(rsub, "build", cmd_release_build, "prepare an installer as a release")
+    rsub = command_group(sub, "release", "per-member encrypted installer packages",
+                         "Per-member encrypted installer packages: build a release from an "
+                         "installer, send each member their package and password, follow "
+                         "how far it has gone.")
+    p = command(rsub, "build", cmd_release_build, "prepare an installer as a release")
     p.add_argument("--installer", required=True, type=Path)
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
-    p = cli.command(rsub, "send", cmd_release_send,
-                    "send each active member their package (resumable)")
+    p = command(rsub, "send", cmd_release_send,
+                "send each active member their package (resumable)")
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
     p.add_argument("--members", nargs="+", metavar="EMAIL", help="only these members")
@@ -65,24 +63,24 @@ def register(sub) -> None:
     p.add_argument("--queue-only", action="store_true",
                    help="queue the mails; let `mailworker run` send them")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p = cli.command(rsub, "password", cmd_release_password,
-                    "show a member's package password, or export all to a sheet")
+    p = command(rsub, "password", cmd_release_password,
+                "show a member's package password, or export all to a sheet")
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--member", metavar="EMAIL")
     group.add_argument("--password-sheet", type=Path, metavar="FILE.csv")
-    p = cli.command(rsub, "status", cmd_release_status, "how far a release has been sent")
+    p = command(rsub, "status", cmd_release_status, "how far a release has been sent")
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
-    p = cli.command(rsub, "certificate", cmd_release_certificate,
-                    "register a member's S/MIME certificate (packages then need no password)")
+    p = command(rsub, "certificate", cmd_release_certificate,
+                "register a member's S/MIME certificate (packages then need no password)")
     p.add_argument("--member", required=True, metavar="EMAIL")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--file", type=Path, metavar="CERT.pem")
     group.add_argument("--remove", action="store_true")
 
-    p = cli.command(sub, "digest", cmd_digest, "the staff's daily digest, by hand")
+    p = command(sub, "digest", cmd_digest, "the staff's daily digest, by hand")
     p.add_argument("--date", help="YYYY-MM-DD: the digest of that morning, about the day "
                                   "before (default: today)")
     mode = p.add_mutually_exclusive_group()

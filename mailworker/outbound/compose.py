@@ -65,14 +65,25 @@ class _Policy(email.policy.EmailPolicy):
     verbatim when its value is short printable ASCII, which is then exactly what the
     full refold would write; anything else (long, non-ASCII, defective) is refolded."""
 
-    def _fold(self, name, value, refold_binary=False):
+    # The public folding methods (generators call one of the two); the standard library's
+    # own refold stays the answer for everything the shortcut does not cover.
+    def fold(self, name, value):
+        verbatim = self._verbatim(name, value)
+        return verbatim if verbatim is not None else super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        verbatim = self._verbatim(name, value)
+        return (verbatim.encode("ascii") if verbatim is not None
+                else super().fold_binary(name, value))
+
+    def _verbatim(self, name, value) -> str | None:
         if (name.lower() in _VERBATIM_MIME and hasattr(value, "name")
                 and not getattr(value, "defects", True)):
             text = str(value)
             if (text.isascii() and text.isprintable() and "=?" not in text
                     and len(name) + 2 + len(text) <= self.max_line_length):
                 return f"{name}: {text}{self.linesep}"
-        return super()._fold(name, value, refold_binary)
+        return None
 
 
 # 7bit: every text part is base64 or quoted-printable, so any relay accepts it.
