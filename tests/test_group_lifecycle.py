@@ -206,6 +206,26 @@ def test_outside_a_round_the_closed_reply_at_most_once_a_day(world):
     assert "모집 기간이 아니" in text.text
 
 
+def test_application_recorded_in_time_counts_even_if_handled_after_the_close(world):
+    """Ingest recorded it while the round was open; staff closed the round before the
+    group's step ran: it is placed as the close would have placed it, not refused."""
+    w = world()
+    _open(w, seats={"citizen": 1, "student": 1})
+    w.deliver(apply_mail("c1@example.com", "시민1", "일반시민"))
+    w.round()
+    w.deliver(apply_mail("c2@example.com", "시민2", "일반시민"),
+              apply_mail("s1@example.com", "학생1", "대학생"))
+    Ingestor(w.cfg, w.clock, w.source, KEY).run_pass()     # recorded, not yet handled
+    w.clock.advance(minutes=5)
+    recruitment.close_round(w.clock)
+    run_group_steps(w.cfg, w.clock)
+    status = {a.email: a.status for a in Application.select()}
+    assert status == {"c1@example.com": "selected", "c2@example.com": "waitlisted",
+                      "s1@example.com": "selected"}
+    assert not w.outbox("recruitment_closed")
+    assert len(w.outbox("application_received")) == 3
+
+
 # --- close, quota, waitlist, accept, extension -------------------------------------------
 
 def test_quota_first_come_waitlist_and_appointment(world, capsys):

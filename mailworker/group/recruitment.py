@@ -216,6 +216,13 @@ def take_application(cfg, clock: Clock, message: Message) -> Application | None:
     (inside the caller's transaction)."""
     r = open_round()
     email = message.sender
+    late = r is None
+    if late:
+        # recorded while the round was open, handled after staff closed it: it still counts
+        r = (RecruitmentRound.select()
+             .where((RecruitmentRound.opened_at <= message.received_at)
+                    & (RecruitmentRound.closed_at > message.received_at))
+             .order_by(RecruitmentRound.id.desc()).first())
     if r is None or not email:
         if email:
             day = roster.local_text(message.received_at, cfg.tz, with_time=False)
@@ -236,6 +243,8 @@ def take_application(cfg, clock: Clock, message: Message) -> Application | None:
         app.name = (form.name or app.name or name)[:100]
         app.category = form.category or app.category
         app.save()
+    if late and app.status == "applied":
+        _place_after_close(r, app)
     overall, in_category = places(app)
     missing = [what for what, have in (("name", app.name), ("category", app.category))
                if not have]
@@ -250,6 +259,20 @@ def take_application(cfg, clock: Clock, message: Message) -> Application | None:
     enqueue(f"application:{message.sha256}", template, email, ctx, clock,
             domain=domain_of(cfg))
     return app
+
+
+def _place_after_close(r: RecruitmentRound, app: Application) -> None:
+    """What the close would have made of an application it did not see (it arrived last):
+    a seat still free if the round awaits acceptance, else the waitlist."""
+    if app.category is None or not app.name:
+        app.status = "incomplete"
+    else:
+        taken = Application.select().where(
+            (Application.round == r) & (Application.category == app.category)
+            & Application.status.in_(("selected", "appointed"))).count()
+        free = r.status == "closed" and taken < r.seats.get(app.category, 0)
+        app.status = "selected" if free else "waitlisted"
+    app.save()
 
 
 def _language_of(message: Message) -> str:
