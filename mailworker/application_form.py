@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 
 _TAG = re.compile(r"[\[【(（]\s*(지원|신청|단원\s*지원|단원\s*신청|지원서|apply|application)"
-                  r"\s*[\]】)）]", re.IGNORECASE)
+                  r"\s*[\]】)）]"
+                  # without brackets only unambiguous words: a bare 지원 is also "support"
+                  r"|단원\s*(?:지원|신청)|지원서|\b(?:apply|application)\b", re.IGNORECASE)
 _LABELS = r"이름|성명|name|분야|구분|지원\s*분야|category|연락처|전화|phone|소속|이메일|e-?mail"
 # A value runs to the next label (after a space: "오지원 분야:" is the name 오지원) or the
 # line's end; the excerpt joins the lines with spaces.

@@ -95,6 +95,9 @@ def test_application_form_reading():
     assert read_application("[apply]", "Name: Jane Doe\nCategory: blockchain developer").category \
         == "developer"
     assert not read_application("앱 오류", REVIEW_KO).applies
+    assert read_application("거버넌스 단원 신청합니다", "").applies
+    assert read_application("Application for membership", "").applies
+    assert not read_application("기술 지원 요청", "").applies     # 지원 = support here
     # a name ending like a label ("지원 분야") is still the whole name
     form = read_application("x", "지원합니다. 이름: 오지원 분야: 대학생 소속: 서울시립대")
     assert (form.name, form.category) == ("오지원", "student")
