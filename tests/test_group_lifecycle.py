@@ -578,3 +578,18 @@ def test_the_year_on_postgresql(world, pg):
     _, steps = w.round()
     assert "purge: personal data deleted: 1 applicant(s), 0 former member(s)" in steps
     assert {r.category: r.filled for r in roster.seats()}["student"] == 2   # 1 left, 2 came
+
+
+def test_an_unanswerable_sender_does_not_stop_the_step(world, caplog):
+    """A quoted local part with a comma cannot be an outbox recipient: the mail is marked
+    handled with a warning (no address in the log), and the next application goes on."""
+    w = world()
+    _open(w)
+    w.deliver(apply_mail('"kim,lee"@example.com', "쉼표"), apply_mail("ok@example.com", "정상"))
+    result, steps = w.round()
+    assert result.dispositions["recorded"] == 2
+    assert "applications: 2 application mail(s) handled" in steps
+    assert [a.email for a in Application.select()] == ["ok@example.com"]
+    assert "could not be handled (ValueError)" in caplog.text and "kim,lee" not in caplog.text
+    _, steps = w.round()
+    assert steps == []

@@ -283,11 +283,19 @@ def application_step(cfg, clock: Clock) -> str:
     """Handle application mail ingest recorded: applications and offer replies."""
     handled = 0
     for message in unhandled_application_mail():
-        with db_proxy.atomic():
-            app = answer_offer(cfg, clock, message)
-            if app is None:
-                app = take_application(cfg, clock, message)
-            ApplicationMail.create(message=message, application=app,
+        try:
+            with db_proxy.atomic():
+                app = answer_offer(cfg, clock, message)
+                if app is None:
+                    app = take_application(cfg, clock, message)
+                ApplicationMail.create(message=message, application=app,
+                                       handled_at=naive_utc(clock.now()))
+        except (ValueError, pw.IntegrityError) as exc:
+            # A stranger's mail must not stop the step (it would fail again every round):
+            # it is marked handled, and staff see it in `recruit status` / the inbox folder.
+            log.warning("application mail #%d could not be handled (%s); left for staff",
+                        message.id, type(exc).__name__)
+            ApplicationMail.create(message=message, application=None,
                                    handled_at=naive_utc(clock.now()))
         handled += 1
     return f"{handled} application mail(s) handled" if handled else ""
