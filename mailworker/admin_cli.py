@@ -1,17 +1,20 @@
-"""Staff commands: `config check`, `members import/list/add/set-status`, `hours`."""
+"""Staff commands: `config check`, `members import/list/add/set-status`, `hours`, `audit`.
+
+Every command that changes the roster writes an audit entry (who: the user behind sudo)."""
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 
+from . import audit
 from .commands import command, command_group
 from .csvfile import write_csv
 from .config_check import OK, PROBLEM, WARNING, check_config
 from .errors import ConfigError
 from .hours import hours_by_category, hours_by_member
-from .members import (add_member, category_label, import_roster, list_members,
-                      quota_warnings, set_member_status)
-from .models import CATEGORY_KO, MEMBER_STATUSES
+from .members import (add_member, category_label, close_resignation_requests, import_roster,
+                      list_members, quota_warnings, set_member_status)
+from .models import CATEGORY_KO, MEMBER_STATUSES, db_proxy
 from .table import render
 
 def register(sub, members_extra=None) -> None:
@@ -66,6 +69,15 @@ def register(sub, members_extra=None) -> None:
     hours.add_argument("--csv", action="store_true",
                        help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
 
+    aud = command(sub, "audit", cmd_audit,
+                  "who did what (감사 기록): every staff action, from the command line "
+                  "or by mail from the digest")
+    aud.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
+                     help="only actions from this local day on (default: the last 30 days)")
+    aud.add_argument("--all", action="store_true", help="every action ever recorded")
+    aud.add_argument("--csv", action="store_true",
+                     help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
+
 
 def _day(text: str) -> dt.date:
     try:
@@ -105,7 +117,10 @@ def cmd_config_check(args, ctx) -> int:
 
 def cmd_members_import(args, ctx) -> int:
     ctx.db()
-    report = import_roster(args.file, ctx.clock)
+    with db_proxy.atomic():
+        report = import_roster(args.file, ctx.clock)
+        audit.record(ctx.clock, actor=audit.cli_actor(), how="cli", action="member.import",
+                     item=str(args.file), detail=report.summary())
     ctx.print(report.summary())
     if report.addresses_added:
         ctx.print(f"  {report.addresses_added} address(es) added")
@@ -141,8 +156,12 @@ def cmd_members_list(args, ctx) -> int:
 
 def cmd_members_add(args, ctx) -> int:
     ctx.db()
-    member = add_member(args.name, args.email, args.category, ctx.clock,
-                        aliases=args.alias, language=args.language)
+    with db_proxy.atomic():
+        member = add_member(args.name, args.email, args.category, ctx.clock,
+                            aliases=args.alias, language=args.language)
+        audit.record(ctx.clock, actor=audit.cli_actor(), how="cli", action="member.add",
+                     item=f"{member.display_name} <{member.primary_address}>",
+                     detail=f"added as {member.category}")
     ctx.print(f"added {member.display_name} <{member.primary_address}> as "
               f"{category_label(member.category)}")
     return 0
@@ -160,8 +179,17 @@ _STATUS_EFFECT = {
 
 def cmd_members_set_status(args, ctx) -> int:
     ctx.db()
-    change = set_member_status(args.email, args.status, ctx.clock, reason=args.reason)
-    m = change.member
+    actor = audit.cli_actor()
+    with db_proxy.atomic():
+        change = set_member_status(args.email, args.status, ctx.clock, reason=args.reason)
+        m = change.member
+        if change.changed or change.reason_changed:
+            if m.status == "resigned":   # their resignation request mails are answered now
+                close_resignation_requests(m, actor, ctx.clock)
+            audit.record(ctx.clock, actor=actor, how="cli", action="member.set_status",
+                         item=f"{m.display_name} <{m.primary_address}>",
+                         reason=m.status_reason or "",
+                         detail=f"{change.old_status} → {m.status}")
     who = f"{m.display_name} <{m.primary_address}>"
     reason = f" (reason: {m.status_reason})" if m.status_reason else ""
     if not change.changed:
@@ -218,3 +246,31 @@ def cmd_hours(args, ctx) -> int:
             sum(t.hours for t in totals), sum(t.reviews for t in totals),
             sum(t.proposals for t in totals)]]))
     return 0
+
+
+# --- audit --------------------------------------------------------------------------------
+
+def cmd_audit(args, ctx) -> int:
+    ctx.db()
+    tz = ctx.cfg.tz
+    since = args.since
+    if since is None and not args.all:
+        since = (ctx.clock.now().astimezone(tz).date() - dt.timedelta(days=30))
+    rows = audit.entries(None if args.all else since, tz)
+    header = ["when", "who", "how", "what", "item", "reason", "result"]
+    table = [[_local_minute(e.at, tz), e.actor, e.how, e.action, e.item, e.reason, e.detail]
+             for e in rows]
+    if args.csv:
+        _write_csv(ctx, header, table)
+        return 0
+    if not rows:
+        ctx.print("no staff actions recorded" + (f" since {since}" if since else ""))
+        return 0
+    ctx.print(render(header, table, limits={1: 28, 4: 40, 5: 40, 6: 50}))
+    ctx.print(f"{len(rows)} action(s)" + (f" since {since}" if since else ""))
+    return 0
+
+
+def _local_minute(naive_utc_value: dt.datetime, tz) -> str:
+    return (naive_utc_value.replace(tzinfo=dt.timezone.utc).astimezone(tz)
+            .strftime("%Y-%m-%d %H:%M"))

@@ -25,6 +25,7 @@ def _register_all(sub) -> None:
     from .ingest import cli as ingest_cli
     from .ledger import cli as ledger_cli
     from .outbound import cli as outbound_cli
+    from . import staff_actions  # noqa: F401  (registers the digest's actions)
     from .group import cli as group_cli
     for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli, group_cli):
         if module is admin_cli:

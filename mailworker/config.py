@@ -102,6 +102,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "staff": {
         "addresses": Key(list, [], "who receives the daily digest"),
         "language": Key(str, "ko", "language of the staff digest: ko or en", ("ko", "en")),
+        "action_address": Key(str, "", "where the digest's action links send their mail: the "
+                              "group inbox (empty: [outgoing] from_address)"),
+        "action_valid_days": Key(int, 7, "how long a digest's action link stays valid"),
     },
     "limits": {
         "max_message_bytes": Key(int, 25_000_000, "never download a larger message"),
@@ -134,6 +137,7 @@ SECRETS = {
     ("ledger", "release_key"),
     ("ledger", "replica_token"),   # bearer token between the appender and served replicas
     ("database", "password"),      # PostgreSQL password (never in the URL)
+    ("staff", "action_key"),       # HMAC key of the digest's action tokens
 }
 
 
@@ -363,6 +367,12 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     q = data["ledger"]["quorum"]
     if not 1 <= q <= 4:
         raise ConfigError(f"{where}: [ledger] quorum must be between 1 and 4")
+    if not 1 <= data["staff"]["action_valid_days"] <= 90:
+        raise ConfigError(f"{where}: [staff] action_valid_days must be 1..90")
+    action_address = data["staff"]["action_address"]
+    if action_address and "@" not in action_address:
+        raise ConfigError(f"{where}: [staff] action_address {action_address!r} is not an "
+                          "e-mail address")
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")

@@ -84,6 +84,8 @@ def check_secrets(cfg: Config) -> list[Finding]:
             found.append(Finding(OK, f"{label}: readable from {cfg.secret_source(section, name)}"))
         elif (section, name) == ("ledger", "pseudonym_key"):
             found.append(_embedded_pseudonym_key(cfg))
+        elif (section, name) == ("staff", "action_key"):
+            found.append(_embedded_action_key(cfg))
         elif need == "required":
             found.append(Finding(PROBLEM, f"{label}: not configured; add {name}_file = "
                                           f"\"/path/to/0600-file\" or {name}_env = \"VARIABLE\" "
@@ -128,6 +130,19 @@ def _embedded_pseudonym_key(cfg: Config) -> Finding:
     except SecretError as exc:
         return Finding(PROBLEM, f"[ledger] pseudonym_key: {exc}")
     return Finding(OK, f"[ledger] pseudonym_key: readable from the embedded file {path}")
+
+
+def _embedded_action_key(cfg: Config) -> Finding:
+    from .action_tokens import embedded_key_path
+    path = embedded_key_path(cfg)
+    if not path.exists():
+        return Finding(OK, f"[staff] action_key: not configured; the first digest with action "
+                           f"links creates the embedded key {path}")
+    try:
+        read_secret_file(path, "the embedded staff action key")
+    except SecretError as exc:
+        return Finding(PROBLEM, f"[staff] action_key: {exc}")
+    return Finding(OK, f"[staff] action_key: readable from the embedded file {path}")
 
 
 # --- database -----------------------------------------------------------------------------

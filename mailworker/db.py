@@ -54,13 +54,19 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
 
 
 def _migration_6(db: pw.Database, migrator: SchemaMigrator) -> None:
-    """The group's life cycle: recruitment rounds, applications, resignation requests,
-    vacancies, and the member's contact-purge stamp. A no-op where migration 1 already
+    """The group's life cycle: recruitment rounds, applications, vacancies, and the
+    member's contact-purge stamp. A no-op where migration 1 already
     made them."""
     db.create_tables(models.GROUP_TABLES, safe=True)
     if not any(c.name == "contact_purged_at" for c in db.get_columns("member")):
         migrate_ops.migrate(migrator.add_column("member", "contact_purged_at",
                                                 models.Member.contact_purged_at))
+
+
+def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Staff actions by mail and the audit trail: the staff requests ingest reads and the
+    audit entries. A no-op where migration 1 already created them."""
+    db.create_tables([models.StaffRequest, models.AuditEntry], safe=True)
 
 
 # version -> function(db, migrator). Append only; never edit a released migration.
@@ -69,6 +75,7 @@ MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
     6: _migration_6,
+    8: _migration_8,
 }
 
 
@@ -143,7 +150,13 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     if have > latest:
         raise DatabaseError(f"the database schema is version {have}, newer than this "
                             f"mailworker knows ({latest}); upgrade mailworker")
-    for version in sorted(v for v in MIGRATIONS if v > have):
+    # Every migration not yet recorded, in order: numbers may have gaps, and a database
+    # upgraded by a build that lacked one still gets it (each is written to be safe on
+    # any later shape).
+    applied = set(db.execute_sql("SELECT version FROM schema_version").fetchall()
+                  if db.table_exists("schema_version") else [])
+    applied = {row[0] for row in applied}
+    for version in sorted(v for v in MIGRATIONS if v not in applied):
         with db.atomic():
             MIGRATIONS[version](db, migrator)
             models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))

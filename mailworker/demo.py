@@ -96,6 +96,7 @@ def _group_year(ctx, cfg) -> None:
     """What the secretariat does next, as staff commands would: close the round, appoint,
     confirm the demo resignation; its seat becomes a vacancy offered to the waitlist."""
     from .group import recruitment, roster, vacancies
+    from .members import open_resignation_requests
     from .outbound.sender import drain_outbox
     p = ctx.print
     p("")
@@ -106,8 +107,9 @@ def _group_year(ctx, cfg) -> None:
           f"{app.status}")
     accepted = recruitment.accept_round(cfg, ctx.clock)
     p(f"  appointed: {', '.join(a.name for a in accepted.appointed) or 'nobody'}")
-    for request in vacancies.pending_resignations():
-        done = vacancies.resign(cfg, ctx.clock, request.member.primary_address, confirm=True)
+    for request in list(open_resignation_requests()):
+        done = vacancies.resign(cfg, ctx.clock, request.member.primary_address, True,
+                                "demo")
         p(f"Resignation confirmed (members resign --confirm): {done.member.display_name}, "
           f"{done.totals['total_hours']} hour(s) in total")
     vacancies.vacancy_step(cfg, ctx.clock)

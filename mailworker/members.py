@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .clock import Clock, naive_utc
 from .errors import ImportRowsError, MailworkerError, RosterFileError
-from .models import CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, db_proxy
+from .models import (CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, Message,
+                     db_proxy)
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
 # the secretariat decides.
@@ -458,6 +459,46 @@ def set_member_status(email: str, status: str, clock: Clock,
             member.save()
             change.reason_changed = True
     return change
+
+
+def open_resignation_requests():
+    """Resignation request mails (해촉 요청) no one has confirmed yet, oldest first."""
+    return (Message.select(Message, Member).join(Member)
+            .where((Message.kind == "resignation") & (Message.disposition == "recorded")
+                   & Message.decided_at.is_null() & (Member.status != "resigned"))
+            .order_by(Message.received_at))
+
+
+def close_resignation_requests(member: Member, actor: str, clock: Clock) -> int:
+    """Mark a resigned member's open resignation requests as confirmed by ``actor``."""
+    return (Message.update(decided_by=actor, decided_at=naive_utc(clock.now()))
+            .where((Message.member == member) & (Message.kind == "resignation")
+                   & (Message.disposition == "recorded") & Message.decided_at.is_null())
+            .execute())
+
+
+def confirm_resignation(message_id: int, actor: str, clock: Clock,
+                        reason: str = "") -> tuple[Message, StatusChange]:
+    """Confirm the resignation request mail #``message_id``: the member who sent it is
+    set ``resigned`` (as `members set-status EMAIL resigned` does) and the request is
+    marked confirmed by ``actor``. Raises ``RosterError`` naming what is wrong."""
+    msg = (Message.select(Message, Member).join(Member)
+           .where(Message.id == message_id).first())
+    if msg is None or msg.kind != "resignation" or msg.disposition != "recorded":
+        raise RosterError(f"message #{message_id} is not a resignation request from a member")
+    if msg.decided_at is not None:
+        local = msg.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+        raise RosterError(f"the resignation request #{message_id} was already confirmed by "
+                          f"{msg.decided_by} at {local}")
+    member = msg.member
+    if member.status == "resigned":
+        raise RosterError(f"{member.display_name} has already resigned")
+    with db_proxy.atomic():
+        change = set_member_status(member.primary_address, "resigned", clock,
+                                   reason=reason or f"본인 요청 (해촉 요청 메일 #{msg.id})")
+        close_resignation_requests(member, actor, clock)
+    msg = Message.get_by_id(message_id)
+    return msg, change
 
 
 def find_member_by_address(addr: str) -> Member | None:

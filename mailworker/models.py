@@ -17,8 +17,13 @@ CATEGORY_KO = {"student": "대학생", "citizen": "일반시민", "developer": "
                "business": "블록체인 기업인"}
 MEMBER_STATUSES = ("active", "resigned", "suspended", "term_ended")
 
-KINDS = ("review", "proposal", "resignation", "rsvp", "auto_reply", "bounce", "triage",
-         "application")   # application: a non-member applies in an open round (or answers an offer)
+KINDS = ("review", "proposal", "resignation", "rsvp", "auto_reply", "bounce", "triage")
+# Not a classifier's kind: mail from a staff address or with a digest's action token,
+# routed before member classification (mailworker.ingest.staff_mail).
+STAFF_KIND = "staff_action"
+# Not a classifier's kind either: a non-member's application (or reply to a vacancy offer),
+# decided by ingest from the recruitment state (mailworker.ingest.application).
+APPLICATION_KIND = "application"
 CREDITABLE_KINDS = ("review", "proposal")
 
 # What happened to a message. Folder: Triage for "triage", Quarantine for "quarantined",
@@ -34,6 +39,9 @@ DISPOSITIONS = (
     "bounce",        # delivery status notification
     "duplicate",     # same Message-ID already recorded
     "quarantined",   # unreadable, oversize or failed to process
+    "staff_pending",  # staff action mail, recorded by ingest, not yet performed
+    "staff_done",     # staff action performed (see the audit trail)
+    "staff_refused",  # staff action refused; the sender was told why
 )
 
 
@@ -101,7 +109,7 @@ class Message(BaseModel):
     sent_at = pw.DateTimeField(null=True)     # Date: header, UTC
     received_at = pw.DateTimeField(index=True)  # when we recorded it, UTC
     size = pw.IntegerField(default=0)
-    kind = pw.CharField()                     # one of KINDS
+    kind = pw.CharField()                     # one of KINDS, STAFF_KIND, APPLICATION_KIND
     disposition = pw.CharField(index=True)    # one of DISPOSITIONS
     reason = pw.TextField()                   # short, for people
     member = pw.ForeignKeyField(Member, null=True, backref="messages")
@@ -162,6 +170,33 @@ class State(BaseModel):
     updated_at = pw.DateTimeField()
 
 
+class StaffRequest(BaseModel):
+    """What ingest read from a staff action mail, for the executor to check and perform
+    (mailworker.staff_actions). Keyed by the message's content hash, like an hour credit,
+    so ingest can write it in a batch before the message has an id."""
+    message_sha256 = pw.CharField(unique=True)
+    tokens = JSONField(default=list)          # token-shaped words found (subject first)
+    auth_ok = pw.BooleanField()               # the crediting rule's authentication verdict
+    auth_reason = pw.TextField(default="")
+    reason = pw.TextField(default="")         # what the staff member wrote in the body
+    created_at = pw.DateTimeField()
+
+
+class AuditEntry(BaseModel):
+    """One staff action (감사 기록), from the command line or from mail: who, what, on
+    which item, when, why, how. A mail action keeps its token: a token is used once."""
+    at = pw.DateTimeField(index=True)
+    actor = pw.CharField()                    # staff address, or the OS user behind sudo
+    how = pw.CharField()                      # cli | mail
+    action = pw.CharField()                   # e.g. triage.accept_review, member.set_status
+    item = pw.CharField(default="")           # e.g. "message #12", "member kim@..."
+    reason = pw.TextField(default="")
+    detail = pw.TextField(default="")         # what came of it, for people
+    hours = pw.IntegerField(default=0)        # volunteer hours the action changed
+    token = pw.CharField(null=True, unique=True)
+    message = pw.ForeignKeyField(Message, null=True, backref="audit_entries", index=False)
+
+
 # --- the group's life cycle (mailworker.group; ingest reads the round state) ------------
 
 ROUND_STATUSES = ("open", "closed", "accepted")
@@ -217,16 +252,6 @@ class ApplicationMail(BaseModel):
     handled_at = pw.DateTimeField()
 
 
-class ResignationRequest(BaseModel):
-    """A member's request to leave (해촉), waiting for staff to confirm."""
-    member = pw.ForeignKeyField(Member, backref="resignation_requests", on_delete="CASCADE")
-    message = pw.ForeignKeyField(Message, unique=True, null=True, on_delete="SET NULL")
-    requested_at = pw.DateTimeField()
-    status = pw.CharField(default="pending")  # pending | confirmed | dismissed
-    confirmed_at = pw.DateTimeField(null=True)
-    confirmed_by = pw.CharField(null=True)
-
-
 class Vacancy(BaseModel):
     """An empty seat (결원) left by a member, offered down the category's waitlist."""
     category = pw.CharField()
@@ -237,7 +262,7 @@ class Vacancy(BaseModel):
     filled_at = pw.DateTimeField(null=True)
 
 
-GROUP_TABLES = [RecruitmentRound, Application, ApplicationMail, ResignationRequest, Vacancy]
+GROUP_TABLES = [RecruitmentRound, Application, ApplicationMail, Vacancy]
 
 ALL_TABLES = [SchemaVersion, Member, MemberAddress, Message, HourCredit, Outbox,
-              LedgerEvent, State, *GROUP_TABLES]
+              LedgerEvent, State, StaffRequest, AuditEntry, *GROUP_TABLES]

@@ -1,6 +1,7 @@
 """The long-running worker: one loop over the stages, stopping cleanly on SIGTERM.
 
-Each round: read new mail (IDLE or poll), append pending ledger events, drain the
+Each round: read new mail (IDLE or poll), perform the staff action mails it recorded
+(mailworker.staff_actions), append pending ledger events, drain the
 outbox, run scheduled jobs (the daily digest), tell systemd we are alive. Any network
 failure of the inbox means: close, wait with growing backoff, reconnect. A stage's
 configuration error is logged clearly and the other stages keep working.
@@ -25,6 +26,7 @@ from .ledger.keys import pseudonym_key
 from .ledger.layout import ensure_embedded_keys
 from .outbound.schedule import build_scheduler
 from .outbound.sender import drain_outbox
+from .staff_actions import perform_pending
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,13 @@ class Service:
 
     def after_ingest(self, report: RoundReport) -> None:
         """The stages downstream of ingest; each one's trouble is reported, not fatal."""
+        try:
+            # Staff actions by mail first: their answers and credits go out this round.
+            done = perform_pending(self.cfg, self.clock)
+            if done:
+                log.info("staff: %s", done)
+        except MailworkerError as exc:
+            report.errors.append(f"staff actions: {exc}")
         try:
             result = append_pending(self.cfg, self.clock)
             report.ledger = result.message

@@ -47,8 +47,7 @@ def test_demo_data_is_deterministic_and_complete():
     assert first == second
     assert {label for label, _ in first} == set(DEMO_EXPECTED)
     assert len(first) >= 12
-    # every kind the classifier gives is shown (application is decided by ingest's desk)
-    assert set(DEMO_EXPECTED.values()) == set(KINDS) - {"application"}
+    assert set(DEMO_EXPECTED.values()) == set(KINDS)            # every kind is shown
     categories = {m["category"] for m in DEMO_MEMBERS}
     assert categories == {"student", "citizen", "developer", "business"}
     assert len({m["email"] for m in DEMO_MEMBERS}) == len(DEMO_MEMBERS)

@@ -417,7 +417,8 @@ def _example_in(tmp_path) -> tuple[Path, Path]:
     """The example configuration with its folders moved under tmp_path: returns the
     configuration and the credentials folder (standing for /etc/mailworker/credentials)."""
     credentials, state = tmp_path / "etc-credentials", tmp_path / "state"
-    for name in ("imap-password", "smtp-password", "pseudonym-key", "release-key"):
+    for name in ("imap-password", "smtp-password", "pseudonym-key", "release-key",
+                 "staff-action-key"):
         write_secret_file(credentials / name, f"value of {name}\n".encode())
     text = (EXAMPLE.read_text(encoding="utf-8")
             .replace("/etc/mailworker/credentials/", f"{credentials}/")

@@ -19,7 +19,7 @@ STAGES = ("ingest", "outbound", "ledger", "group")
 # The modules that sit on top and wire the stages together (DESIGN.md: "the CLI and the
 # service loop sit on top and wire them"). Everything else directly in mailworker/ is core.
 WIRING = {"mailworker.cli", "mailworker.service", "mailworker.service_cli", "mailworker.demo",
-          "mailworker.__main__"}
+          "mailworker.__main__", "mailworker.staff_actions"}
 
 
 @dataclass(frozen=True)

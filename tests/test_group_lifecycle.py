@@ -18,8 +18,8 @@ from mailworker.ingest.maildir_source import MaildirSource
 from mailworker.ingest.pipeline import Ingestor
 from mailworker.ingest.imap_source import from_config
 from mailworker.ingest.sources import folder_names
-from mailworker.models import (Application, HourCredit, Member, MemberAddress, Message,
-                               Outbox, RecruitmentRound, ResignationRequest, Vacancy)
+from mailworker.models import (AuditEntry, Application, HourCredit, Member, MemberAddress,
+                               Message, Outbox, RecruitmentRound, Vacancy)
 from mailworker.outbound.digest import gather
 from mailworker.outbound.templates import Renderer
 from tests.mailfactory import REVIEW_KO, make_mail
@@ -306,20 +306,23 @@ def test_resignation_confirmed_becomes_a_vacancy_offered_and_accepted(world, cap
     w.deliver(make_mail(subject="[해촉] 단원 활동 종료 요청",
                         body="개인 사정으로 단원 활동을 그만두고 싶습니다. 해촉 요청드립니다."))
     w.round()
-    request = ResignationRequest.get()
-    assert request.status == "pending" and request.member.display_name == "김민지"
+    request = Message.get(Message.kind == "resignation")
+    assert request.disposition == "recorded" and request.decided_at is None
     ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 11, 26))
-    assert [r["display_name"] for r in ctx["roster"]["resignations"]] == ["김민지"]
+    assert [r["display_name"] for r in ctx["resignations"]] == ["김민지"]
     digest = Renderer(w.cfg).render("digest", ctx)
     assert "members resign kim.minji@example.net --confirm" in digest.text
     # without --confirm nothing happens
     assert w.cli("members", "resign", "kim.minji@example.net") == 0
+    assert f"request #{request.id}" in capsys.readouterr().out
     assert Member.get(Member.display_name == "김민지").status == "active"
     assert w.cli("members", "resign", "kim.minji@example.net", "--confirm") == 0
     out = capsys.readouterr().out
     assert "2 hour(s) in total" in out and "1 vacancy offer(s) sent" in out
     minji = Member.get(Member.display_name == "김민지")
-    assert minji.status == "resigned" and ResignationRequest.get().status == "confirmed"
+    assert minji.status == "resigned"
+    assert Message.get_by_id(request.id).decided_at is not None      # request answered
+    assert AuditEntry.get(AuditEntry.action == "member.resign_confirm").item.startswith("김민지")
     confirmation = w.outbox("resignation_confirmed")
     assert len(confirmation) == 1 and confirmation[0].context["total_hours"] == 2
     assert "2시간" in Renderer(w.cfg).render("resignation_confirmed",
@@ -348,7 +351,7 @@ def test_resignation_confirmed_becomes_a_vacancy_offered_and_accepted(world, cap
 def test_unanswered_offer_expires_to_the_next_and_a_late_reply_is_refused(world):
     w = world()
     _waitlist(w, "slow@example.com", "next@example.com")
-    vacancies.resign(w.cfg, w.clock, "kim.minji@example.net", confirm=True)
+    vacancies.resign(w.cfg, w.clock, "kim.minji@example.net", True, "test")
     w.round()
     assert [o.to_addr for o in w.outbox("vacancy_offer")] == ["slow@example.com"]
     student = {r.category: r for r in roster.seats()}["student"]
@@ -567,7 +570,7 @@ def test_the_year_on_postgresql(world, pg):
     _waitlist(w, "pg1@example.com", "pg2@example.com")
     assert [a.status for a in Application.select().order_by(Application.id)] == [
         "appointed", "waitlisted", "waitlisted"]
-    vacancies.resign(w.cfg, w.clock, "kim.minji@example.net", confirm=True)
+    vacancies.resign(w.cfg, w.clock, "kim.minji@example.net", True, "test")
     w.round()
     w.deliver(make_mail(sender="pg1@example.com", subject="Re: 제안", body="수락합니다"))
     w.round()
@@ -593,3 +596,22 @@ def test_an_unanswerable_sender_does_not_stop_the_step(world, caplog):
     assert "could not be handled (ValueError)" in caplog.text and "kim,lee" not in caplog.text
     _, steps = w.round()
     assert steps == []
+
+
+def test_any_way_of_resigning_vacates_the_seat_once(world):
+    """`members set-status … resigned` (and the digest's 해촉 확인, which does the same)
+    also make the vacancy and the confirmation mail; members who had resigned before the
+    group first ran get neither."""
+    w = world()
+    old = w.members["junho.choi@example.co.kr"]
+    old.status, old.resigned_at = "resigned", dt.datetime(2026, 1, 5)
+    old.save()
+    w.round()
+    assert Vacancy.select().count() == 0
+    assert w.cli("members", "set-status", "seoyeon.lee@example.org", "resigned") == 0
+    _, steps = w.round()
+    assert "resignations: 1 seat(s) vacated by resignation" in steps
+    assert [(v.category, v.status) for v in Vacancy.select()] == [("citizen", "call_needed")]
+    assert [o.to_addr for o in w.outbox("resignation_confirmed")] == ["seoyeon.lee@example.org"]
+    _, steps = w.round()
+    assert Vacancy.select().count() == 1 and steps == []

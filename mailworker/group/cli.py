@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from .. import audit
 from ..commands import command, command_group
 from ..members import category_label
-from ..models import Application, CATEGORIES
+from ..models import CATEGORIES, Application, db_proxy
 from ..table import render
 from . import purge as purge_mod
 from . import recruitment, roster, vacancies
@@ -149,19 +150,25 @@ def cmd_seats(args, ctx) -> int:
 
 def cmd_resign(args, ctx) -> int:
     ctx.db()
-    done = vacancies.resign(ctx.cfg, ctx.clock, args.email, args.confirm)
-    m = done.member
-    hours = done.totals["total_hours"]
+    actor = audit.cli_actor()
     if not args.confirm:
-        asked = (f"requested {roster.local_text(done.request.requested_at, ctx.cfg.tz)}"
-                 if done.request else "no resignation mail on record")
-        ctx.print(f"{m.display_name} ({category_label(m.category)}, {m.status}): {asked}; "
-                  f"{hours} hour(s) credited")
+        done = vacancies.resign(ctx.cfg, ctx.clock, args.email, False, actor)
+        m = done.member
+        asked = (", ".join(f"#{q.id} {roster.local_text(q.received_at, ctx.cfg.tz)}"
+                           for q in done.requests) or "no resignation mail waiting")
+        ctx.print(f"{m.display_name} ({category_label(m.category)}, {m.status}): request "
+                  f"{asked}; {done.totals['total_hours']} hour(s) credited")
         ctx.print(f"to confirm: mailworker members resign {args.email} --confirm")
         return 0
-    ctx.print(f"{m.display_name} resigned; {hours} hour(s) in total; confirmation mail queued")
-    ctx.print(f"a {category_label(m.category)} seat is vacant; "
-              + _offer_note(ctx))
+    with db_proxy.atomic():
+        done = vacancies.resign(ctx.cfg, ctx.clock, args.email, True, actor)
+        m = done.member
+        audit.record(ctx.clock, actor=actor, how="cli", action="member.resign_confirm",
+                     item=f"{m.display_name} <{m.primary_address}>",
+                     reason=m.status_reason or "", detail="active → resigned; seat vacant")
+    ctx.print(f"{m.display_name} resigned; {done.totals['total_hours']} hour(s) in total; "
+              "confirmation mail queued")
+    ctx.print(f"a {category_label(m.category)} seat is vacant; " + _offer_note(ctx))
     return 0
 
 

@@ -24,8 +24,8 @@ from ..application_form import read_application
 from ..clock import Clock, naive_utc
 from ..errors import MailworkerError
 from ..members import QUOTAS, RosterError
-from ..models import (CATEGORIES, Application, ApplicationMail, Message, RecruitmentRound,
-                      db_proxy)
+from ..models import (APPLICATION_KIND, CATEGORIES, Application, ApplicationMail, Message,
+                      RecruitmentRound, db_proxy)
 from ..outbox import domain_of, enqueue
 from . import roster
 from .appointment import appoint
@@ -206,7 +206,7 @@ def places(app: Application) -> tuple[int, int | None]:
 def unhandled_application_mail() -> pw.ModelSelect:
     return (Message.select().join(ApplicationMail, pw.JOIN.LEFT_OUTER,
                                   on=(ApplicationMail.message == Message.id))
-            .where((Message.disposition == "recorded") & (Message.kind == "application")
+            .where((Message.disposition == "recorded") & (Message.kind == APPLICATION_KIND)
                    & ApplicationMail.id.is_null())
             .order_by(Message.id))
 

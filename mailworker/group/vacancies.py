@@ -1,8 +1,8 @@
 """Resignation (해촉) -> vacancy (결원) -> offer down the waitlist -> a new member.
 
-A resignation mail that ingest recorded becomes a pending request for staff; staff
-confirm it (``members resign EMAIL --confirm``), the member gets a confirmation with their
-final hours, and the seat becomes a vacancy of its category. A vacancy is offered to the
+A resignation mail that ingest recorded is a pending request for staff; staff confirm it
+(``members resign EMAIL --confirm`` or the digest's action), the member gets a
+confirmation with their final hours, and the seat becomes a vacancy of its category. A vacancy is offered to the
 first waitlisted applicant of that category (arrival order); the applicant accepts by
 replying within ``[group] offer_days``, else the offer expires and goes to the next one.
 With nobody waiting, the vacancy asks for a new call (the digest proposes it).
@@ -17,9 +17,10 @@ import peewee as pw
 
 from ..clock import Clock, naive_utc
 from ..errors import MailworkerError
-from ..members import RosterError, find_member_by_address
-from ..models import (Application, Member, Message, RecruitmentRound, ResignationRequest,
-                      Vacancy, db_proxy)
+from ..db import state_get, state_set
+from ..members import (RosterError, close_resignation_requests, find_member_by_address,
+                       open_resignation_requests, set_member_status)
+from ..models import Application, Member, Message, RecruitmentRound, Vacancy, db_proxy
 from ..outbox import domain_of, enqueue
 from . import roster
 from .appointment import appoint
@@ -35,77 +36,70 @@ class VacancyError(MailworkerError):
     """A resignation or vacancy command cannot be done as asked."""
 
 
-# --- resignation requests ------------------------------------------------------------
+# --- resignations ----------------------------------------------------------------------
+# A pending request is the member's resignation mail not yet confirmed (see
+# ``members.open_resignation_requests``); staff confirm it with `members resign --confirm`,
+# the digest's 해촉 확인 action or `members set-status … resigned`. Whichever way a member
+# became resigned, the step below turns their seat into a vacancy and sends the
+# confirmation with their final hours, once.
 
-def resignation_step(cfg, clock: Clock) -> str:
-    """Turn recorded resignation mail into pending requests for staff (once each)."""
-    query = (Message.select().join(ResignationRequest, pw.JOIN.LEFT_OUTER,
-                                   on=(ResignationRequest.message == Message.id))
-             .where((Message.disposition == "recorded") & (Message.kind == "resignation")
-                    & Message.member.is_null(False) & ResignationRequest.id.is_null())
-             .order_by(Message.id))
-    added = 0
-    for message in query:
-        pending = ResignationRequest.get_or_none(
-            (ResignationRequest.member == message.member_id)
-            & (ResignationRequest.status == "pending"))
-        active = message.member.status == "active"
-        ResignationRequest.create(
-            member=message.member_id, message=message, requested_at=message.received_at,
-            # a second mail adds nothing new; a member already gone needs no request
-            status="pending" if active and pending is None else "merged")
-        added += active and pending is None
-    return f"{added} resignation request(s) waiting for staff" if added else ""
-
-
-def pending_resignations() -> list[ResignationRequest]:
-    return list(ResignationRequest.select(ResignationRequest, Member).join(Member)
-                .where(ResignationRequest.status == "pending")
-                .order_by(ResignationRequest.id))
+SINCE_KEY = "group.vacancies_since"   # members who resigned before the group ran: no mail
 
 
 @dataclass
 class Resignation:
     member: Member
-    request: ResignationRequest | None
+    requests: list[Message]
     totals: dict
     vacancy: Vacancy | None = None
 
 
-def resign(cfg, clock: Clock, email: str, confirm: bool, by: str = "staff") -> Resignation:
-    """Show (``confirm`` False) or carry out a member's resignation."""
+def resign(cfg, clock: Clock, email: str, confirm: bool, actor: str) -> Resignation:
+    """Show (``confirm`` False) or confirm a member's resignation; the seat becomes a
+    vacancy and the member gets the confirmation mail (``resignation_step``)."""
     member = find_member_by_address(email)
     if member is None:
         raise RosterError(f"no member has the address {email!r}; see `mailworker members list`")
-    request = (ResignationRequest.select().where((ResignationRequest.member == member)
-                                                 & (ResignationRequest.status == "pending"))
-               .first())
-    totals = roster.member_totals(member)
-    done = Resignation(member, request, totals)
+    requests = list(open_resignation_requests().where(Message.member == member))
+    done = Resignation(member, requests, roster.member_totals(member))
     if not confirm:
         return done
     if member.status not in ("active", "suspended"):
         raise VacancyError(f"{member.display_name} is {member.status}, not a serving member; "
                            "nothing to confirm")
-    now = naive_utc(clock.now())
     with db_proxy.atomic():
-        member.status = "resigned"
-        member.resigned_at = now
-        member.status_reason = "resignation confirmed"
-        member.save()
-        if request is None:
-            request = ResignationRequest.create(member=member, requested_at=now)
-        request.status = "confirmed"
-        request.confirmed_at = now
-        request.confirmed_by = by
-        request.save()
-        done.request = request
-        done.vacancy = Vacancy.create(category=member.category, left_by=member, opened_at=now)
-        enqueue(f"resigned:{member.uuid}", "resignation_confirmed", member.primary_address,
-                {"display_name": member.display_name,
-                 "resigned_local": roster.local_text(now, cfg.tz, with_time=False), **totals},
-                clock, member=member, domain=domain_of(cfg))
+        set_member_status(member.primary_address, "resigned", clock,
+                          reason="본인 요청 (해촉 확인)" if requests else "해촉 (사무국 확인)")
+        close_resignation_requests(member, actor, clock)
+        resignation_step(cfg, clock)
+    done.member = Member.get_by_id(member.id)
+    done.vacancy = Vacancy.get_or_none(Vacancy.left_by == member)
     return done
+
+
+def resignation_step(cfg, clock: Clock) -> str:
+    """A vacancy and the confirmation mail for every member who resigned since the group
+    first ran and has no vacancy yet."""
+    now = naive_utc(clock.now())
+    since = state_get(SINCE_KEY)
+    if since is None:
+        state_set(SINCE_KEY, now.isoformat(), clock.now())
+        since = now.isoformat()
+    left = (Member.select().join(Vacancy, pw.JOIN.LEFT_OUTER, on=(Vacancy.left_by == Member.id))
+            .where((Member.status == "resigned") & Vacancy.id.is_null()
+                   & (Member.resigned_at >= dt.datetime.fromisoformat(since))))
+    opened = 0
+    for member in left:
+        with db_proxy.atomic():
+            Vacancy.create(category=member.category, left_by=member, opened_at=now)
+            enqueue(f"resigned:{member.uuid}", "resignation_confirmed", member.primary_address,
+                    {"display_name": member.display_name,
+                     "resigned_local": roster.local_text(member.resigned_at, cfg.tz,
+                                                         with_time=False),
+                     **roster.member_totals(member)},
+                    clock, member=member, domain=domain_of(cfg))
+        opened += 1
+    return f"{opened} seat(s) vacated by resignation" if opened else ""
 
 
 # --- vacancies and offers ------------------------------------------------------------

@@ -24,6 +24,7 @@ from ..application_form import read_application
 from .auth import authentication_verdict
 from .classify import classify
 from .parse import ParsedMail, body_fingerprint, parse_message, visible_chars
+from .staff_mail import STAFF_KIND, read_action
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Analysis:
     auth_reason: str = ""
     body_sha: str | None = None     # fingerprint of the new text (None if there is none)
     text_chars: int = 0             # non-blank characters of new text
+    action_tokens: list[str] = field(default_factory=list)  # staff action tokens found
+    staff_reason: str = ""          # what a staff action mail says, without its token
     error: str | None = None        # why it could not be read (it will be quarantined)
     error_trace: str = ""           # the traceback, for the log
 
@@ -70,6 +73,10 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         a = summary(mail)
         a.kind, a.kind_reason, a.rsvp = verdict.kind, verdict.reason, verdict.rsvp
         a.auth_ok, a.auth_reason = authentication_verdict(mail, trusted_authserv_id)
+        # A digest link's mail is a staff action, whatever it looks like as member mail.
+        a.action_tokens, a.staff_reason = read_action(mail, a.kind)
+        if a.action_tokens:
+            a.kind, a.kind_reason = STAFF_KIND, "carries a staff action token"
         text = mail.new_text
         a.applies = read_application(mail.subject, text).signal
         if text.strip():

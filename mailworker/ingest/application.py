@@ -12,7 +12,7 @@ import datetime as dt
 
 from ..clock import naive_utc
 from ..db import state_get
-from ..models import TERM_RUNNING_KEY, Application, RecruitmentRound
+from ..models import APPLICATION_KIND, TERM_RUNNING_KEY, Application, RecruitmentRound
 from .credit import Decision, may_reply_to
 
 
@@ -46,7 +46,7 @@ class ApplicationDesk:
                    now: dt.datetime) -> tuple[str, Decision]:
         """The kind and decision for a non-member's mail that ``decide`` called non_member."""
         if sender and sender in self.offered:
-            return "application", Decision(
+            return APPLICATION_KIND, Decision(
                 "recorded", "reply to a vacancy offer, recorded for the group")
         in_round = self.open_until is not None and naive_utc(now) < self.open_until
         if in_round and sender in self.applicants and not applies:
@@ -54,7 +54,7 @@ class ApplicationDesk:
         if not applies:
             return kind, decision
         if in_round:
-            return "application", Decision(
+            return APPLICATION_KIND, Decision(
                 "recorded", f"application recorded for the open round ({applies})")
         reply = "recruitment_closed" if may_reply_to(sender) else None
         return kind, Decision("non_member", f"application outside a recruitment round "

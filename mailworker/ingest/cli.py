@@ -44,6 +44,11 @@ def _staff(args) -> str:
         return "staff"
 
 
+def _item(msg) -> str:
+    who = msg.member.display_name if msg.member_id else (msg.sender or "(no sender)")
+    return f"#{msg.id} {who} — {msg.subject}"
+
+
 def cmd_triage_list(args, ctx) -> int:
     from .triage import pending
     ctx.db()
@@ -64,18 +69,32 @@ def cmd_triage_list(args, ctx) -> int:
 
 
 def cmd_triage_accept(args, ctx) -> int:
+    from .. import audit
     from ..ledger.keys import pseudonym_key
+    from ..models import db_proxy
     from .triage import accept
     ctx.db()
-    msg = accept(ctx.cfg, ctx.clock, args.id, args.as_kind, _staff(args), pseudonym_key(ctx.cfg))
+    key = pseudonym_key(ctx.cfg)
+    with db_proxy.atomic():      # the decision and its audit entry commit together
+        msg = accept(ctx.cfg, ctx.clock, args.id, args.as_kind, _staff(args), key)
+        audit.record(ctx.clock, actor=audit.cli_actor(args.by), how="cli",
+                     action=f"triage.accept_{args.as_kind}", item=_item(msg),
+                     detail=msg.reason, hours=1, member_uuid=msg.member.uuid,
+                     msg_sha256=msg.sha256, pseudonym_key=key)
     ctx.print(f"#{msg.id} accepted as {msg.kind}: 1 hour credited to "
               f"{msg.member.display_name}; acknowledgement queued.")
     return 0
 
 
 def cmd_triage_reject(args, ctx) -> int:
+    from .. import audit
+    from ..models import db_proxy
     from .triage import reject
     ctx.db()
-    msg = reject(ctx.clock, args.id, args.reason, _staff(args))
+    with db_proxy.atomic():
+        msg = reject(ctx.clock, args.id, args.reason, _staff(args))
+        audit.record(ctx.clock, actor=audit.cli_actor(args.by), how="cli",
+                     action="triage.reject", item=_item(msg), reason=args.reason.strip(),
+                     detail=msg.reason)
     ctx.print(f"#{msg.id} rejected: {msg.reason}")
     return 0

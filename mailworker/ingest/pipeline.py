@@ -29,7 +29,7 @@ from ..clock import Clock, naive_utc
 from ..db import IngestCommits, state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
-from . import record
+from . import record, staff_mail
 from .application import ApplicationDesk, term_over_at
 from .analysis import Analysis, Analyzer, Job, summary
 from .credit import CreditHistory, decide
@@ -79,6 +79,7 @@ class Ingestor:
         self.tz = cfg.tz
         self.pseudonym_key = pseudonym_key
         self.keep_outcomes = keep_outcomes
+        self.staff = frozenset(a.strip().lower() for a in cfg.staff.addresses)
 
     def note_uidvalidity(self) -> None:
         """Remember the mailbox's UIDVALIDITY; a change is logged, content hashes keep us safe."""
@@ -311,9 +312,12 @@ class Ingestor:
         cfg, now, sha = self.cfg, self.clock.now(), f.sha256
         if f.headers_only:
             return self._record_oversize(f, sink, now)
-        member = self.members.get(a.from_addr) if a.from_addr else None
         duplicate_of = (self._known.by_message_id.get((a.message_id, a.from_addr))
                         if a.message_id else None)
+        if staff_mail.is_staff_mail(a.kind, a.action_tokens, a.from_addr, self.staff):
+            # Staff mail never reaches the member rules below: it earns no hours.
+            return staff_mail.record(self, f, a, sink, duplicate_of)
+        member = self.members.get(a.from_addr) if a.from_addr else None
         tally = self.history.tally(member, now) if member is not None else None
         decision = decide(
             kind=a.kind, kind_reason=a.kind_reason, member=member, sender=a.from_addr,

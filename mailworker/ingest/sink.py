@@ -14,7 +14,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..models import HourCredit, LedgerEvent, Message, Outbox, db_proxy
+from ..models import HourCredit, LedgerEvent, Message, Outbox, StaffRequest, db_proxy
 import functools
 
 from ..prepared import (complete_row, execute_rows, insert_instance, insert_many, prepared,
@@ -74,6 +74,9 @@ class DirectSink:
     def outbox(self, values: dict[str, Any]) -> None:
         insert_instance(Outbox, values, on_conflict_ignore=True)
 
+    def staff_request(self, values: dict[str, Any]) -> None:
+        insert_instance(StaffRequest, values)
+
 
 class BatchedMessage(SimpleNamespace):
     """A message row waiting in a batch: its values by field name, read like a Message
@@ -84,7 +87,8 @@ class BatchedMessage(SimpleNamespace):
 
 class BatchSink:
     def __init__(self):
-        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": []}
+        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": [],
+                                         "staff": []}
         self._pending: dict[str, list] | None = None
 
     # -- one message at a time ------------------------------------------------------
@@ -114,6 +118,9 @@ class BatchSink:
     def outbox(self, values: dict[str, Any]) -> None:
         self._pending["outbox"].append(complete_row(Outbox, values))
 
+    def staff_request(self, values: dict[str, Any]) -> None:
+        self._pending["staff"].append(complete_row(StaffRequest, values))
+
     def flush(self) -> None:
         """Write everything kept, one statement per table (messages first)."""
         insert_many(Message, self._tables["message"])
@@ -123,5 +130,6 @@ class BatchSink:
                                               for sha, row in self._tables["credit"]])
         insert_many(LedgerEvent, self._tables["event"])
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
+        insert_many(StaffRequest, self._tables["staff"])
         for rows in self._tables.values():
             rows.clear()

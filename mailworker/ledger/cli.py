@@ -44,12 +44,6 @@ def register(sub) -> None:
     vr.add_argument("--quorum", type=int, default=None, metavar="N",
                     help="signatures needed (default: [ledger] quorum, or 3)")
 
-    b = command(actions, "bench", _bench, "measure append and proof rates against pymerkle")
-    b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--quick", action="store_true", help="small sizes (CI)")
-    b.add_argument("--sizes", metavar="N,N,...", help="tree sizes for the proof rates")
-    b.add_argument("--dir", metavar="DIR", help="scratch folder (default: a temp folder)")
-
     sv = command(actions, "serve", _serve, "run one replica as a small HTTP service")
     sv.add_argument("--replica", required=True, metavar="NAME",
                     help="replica name (or its number, 1-4)")
@@ -157,11 +151,6 @@ def _optional_cfg(ctx):
         if "no configuration found" in str(exc):
             return None
         raise
-
-
-def _bench(args, ctx) -> int:
-    from .bench import run_cli
-    return run_cli(args, ctx)
 
 
 def _serve(args, ctx) -> int:

@@ -177,7 +177,13 @@ def cmd_notice_send(args, ctx) -> int:
             ctx.print(f"  … and {len(plan.members) - 20} more")
         ctx.print("dry run: nothing was queued")
         return 0
-    queue_notice(ctx.cfg, ctx.clock, plan)
+    from ..audit import cli_actor, record
+    from ..models import db_proxy
+    with db_proxy.atomic():
+        queue_notice(ctx.cfg, ctx.clock, plan)
+        record(ctx.clock, actor=cli_actor(), how="cli", action="notice.send",
+               item=f"{plan.template} to {' '.join(args.to or ['all'])}",
+               detail=f"queued {plan.queued}, {plan.already} queued earlier")
     ctx.print(f"queued {plan.queued}; {plan.already} already queued earlier (not again)")
     for note in plan.skipped:
         ctx.print(f"  skipped {note}")
@@ -205,6 +211,11 @@ def cmd_release_send(args, ctx) -> int:
     report = send_release(ctx.cfg, ctx.clock, args.release_version, args.members,
                           args.password_sheet, wait=not args.queue_only,
                           progress=not args.no_progress)
+    from ..audit import cli_actor, record
+    record(ctx.clock, actor=cli_actor(), how="cli", action="release.send",
+           item=f"release {report.version}",
+           detail=f"queued {report.queued}, {report.already} queued before; "
+                  f"{report.sent} sent, {report.failed} failed")
     ctx.print(f"release {report.version}: queued {report.queued} package mail(s) now "
               f"({report.smime} S/MIME); {report.already} member(s) had it queued before")
     ctx.print(f"  package mails: {report.sent} sent, {report.pending} waiting, "

@@ -94,8 +94,9 @@ REFERENCE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 # Replies to a member's own mail are auto-replies in the RFC 3834 sense; the rest is
 # generated mail. Both tell vacation responders not to answer us.
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
-                   "resignation_ack", "rsvp_ack", "too_large", "application_received",
-                   "application_incomplete", "recruitment_closed"}
+                   "resignation_ack", "rsvp_ack", "too_large", "staff_action_done",
+                   "staff_action_refused", "application_received", "application_incomplete",
+                   "recruitment_closed"}
 
 
 _MAX_LINE = 78

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import quote
 
 import peewee as pw
+
+from .. import audit
+from ..action_tokens import action_key, mailto_body, sign
+from ..members import open_resignation_requests
+from ..staff_registry import actions_for, link_expiry
 
 from ..clock import Clock, half_year_start, local_day_bounds_utc, naive_utc, to_utc
 from ..db import state_get, state_set
@@ -29,7 +35,7 @@ log = logging.getLogger(__name__)
 FIRST_DAY_KEY = "digest.first_day"
 CHART_DAYS = 30
 LIST_LIMITS = {"items": 100, "triage": 30, "non_members": 20, "quarantined": 20,
-               "failures": 20}
+               "failures": 20, "resignations": 30, "audit": 50}
 EXCERPT_CHARS = 200
 
 
@@ -117,9 +123,21 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
 
     triage_q = (Message.select(Message, Member).join(Member, pw.JOIN.LEFT_OUTER)
                 .where(Message.disposition == "triage").order_by(Message.received_at))
+    links = ActionLinks(cfg, now)
     triage = [{"id": m.id, "display_name": who(m), "subject": m.subject,
-               "received_local": local(m.received_at), "reason": m.reason}
+               "received_local": local(m.received_at), "reason": m.reason,
+               "actions": links.for_item("triage", m.id)}
               for m in triage_q.limit(LIST_LIMITS["triage"])]
+    resign_q = open_resignation_requests()
+    resignations = [{"id": m.id, "display_name": m.member.display_name,
+                     "address": m.sender, "subject": m.subject,
+                     "received_local": local(m.received_at),
+                     "actions": links.for_item("resignation", m.id)}
+                    for m in resign_q.limit(LIST_LIMITS["resignations"])]
+    audit_rows = audit.entries(covered, tz, until=covered)
+    audit_list = [{"when_local": local(e.at), "actor": e.actor, "how": e.how,
+                   "action": e.action, "item": e.item, "reason": e.reason,
+                   "detail": e.detail} for e in audit_rows[:LIST_LIMITS["audit"]]]
     non_q = (Message.select().where(in_day & (Message.disposition == "non_member"))
              .order_by(Message.received_at))
     non_members = [{"sender": m.sender or "(no sender)", "subject": m.subject,
@@ -143,6 +161,9 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "generated_local": local(now),
         "items": items, "items_total": len(all_items), "counts": counts,
         "triage": triage, "triage_total": triage_q.count(),
+        "resignations": resignations, "resignations_total": resign_q.count(),
+        "audit": audit_list, "audit_total": len(audit_rows),
+        "links_valid_local": local(links.expires),
         "non_members": non_members, "non_members_total": non_q.count(),
         "quarantined": quarantined, "quarantined_total": quar_q.count(),
         "failures": failures, "failures_total": fail_q.count(),
@@ -153,6 +174,34 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "roster": group_roster(cfg, clock),
     }
     return context, chart_spec
+
+
+class ActionLinks:
+    """The digest's action links: ``mailto:`` the group inbox with a prepared subject and
+    body holding a signed token (RFC 6068: subject and body percent-encoded as UTF-8,
+    line breaks as %0D%0A). The key is read only when the digest has an item to act on."""
+
+    def __init__(self, cfg, now: dt.datetime):
+        self.cfg = cfg
+        self.expires = link_expiry(cfg, now)
+        self.address = cfg.staff.action_address or cfg.outgoing.from_address
+        self.language = cfg.staff.language
+        self._key: bytes | None = None
+
+    def for_item(self, item_type: str, item_id: int) -> list[dict]:
+        out = []
+        for action in actions_for(item_type):
+            if self._key is None:
+                self._key = action_key(self.cfg)
+            token = sign(self._key, action.code, item_id, self.expires)
+            label = action.label(self.language)
+            subject = f"{label} #{item_id} [{token}]"
+            body = mailto_body(token, self.language).replace("\n", "\r\n")
+            href = (f"mailto:{quote(self.address, safe='@')}?subject={quote(subject, safe='')}"
+                    f"&body={quote(body, safe='')}")
+            out.append({"label": label, "href": href, "token": token,
+                        "needs_reason": action.needs_reason})
+        return out
 
 
 def _excerpt(text: str) -> str:
@@ -229,10 +278,11 @@ def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
 # --- the group's life cycle (templates ko|en/_digest_group_roster.j2) ------------------
 
 def group_roster(cfg, clock: Clock) -> dict:
-    """Open round and applications, pending resignations, vacancies and offers.
+    """Open round and applications, vacancies and offers (pending resignations have their
+    own section with the 해촉 확인 action).
 
     Read from the group's tables (outbound never imports the group package)."""
-    from ..models import (Application, RecruitmentRound, ResignationRequest, Vacancy)
+    from ..models import Application, RecruitmentRound, Vacancy
     tz = cfg.tz
     now = naive_utc(clock.now())
 
@@ -258,12 +308,6 @@ def group_roster(cfg, clock: Clock) -> dict:
                                 "seats": row["seats"] - row["applications"]}
                                for row in rows if row["applications"] < row["seats"]],
                      "extensions": r.extensions}
-    resignations = [{"display_name": q.member.display_name, "category": q.member.category,
-                     "email": q.member.primary_address,
-                     "requested_local": local(q.requested_at)}
-                    for q in (ResignationRequest.select(ResignationRequest, Member)
-                              .join(Member).where(ResignationRequest.status == "pending")
-                              .order_by(ResignationRequest.id).limit(50))]
     vacancies = []
     for v in (Vacancy.select().where(Vacancy.status != "filled").order_by(Vacancy.id)):
         offer = v.offer if v.offer_id else None
@@ -271,4 +315,4 @@ def group_roster(cfg, clock: Clock) -> dict:
                           "opened_local": local(v.opened_at, False),
                           "offered_to": offer.name if offer else "",
                           "reply_by": local(offer.offer_until) if offer else ""})
-    return {"round": round_ctx, "resignations": resignations, "vacancies": vacancies}
+    return {"round": round_ctx, "vacancies": vacancies}

@@ -21,7 +21,7 @@ from ..models import CATEGORY_KO
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
-                  "package_password", "digest",
+                  "package_password", "digest", "staff_action_done", "staff_action_refused",
                   # the group's life cycle (mailworker.group)
                   "application_received", "application_incomplete", "recruitment_closed",
                   "appointment", "resignation_confirmed", "vacancy_offer", "term_end_notice",
