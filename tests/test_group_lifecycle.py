@@ -128,7 +128,8 @@ def test_applications_in_arrival_order_with_their_places(world):
                                                    ("가나다", "student")]
     replies = {o.to_addr: o.context for o in w.outbox("application_received")}
     assert replies["c@example.com"]["place"] == 1
-    assert (replies["a@example.com"]["place"], replies["a@example.com"]["category_place"]) == (3, 2)
+    last = replies["a@example.com"]
+    assert (last["place"], last["category_place"]) == (3, 2)
     assert Message.select().where(Message.kind == "application").count() == 3
     # nothing said "not a registered address"
     assert not w.outbox("non_member_reply")
@@ -372,7 +373,8 @@ def test_unanswered_offer_expires_to_the_next_and_a_late_reply_is_refused(world)
     assert vacancy.status == "call_needed"         # nobody left on the waitlist
     ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 12, 3))
     assert ctx["roster"]["vacancies"][0]["status"] == "call_needed"
-    assert "notice send --template recruitment_call --to all" in Renderer(w.cfg).render("digest", ctx).text
+    digest = Renderer(w.cfg).render("digest", ctx).text
+    assert "notice send --template recruitment_call --to all" in digest
 
 
 # --- term ------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 A resignation mail that ingest recorded is a pending request for staff; staff confirm it
 (``members resign EMAIL --confirm`` or the digest's action), the member gets a
-confirmation with their final hours, and the seat becomes a vacancy of its category. A vacancy is offered to the
-first waitlisted applicant of that category (arrival order); the applicant accepts by
-replying within ``[group] offer_days``, else the offer expires and goes to the next one.
+confirmation with their final hours, and the seat becomes a vacancy of its category. A
+vacancy is offered to the first waitlisted applicant of that category (arrival order);
+the applicant accepts by replying within ``[group] offer_days``, else the offer expires
+and goes to the next one.
 With nobody waiting, the vacancy asks for a new call (the digest proposes it).
 """
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 import peewee as pw
 
 from ..clock import Clock, naive_utc
-from ..errors import MailworkerError
 from ..db import state_get, state_set
+from ..errors import MailworkerError
 from ..members import (RosterError, close_resignation_requests, find_member_by_address,
                        open_resignation_requests, set_member_status)
 from ..models import Application, Member, Message, RecruitmentRound, Vacancy, db_proxy
