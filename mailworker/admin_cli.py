@@ -66,6 +66,8 @@ def register(sub, members_extra=None) -> None:
     hours.add_argument("--member", metavar="EMAIL", help="only this member (any address)")
     hours.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
                        help="only credits from this local day on")
+    hours.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
+                       help="only credits up to this local day (included)")
     hours.add_argument("--csv", action="store_true",
                        help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
 
@@ -216,7 +218,10 @@ def _local_date(naive_utc_value: dt.datetime, tz) -> str:
 
 def cmd_hours(args, ctx) -> int:
     ctx.db()
-    rows = hours_by_member(since=args.since, member_email=args.member, tz=ctx.cfg.tz)
+    if args.since and args.until and args.since > args.until:
+        raise ConfigError(f"--since {args.since} is after --until {args.until}")
+    rows = hours_by_member(since=args.since, member_email=args.member, tz=ctx.cfg.tz,
+                           until=args.until)
     if args.csv:
         _write_csv(ctx, ["name", "email", "category", "category_ko", "status", "hours",
                          "reviews", "proposals"],
@@ -224,7 +229,9 @@ def cmd_hours(args, ctx) -> int:
                      CATEGORY_KO.get(r.category, ""), r.status, r.hours, r.reviews, r.proposals]
                     for r in rows])
         return 0
-    period = f"since {args.since.isoformat()}" if args.since else "all time"
+    period = " ".join(p for p in (f"since {args.since.isoformat()}" if args.since else "",
+                                  f"until {args.until.isoformat()}" if args.until else "")
+                      if p) or "all time"
     ctx.print(f"봉사시간 volunteer hours, {period}")
     ctx.print(render(
         ["이름 name", "이메일 email", "분야 category", "시간 hours", "품평 reviews",

@@ -33,6 +33,16 @@ def _register_all(sub) -> None:
             module.register(sub, members_extra=group_cli.register_members)
         else:
             module.register(sub)
+    from .group import meeting_cli
+    meeting_cli.register(sub, preview=_render_mail)
+    meeting_cli.register_hours_actions(sub.choices["hours"])   # beside `hours` (admin_cli)
+
+
+def _render_mail(cfg, template: str, context: dict):
+    """The group's commands preview their mails with outbound's renderer (wired here:
+    group does not import outbound)."""
+    from .outbound.templates import Renderer
+    return Renderer(cfg).render(template, context)
 
 
 def build_parser() -> argparse.ArgumentParser:

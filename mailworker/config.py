@@ -116,6 +116,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "reply_to_non_members": Key(bool, True, "send non-members a polite reply (once a day)"),
     },
     "group": {
+        "rsvp_reminder_days": Key(int, 3, "remind members who have not answered a meeting "
+                                  "notice this many days before the meeting (0: never)"),
+        "allowance_krw": Key(int, 20000, "attendance allowance per member and meeting, KRW"),
+        "budget_krw": Key(int, 4000000, "allowance budget per year, KRW"),
+        "registration_warn_days": Key(int, 60, "the digest warns about credited activity "
+                                      "older than this that no hour export holds yet"),
+        "awards_digest_days": Key(int, 14, "the digest shows the half-year ranking in the "
+                                  "last this many days of each half"),
+        "awards_top": Key(int, 10, "how many of the ranking the digest shows"),
         "term_start": Key(str, "2019-01-01", "first day of the members' term (YYYY-MM-DD)"),
         "term_end": Key(str, "2020-12-31", "last day of the term; members earn no hours after"),
         "term_notice_days": Key(int, 30, "members get the term-end notice this many days "
@@ -373,6 +382,11 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     if action_address and "@" not in action_address:
         raise ConfigError(f"{where}: [staff] action_address {action_address!r} is not an "
                           "e-mail address")
+    group = data["group"]
+    for key in ("rsvp_reminder_days", "allowance_krw", "budget_krw", "registration_warn_days",
+                "awards_digest_days", "awards_top"):
+        if group[key] < 0:
+            raise ConfigError(f"{where}: [group] {key} must not be negative")
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")

@@ -18,7 +18,7 @@ from . import config as config_mod
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_applications, demo_messages
 from .members import import_roster
-from .models import HourCredit, Message
+from .models import HourCredit, Meeting, Message
 from .table import render
 
 DEMO_CONFIG = """\
@@ -64,6 +64,7 @@ def run_demo(workspace: Path, ctx) -> int:
         roster_csv = workspace / "roster.csv"
         _write_roster(roster_csv)
         roster = import_roster(roster_csv, ctx.clock).summary()
+        meeting = _demo_meeting(cfg, ctx.clock)
         first_round = _open_demo_round(cfg, ctx.clock)
         inbox = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
         for _, raw in demo_messages() + demo_applications():
@@ -71,11 +72,53 @@ def run_demo(workspace: Path, ctx) -> int:
         service = Service(cfg, ctx.clock, keep_outcomes=True)
         report = service.run_once()
         _show(ctx, cfg, report, fresh, roster)
+        _show_meeting_and_export(ctx, cfg, meeting, workspace)
         if first_round:
             _group_year(ctx, cfg)
     finally:
         db.close()
     return 1 if report.errors else 0
+
+
+DEMO_MEETING_TITLE = "정례회의 (데모)"
+
+
+def _demo_meeting(cfg, clock):
+    """A meeting two weeks ahead with its notice queued: the demo's two meeting answers
+    (they reply to an older notice nobody knows) are tied to it as the only open meeting."""
+    import datetime as dt
+    from .clock import to_utc
+    from .group import meetings as mt
+    meeting = Meeting.get_or_none(Meeting.title == DEMO_MEETING_TITLE)
+    if meeting is None:
+        day = to_utc(clock.now()).astimezone(cfg.tz).date() + dt.timedelta(days=14)
+        starts = dt.datetime.combine(day, dt.time(19, 0), tzinfo=cfg.tz)
+        meeting = mt.create_meeting(starts, "서울시청 본관 8층 다목적홀", clock, cfg.tz,
+                                    DEMO_MEETING_TITLE)
+    mt.queue_meeting_mail(cfg, clock, meeting, "meeting_notice", "notice", mt.active_members())
+    return meeting
+
+
+def _show_meeting_and_export(ctx, cfg, meeting, workspace: Path) -> None:
+    from .group import exports
+    from .group import meetings as mt
+    p = ctx.print
+    me = _command_name()
+    counts = mt.answer_counts(meeting)
+    p("")
+    p(f"Meeting #{meeting.id} {meeting.title}, {mt.date_label(meeting, cfg.tz)}: "
+      f"{counts.attend} attend, {counts.decline} decline, {counts.unanswered} not answered")
+    view = exports.create_export(cfg, ctx.clock, None, None)
+    if view is None:
+        p("Hours export: nothing new (every credited activity is in an earlier batch)")
+    else:
+        path = workspace / f"hours-export-{view.batch.id}.csv"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            exports.write_batch_csv(view, fh)
+        p(f"Hours export: batch #{view.batch.id} with {len(view.rows)} credited "
+          f"activities for the volunteer centre in {path}")
+    p(f"  {me} --config {cfg.path} meeting show {meeting.id}   # who answered what")
+    p(f"  {me} --config {cfg.path} hours batches        # export batches")
 
 
 def _open_demo_round(cfg, clock) -> bool:

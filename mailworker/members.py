@@ -45,6 +45,8 @@ _COLUMNS = {
     "aliases": "aliases", "alias": "aliases", "extra_emails": "aliases",
     "extraemails": "aliases", "추가이메일": "aliases", "별칭": "aliases",
     "language": "language", "lang": "language", "언어": "language",
+    "volunteer_id": "volunteer_id", "volunteerid": "volunteer_id", "봉사포털id": "volunteer_id",
+    "1365id": "volunteer_id", "봉사id": "volunteer_id",
 }
 REQUIRED_COLUMNS = ("name", "email", "category")
 
@@ -64,6 +66,7 @@ class RosterRow:
     category: str
     aliases: list[str]
     language: str | None      # None: column absent or empty (keep / default "ko")
+    volunteer_id: str | None = None   # volunteer-centre portal ID; None: absent (keep)
 
 
 @dataclass
@@ -254,7 +257,8 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
             if row_problems:
                 problems.append((line, "; ".join(row_problems)))
             else:
-                rows.append(RosterRow(line, name, email, category, aliases, language))
+                rows.append(RosterRow(line, name, email, category, aliases, language,
+                                      cell("volunteer_id")[:100] or None))
     except csv.Error as exc:
         problems.append((reader.line_num, f"not readable as CSV: {exc}"))
     return Roster(rows, ignored), problems
@@ -339,7 +343,7 @@ def import_roster(path: str | Path, clock: Clock) -> ImportReport:
             if member is None:
                 member = Member.create(uuid=str(uuid.uuid4()), display_name=r.name,
                                        category=r.category, language=r.language or "ko",
-                                       created_at=now)
+                                       volunteer_id=r.volunteer_id, created_at=now)
                 MemberAddress.create(member=member, email=r.email, is_primary=True)
                 for a in r.aliases:
                     MemberAddress.create(member=member, email=a, is_primary=False)
@@ -348,7 +352,8 @@ def import_roster(path: str | Path, clock: Clock) -> ImportReport:
                 continue
             changed = False
             for attr, value in (("display_name", r.name), ("category", r.category),
-                                ("language", r.language or member.language)):
+                                ("language", r.language or member.language),
+                                ("volunteer_id", r.volunteer_id or member.volunteer_id)):
                 if getattr(member, attr) != value:
                     setattr(member, attr, value)
                     changed = True

@@ -82,6 +82,7 @@ class Member(BaseModel):
     resigned_at = pw.DateTimeField(null=True)
     status_reason = pw.TextField(null=True)   # why staff set the status (members set-status)
     contact_purged_at = pw.DateTimeField(null=True)  # name/addresses deleted (members purge)
+    volunteer_id = pw.CharField(null=True)    # the member's ID on the volunteer-centre portal
 
     @property
     def primary_address(self) -> str:
@@ -117,6 +118,8 @@ class Message(BaseModel):
     excerpt = pw.TextField(default="")        # first lines of the new text, for the digest
     attachments = JSONField(default=list)     # [{name, size, sha256, content_type}]
     in_reply_to = pw.CharField(null=True)
+    thread_refs = pw.TextField(null=True)     # rsvp: References' Message-IDs (spaced, no <>)
+    rsvp_answer = pw.CharField(null=True)     # attend | decline, for kind rsvp
     decided_by = pw.CharField(null=True)      # staff decision on triage: who
     decided_at = pw.DateTimeField(null=True)
 
@@ -197,6 +200,88 @@ class AuditEntry(BaseModel):
     message = pw.ForeignKeyField(Message, null=True, backref="audit_entries", index=False)
 
 
+# --- the group's meetings, commendation and hour exports (mailworker.group) -----------
+
+RSVP_ANSWERS = ("attend", "decline")
+
+
+class Meeting(BaseModel):
+    """A regular meeting (정례회의). Its notices are Outbox rows keyed ``meeting:<id>:...``:
+    a reply to one of their Message-IDs is an answer for this meeting."""
+    title = pw.CharField()
+    starts_at = pw.DateTimeField()            # UTC
+    place = pw.CharField()
+    created_at = pw.DateTimeField()
+    notice_sent_at = pw.DateTimeField(null=True)   # when `meeting notice` queued the notices
+    reminded_at = pw.DateTimeField(null=True)      # when the reminder step queued reminders
+
+
+class Rsvp(BaseModel):
+    """A member's answer for a meeting: the latest wins (one row per meeting and member)."""
+    meeting = pw.ForeignKeyField(Meeting, backref="rsvps", on_delete="CASCADE")
+    member = pw.ForeignKeyField(Member, backref="rsvps")
+    answer = pw.CharField()                   # one of RSVP_ANSWERS
+    message = pw.ForeignKeyField(Message, backref="rsvps")
+    answered_at = pw.DateTimeField()          # the message's Date (else when received), UTC
+    matched_by = pw.CharField()               # how the reply was tied to the meeting
+
+    class Meta:
+        indexes = ((("meeting", "member"), True),)
+
+
+class Attendance(BaseModel):
+    """Who was there: what the allowance is paid on (not the RSVPs). No bank data."""
+    meeting = pw.ForeignKeyField(Meeting, backref="attendance", on_delete="CASCADE")
+    member = pw.ForeignKeyField(Member, backref="attendance")
+    amount_krw = pw.IntegerField()            # the allowance when it was recorded
+    recorded_at = pw.DateTimeField()
+    source = pw.CharField()                   # list | file name of the sign-in sheet
+
+    class Meta:
+        indexes = ((("meeting", "member"), True),)
+
+
+class QualityScore(BaseModel):
+    """A staff judgement (1-5) of one credited review or proposal, for the commendation."""
+    message = pw.ForeignKeyField(Message, unique=True, backref="quality")
+    score = pw.IntegerField()
+    scored_by = pw.CharField()
+    scored_at = pw.DateTimeField()
+
+
+class HourExport(BaseModel):
+    """One export batch of credited activity for the volunteer centre."""
+    created_at = pw.DateTimeField()
+    since = pw.DateField(null=True)           # local days asked for
+    until = pw.DateField(null=True)
+    rows = pw.IntegerField(default=0)
+    corrections = pw.IntegerField(default=0)
+
+
+class HourExportRow(BaseModel):
+    """A credited activity as exported: once (unique message), with the values sent."""
+    batch = pw.ForeignKeyField(HourExport, backref="export_rows")
+    message = pw.ForeignKeyField(Message, unique=True, backref="exported")
+    member = pw.ForeignKeyField(Member, backref="exported")
+    name = pw.CharField()
+    volunteer_id = pw.CharField(default="")
+    activity_date = pw.DateField()            # local day the mail arrived
+    hours = pw.IntegerField()
+    kind = pw.CharField()
+    subject = pw.CharField()
+    sha256 = pw.CharField()
+
+
+class HourExportCorrection(BaseModel):
+    """An exported activity whose credit was withdrawn later, listed once for correction."""
+    batch = pw.ForeignKeyField(HourExport, backref="export_corrections")
+    row = pw.ForeignKeyField(HourExportRow, unique=True, backref="correction")
+
+
+GROUP_TABLES = [Meeting, Rsvp, Attendance, QualityScore, HourExport, HourExportRow,
+                HourExportCorrection]
+
+
 # --- the group's life cycle (mailworker.group; ingest reads the round state) ------------
 
 ROUND_STATUSES = ("open", "closed", "accepted")
@@ -262,7 +347,7 @@ class Vacancy(BaseModel):
     filled_at = pw.DateTimeField(null=True)
 
 
-GROUP_TABLES = [RecruitmentRound, Application, ApplicationMail, Vacancy]
+LIFECYCLE_TABLES = [RecruitmentRound, Application, ApplicationMail, Vacancy]
 
 ALL_TABLES = [SchemaVersion, Member, MemberAddress, Message, HourCredit, Outbox,
-              LedgerEvent, State, StaffRequest, AuditEntry, *GROUP_TABLES]
+              LedgerEvent, State, StaffRequest, AuditEntry, *GROUP_TABLES, *LIFECYCLE_TABLES]

@@ -441,6 +441,9 @@ def test_purge_applicants_then_former_members_keeping_hours(world, capsys):
     # the term ends (the worker saw it running), then 30 days later the contact data goes
     w.clock.set(dt.datetime(2027, 1, 1, 9, 0, tzinfo=SEOUL))
     w.round()
+    from mailworker.group import exports
+    from mailworker.models import HourExportRow
+    assert exports.create_export(w.cfg, w.clock, None, None) is not None
     w.clock.set(dt.datetime(2027, 1, 31, 9, 0, tzinfo=SEOUL))
     assert w.cli("members", "purge", "--dry-run") == 0
     assert "would delete: contact data of 김민지 (term_ended); 1 hour(s) kept" in \
@@ -450,6 +453,8 @@ def test_purge_applicants_then_former_members_keeping_hours(world, capsys):
     minji = Member.get(Member.uuid == w.members["kim.minji@example.net"].uuid)
     assert minji.display_name.startswith("(deleted ") and minji.contact_purged_at
     assert HourCredit.select().where(HourCredit.member == minji).count() == 1
+    row = HourExportRow.get(HourExportRow.member == minji)      # the export row stays, nameless
+    assert row.name == minji.display_name and row.subject == "" and row.hours == 1
     assert Message.select().where(Message.sender == "kim.minji@example.net").count() == 0
     assert purge.plan(w.cfg, w.clock).members == []
 
@@ -460,7 +465,7 @@ def test_schema_2_database_is_upgraded(cfg, clock):
     from mailworker import db as db_mod
     from mailworker import models
     database = db_mod.open_from_config(cfg, clock)
-    database.drop_tables(models.GROUP_TABLES)
+    database.drop_tables(models.LIFECYCLE_TABLES)
     database.execute_sql('ALTER TABLE "member" DROP COLUMN "contact_purged_at"')
     models.SchemaVersion.delete().where(models.SchemaVersion.version > 2).execute()
     database.close()
@@ -468,7 +473,7 @@ def test_schema_2_database_is_upgraded(cfg, clock):
     try:
         assert db_mod.current_version(database) == max(db_mod.MIGRATIONS)
         assert "contact_purged_at" in {c.name for c in database.get_columns("member")}
-        assert all(database.table_exists(t._meta.table_name) for t in models.GROUP_TABLES)
+        assert all(database.table_exists(t._meta.table_name) for t in models.LIFECYCLE_TABLES)
     finally:
         database.close()
 

@@ -4,8 +4,8 @@
   closed, the application row goes, and their mail rows and sent mail keep no name,
   address, subject or text (the content hash stays, so the mail is still never counted
   twice).
-- Former members: ``[group] member_retention_days`` after the term ends, their addresses
-  and name go; the member row stays with its random UUID, under which (as the keyed
+- Former members: ``[group] member_retention_days`` after the term ends, their addresses,
+  name and volunteer-portal ID go (also from the hour-export rows); the member row stays with its random UUID, under which (as the keyed
   pseudonym) the hour records stay. The ledger holds no personal data and is not touched.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from ..clock import Clock, naive_utc
-from ..models import (Application, HourCredit, Member, MemberAddress, Message, Outbox,
-                      RecruitmentRound, db_proxy)
+from ..models import (Application, HourCredit, HourExportRow, Member, MemberAddress, Message,
+                      Outbox, RecruitmentRound, db_proxy)
 from . import roster
 
 KEEP_APPLICANTS = ("appointed", "offered")   # a member now, or an offer still open
@@ -78,6 +78,10 @@ def carry_out(cfg, clock: Clock, p: PurgePlan) -> None:
             MemberAddress.delete().where(MemberAddress.member == member).execute()
             Application.delete().where(Application.member == member).execute()
             member.display_name = f"(deleted {member.uuid[:8]})"
+            # the export batches keep the rows sent to the volunteer centre, not who they were
+            (HourExportRow.update(name=member.display_name, volunteer_id="", subject="")
+             .where(HourExportRow.member == member).execute())
+            member.volunteer_id = None
             member.certificate = None
             member.status_reason = None
             member.contact_purged_at = now

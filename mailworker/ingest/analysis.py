@@ -39,6 +39,7 @@ class Analysis:
     subject: str = ""
     date: dt.datetime | None = None
     in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
     attachments: list[dict] = field(default_factory=list)
     excerpt: str = ""
     defects: list[str] = field(default_factory=list)
@@ -60,7 +61,7 @@ def summary(mail: ParsedMail) -> Analysis:
     """The header facts of a parsed mail (all an oversize message gets)."""
     return Analysis(message_id=mail.message_id, from_addr=mail.from_addr,
                     from_name=mail.from_name, subject=mail.subject, date=mail.date,
-                    in_reply_to=mail.in_reply_to,
+                    in_reply_to=mail.in_reply_to, references=list(mail.references),
                     attachments=[a.__dict__ for a in mail.attachments],
                     excerpt=excerpt(mail.new_text), defects=list(mail.defects))
 

@@ -278,6 +278,9 @@ class Ingestor:
                        sent_at=naive_utc(a.date) if a.date else None,
                        attachments=a.attachments,
                        in_reply_to=a.in_reply_to[:250] if a.in_reply_to else None,
+                       thread_refs=(_thread_refs(a.references) if a.kind == "rsvp"
+                                    else None),
+                       rsvp_answer=a.rsvp if a.kind == "rsvp" else None,
                        excerpt=a.excerpt)
         return row
 
@@ -354,6 +357,15 @@ class Ingestor:
             record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
                                extra)
         return message
+
+
+MAX_THREAD_REFS = 20   # the newest References are enough to find the mail replied to
+
+
+def _thread_refs(references: list[str]) -> str | None:
+    """References as stored for the group's RSVP matching: the last few ids, no <>."""
+    ids = [r.strip("<> ")[:250] for r in references[-MAX_THREAD_REFS:] if r.strip("<> ")]
+    return " ".join(ids) or None
 
 
 class BatchLookup:

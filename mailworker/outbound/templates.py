@@ -22,6 +22,7 @@ from ..models import CATEGORY_KO
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
                   "package_password", "digest", "staff_action_done", "staff_action_refused",
+                  "meeting_reminder", "announcement",
                   # the group's life cycle (mailworker.group)
                   "application_received", "application_incomplete", "recruitment_closed",
                   "appointment", "resignation_confirmed", "vacancy_offer", "term_end_notice",
@@ -100,6 +101,31 @@ def _paragraphs(text: str):
     return jinja2.utils.markupsafe.Markup("<br>\n".join(escaped.split("\n")))
 
 
+_URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]]")
+
+
+def _announcement_html(text: str):
+    """Staff's plain text as HTML paragraphs (blank lines) with line breaks and live links."""
+    escape = jinja2.utils.markupsafe.escape
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))]
+    out = []
+    for paragraph in paragraphs:
+        if not paragraph.strip():
+            continue
+        lines = []
+        for line in paragraph.split("\n"):
+            pieces, last = [], 0
+            for m in _URL.finditer(line):
+                url = m.group()
+                pieces.append(str(escape(line[last:m.start()])))
+                pieces.append(f'<a href="{escape(url)}">{escape(url)}</a>')
+                last = m.end()
+            pieces.append(str(escape(line[last:])))
+            lines.append("".join(pieces))
+        out.append("<p>" + "<br>\n".join(lines) + "</p>")
+    return jinja2.utils.markupsafe.Markup("\n".join(out))
+
+
 class Renderer:
     def __init__(self, cfg, directory: Path | None = None):
         self.directory = directory or templates_dir(cfg)
@@ -117,6 +143,8 @@ class Renderer:
         self.html_env = jinja2.Environment(autoescape=True, **common)
         self.html_env.filters["paragraphs"] = _paragraphs
         self.text_env.filters["paragraphs"] = lambda text: text
+        self.html_env.filters["announcement_html"] = _announcement_html
+        self.text_env.filters["announcement_html"] = lambda text: text
         for env in (self.text_env, self.html_env):
             env.filters["untagged"] = untagged
 
