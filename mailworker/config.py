@@ -91,6 +91,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "replicas": Key(list, [], "replica tables: name, url, key_file, public_key"),
         "batch_size": Key(int, 10000, "events per append batch (one commit per replica)"),
         "timeout_seconds": Key(int, 10, "network timeout for a replica served over HTTP"),
+        "audit_every": Key(str, "1d", "how often the service fully audits every replica: "
+                           "e.g. 30m, 6h, 1d; \"off\" never"),
     },
     "schedule": {
         "digest_time": Key(str, "09:00", "local time of the daily staff digest (HH:MM)"),
@@ -340,6 +342,20 @@ def build(raw: dict[str, Any], path: Path | None) -> Config:
     return Config(path, data, secrets)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> int | None:
+    """Seconds in a duration like "30m", "6h", "1d" (at least a minute); None if it is not
+    one (or is "off")."""
+    text = (text or "").strip().lower()
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit() or not number.isascii():
+        return None
+    seconds = int(number) * _UNITS[unit]
+    return seconds if seconds >= 60 else None
+
+
 def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     try:
         ZoneInfo(data["general"]["timezone"])
@@ -376,6 +392,11 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     q = data["ledger"]["quorum"]
     if not 1 <= q <= 4:
         raise ConfigError(f"{where}: [ledger] quorum must be between 1 and 4")
+    if parse_every(data["ledger"]["audit_every"]) is None \
+            and data["ledger"]["audit_every"].strip().lower() != "off":
+        raise ConfigError(f"{where}: [ledger] audit_every must be a duration such as \"6h\" "
+                          f"or \"1d\" (s, m, h, d), or \"off\"; got "
+                          f"{data['ledger']['audit_every']!r}")
     if not 1 <= data["staff"]["action_valid_days"] <= 90:
         raise ConfigError(f"{where}: [staff] action_valid_days must be 1..90")
     action_address = data["staff"]["action_address"]

@@ -21,6 +21,7 @@ from playhouse.migrate import SchemaMigrator
 
 from . import models
 from .clock import Clock, SystemClock, naive_utc
+from .private import private_dir, private_file
 from .errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,14 @@ def make_database(url: str, base_dir: Path | None = None,
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise DatabaseError(f"{path.parent}: cannot create the database folder: "
+                                f"{exc.strerror}") from None
+        try:
+            private_file(path)      # 0600, and so are the -wal/-shm SQLite adds
+        except OSError as exc:
+            raise DatabaseError(f"{path}: cannot create the database file: "
                                 f"{exc.strerror}") from None
         # BEGIN IMMEDIATE: a transaction takes the write lock when it starts, so it waits
         # its turn (busy timeout) instead of failing when it reads, another process

@@ -7,7 +7,6 @@ credited twice.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import mailbox
 import os
@@ -15,6 +14,8 @@ import sys
 from pathlib import Path
 
 from . import config as config_mod
+from .csvfile import csv_text
+from .private import open_private, private_dir
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_applications, demo_messages
 from .members import import_roster
@@ -49,10 +50,10 @@ addresses = ["secretariat@seoul-demo.example"]
 def run_demo(workspace: Path, ctx) -> int:
     from .service import Service
     # The table below says what happened; a log line per mail sent would bury it.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+    if logging.getLogger("mailworker").getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("mailworker").setLevel(logging.WARNING)
     workspace = workspace.resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
+    private_dir(workspace)
     cfg_path = workspace / "mailworker.toml"
     fresh = not cfg_path.exists()
     if fresh:
@@ -168,14 +169,14 @@ def _group_year(ctx, cfg) -> None:
 
 def _write_roster(path: Path) -> None:
     """The demo roster as the CSV a staff member would export from Excel."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "email", "category", "aliases", "language"])
-        for m in DEMO_MEMBERS:
-            aliases = m.get("aliases") or m.get("extra_emails") or []
-            w.writerow([m["name"], m["email"], m["category"],
-                        ";".join(aliases) if isinstance(aliases, list) else aliases,
-                        m.get("language", "ko")])
+    rows = []
+    for m in DEMO_MEMBERS:
+        aliases = m.get("aliases") or m.get("extra_emails") or []
+        rows.append([m["name"], m["email"], m["category"],
+                     ";".join(aliases) if isinstance(aliases, list) else aliases,
+                     m.get("language", "ko")])
+    with open_private(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(csv_text(["name", "email", "category", "aliases", "language"], rows))
 
 
 def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:

@@ -19,6 +19,7 @@ from .clock import Clock, naive_utc
 from .errors import ImportRowsError, MailworkerError, RosterFileError
 from .models import (CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, Message,
                      db_proxy)
+from .safetext import control_characters
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
 # the secretariat decides.
@@ -105,6 +106,16 @@ def parse_category(text: str) -> str | None:
 
 def parse_language(text: str) -> str | None:
     return _LANGUAGES.get((text or "").strip().lower())
+
+
+def control_problem(what: str, text: str) -> str:
+    """Why ``text`` cannot be stored (control characters such as a line break inside a
+    cell would end up in mail headers), or ''."""
+    found = control_characters(text)
+    if not found:
+        return ""
+    return (f"{what} contains control character(s) {', '.join(found)} (a line break or "
+            "tab inside the cell?); write it on one line without them")
 
 
 def category_label(category: str) -> str:
@@ -223,6 +234,10 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
             name = cell("name")
             if not name:
                 row_problems.append("name is empty")
+            for column in columns:
+                problem = control_problem(column, cell(column))
+                if problem:
+                    row_problems.append(problem)
             email_text = cell("email")
             email = normalize_email(email_text)
             if not email_text:
@@ -406,6 +421,11 @@ def add_member(name: str, email: str, category: str, clock: Clock,
             extra.append(addr)
     if not name:
         raise RosterError("the name is empty")
+    for what, text in (("name", name), ("email", email or ""),
+                       *(("extra address", a) for a in aliases)):
+        problem = control_problem(what, text)
+        if problem:
+            raise RosterError(problem)
     if not is_valid_email(primary):
         raise RosterError(f"{email!r} is not an e-mail address")
     if key is None:

@@ -236,7 +236,7 @@ def _ledger(cfg) -> dict:
     try:
         status = ledger_status(cfg)
     except (MailworkerError, LedgerError) as exc:
-        return {"ok": False, "error": str(exc), "pending": pending}
+        return {"ok": False, "error": str(exc), "pending": pending, "damaged": []}
     def shown(value) -> str:
         return "-" if value is None else str(value)
 
@@ -245,8 +245,11 @@ def _ledger(cfg) -> dict:
                 for r in status.get("replicas", [])]
     checkpoint = (status.get("checkpoint_summary") or status.get("last_checkpoint")
                   or "none yet")
+    # Damaged replicas go to the top of the digest: staff must repair them.
+    damaged = [{"name": shown(r.get("name")), "health": shown(r.get("health"))}
+               for r in status.get("replicas", []) if r.get("damaged")]
     return {"ok": True, "error": "", "size": status.get("size", 0), "pending": pending,
-            "checkpoint": str(checkpoint), "replicas": replicas}
+            "checkpoint": str(checkpoint), "replicas": replicas, "damaged": damaged}
 
 
 def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
