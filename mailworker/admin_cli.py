@@ -17,7 +17,9 @@ from .members import (add_member, category_label, close_resignation_requests, im
 from .models import CATEGORY_KO, MEMBER_STATUSES, db_proxy
 from .table import render
 
-def register(sub) -> None:
+def register(sub, members_extra=None) -> None:
+    """``members_extra(members_actions)`` lets the wiring (mailworker.cli) add the group's
+    member actions without this core module importing the group."""
     config_sub = command_group(sub, "config", "check the configuration",
                                "Check the configuration file.")
     check = command(config_sub, "check", cmd_config_check,
@@ -52,9 +54,12 @@ def register(sub) -> None:
                      "정지); only active members earn hours and get notices and packages")
     status.add_argument("email", metavar="EMAIL", help="any address of the member")
     status.add_argument("status", choices=MEMBER_STATUSES, metavar="STATUS",
-                        help="active, resigned or suspended")
+                        help="active, resigned, suspended or term_ended")
     status.add_argument("--reason", metavar="TEXT",
                         help="why, kept with the status, e.g. --reason \"본인 요청\"")
+
+    if members_extra is not None:
+        members_extra(members_sub)   # the wiring adds members resign / purge (group)
 
     hours = command(sub, "hours", cmd_hours,
                     "volunteer hours (봉사시간) per member and per category")

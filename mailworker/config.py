@@ -8,8 +8,8 @@ variable's name). Relative paths are taken relative to the configuration file.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
-
 import os
 import stat
 import tomllib
@@ -127,6 +127,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "awards_digest_days": Key(int, 14, "the digest shows the half-year ranking in the "
                                   "last this many days of each half"),
         "awards_top": Key(int, 10, "how many of the ranking the digest shows"),
+        "term_start": Key(str, "2019-01-01", "first day of the members' term (YYYY-MM-DD)"),
+        "term_end": Key(str, "2020-12-31", "last day of the term; members earn no hours after"),
+        "term_notice_days": Key(int, 30, "members get the term-end notice this many days "
+                                "before the end"),
+        "offer_days": Key(int, 7, "a vacancy offer waits this many days for the reply"),
+        "applicant_retention_days": Key(int, 30, "applicants not appointed are deleted this "
+                                        "many days after their round closed"),
+        "member_retention_days": Key(int, 365, "former members' names and addresses are "
+                                     "deleted this many days after the term ends (hours stay, "
+                                     "under the pseudonym)"),
     },
 }
 
@@ -378,6 +388,7 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         raise ConfigError(f"{where}: [database] url must start with sqlite:/// or "
                           f"postgresql://, got {url.split(':')[0]!r}")
+    _check_group(data["group"], where)
     q = data["ledger"]["quorum"]
     if not 1 <= q <= 4:
         raise ConfigError(f"{where}: [ledger] quorum must be between 1 and 4")
@@ -400,6 +411,23 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")
+
+
+def _check_group(group: dict[str, Any], where: str) -> None:
+    days = {}
+    for key in ("term_start", "term_end"):
+        try:
+            days[key] = dt.date.fromisoformat(group[key])
+        except ValueError:
+            raise ConfigError(f"{where}: [group] {key} must be a date like \"2019-01-01\", "
+                              f"got {group[key]!r}") from None
+    if days["term_end"] <= days["term_start"]:
+        raise ConfigError(f"{where}: [group] term_end ({group['term_end']}) must come after "
+                          f"term_start ({group['term_start']})")
+    for key in ("term_notice_days", "offer_days", "applicant_retention_days",
+                "member_retention_days"):
+        if group[key] < 1:
+            raise ConfigError(f"{where}: [group] {key} must be at least 1")
 
 
 def load(path: str | os.PathLike) -> Config:

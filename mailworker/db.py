@@ -72,6 +72,13 @@ def _migration_7(db: pw.Database, migrator: SchemaMigrator) -> None:
     _add_missing_columns(db, migrator, models.Member, ("volunteer_id",))
 
 
+def _migration_6(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """The group's life cycle: recruitment rounds, applications, vacancies, and the
+    member's contact-purge stamp. A no-op where migration 1 already made them."""
+    db.create_tables(models.LIFECYCLE_TABLES, safe=True)
+    _add_missing_columns(db, migrator, models.Member, ("contact_purged_at",))
+
+
 def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
     """Staff actions by mail and the audit trail: the staff requests ingest reads and the
     audit entries. A no-op where migration 1 already created them."""
@@ -83,6 +90,7 @@ def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    6: _migration_6,
     7: _migration_7,
     8: _migration_8,
 }

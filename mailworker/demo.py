@@ -17,7 +17,7 @@ from . import config as config_mod
 from .csvfile import csv_text
 from .private import open_private, private_dir
 from .db import open_from_config
-from .demo_data import DEMO_MEMBERS, demo_messages
+from .demo_data import DEMO_MEMBERS, demo_applications, demo_messages
 from .members import import_roster
 from .models import HourCredit, Meeting, Message
 from .table import render
@@ -66,13 +66,16 @@ def run_demo(workspace: Path, ctx) -> int:
         _write_roster(roster_csv)
         roster = import_roster(roster_csv, ctx.clock).summary()
         meeting = _demo_meeting(cfg, ctx.clock)
+        first_round = _open_demo_round(cfg, ctx.clock)
         inbox = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
-        for _, raw in demo_messages():
+        for _, raw in demo_messages() + demo_applications():
             inbox.add(raw)
         service = Service(cfg, ctx.clock, keep_outcomes=True)
         report = service.run_once()
         _show(ctx, cfg, report, fresh, roster)
         _show_meeting_and_export(ctx, cfg, meeting, workspace)
+        if first_round:
+            _group_year(ctx, cfg)
     finally:
         db.close()
     return 1 if report.errors else 0
@@ -117,6 +120,51 @@ def _show_meeting_and_export(ctx, cfg, meeting, workspace: Path) -> None:
           f"activities for the volunteer centre in {path}")
     p(f"  {me} --config {cfg.path} meeting show {meeting.id}   # who answered what")
     p(f"  {me} --config {cfg.path} hours batches        # export batches")
+
+
+def _open_demo_round(cfg, clock) -> bool:
+    """A recruitment round for one student seat (first run only), so the demo's
+    applications are taken in arrival order."""
+    import datetime as dt
+    from .clock import local_day
+    from .group import recruitment
+    from .models import RecruitmentRound
+    if RecruitmentRound.select().exists():
+        return False
+    until = local_day(clock.now(), cfg.tz) + dt.timedelta(days=14)
+    recruitment.start_round(cfg, clock, until, {"student": 1})
+    return True
+
+
+def _group_year(ctx, cfg) -> None:
+    """What the secretariat does next, as staff commands would: close the round, appoint,
+    confirm the demo resignation; its seat becomes a vacancy offered to the waitlist."""
+    from .group import recruitment, roster, vacancies
+    from .members import open_resignation_requests
+    from .outbound.sender import drain_outbox
+    p = ctx.print
+    p("")
+    p("Recruitment round (recruit open/close/accept), one student seat:")
+    closed = recruitment.close_round(ctx.clock)
+    for i, app in enumerate(closed.round.applications.order_by("id"), 1):
+        p(f"  {i}. {app.name or app.email} ({app.category or 'category not given yet'}): "
+          f"{app.status}")
+    accepted = recruitment.accept_round(cfg, ctx.clock)
+    p(f"  appointed: {', '.join(a.name for a in accepted.appointed) or 'nobody'}")
+    for request in list(open_resignation_requests()):
+        done = vacancies.resign(cfg, ctx.clock, request.member.primary_address, True,
+                                "demo")
+        p(f"Resignation confirmed (members resign --confirm): {done.member.display_name}, "
+          f"{done.totals['total_hours']} hour(s) in total")
+    vacancies.vacancy_step(cfg, ctx.clock)
+    for v in roster.open_vacancies():
+        offer = f"offered to {v.offer.name}" if v.offer_id else v.status
+        p(f"Vacancy: one {v.category} seat, {offer}")
+    sent = drain_outbox(cfg, ctx.clock).message
+    p(f"Outgoing mail: {sent}")
+    p(render(["category", "quota", "filled", "vacant", "waitlisted", "offers"],
+             [[r.category, r.quota, r.filled, r.vacant, r.waitlisted, r.offers]
+              for r in roster.seats()]))
 
 
 def _write_roster(path: Path) -> None:
@@ -165,6 +213,7 @@ def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
     p(f"  {me} --config {cfg.path} status        # counts, outbox, ledger health")
     p(f"  {me} --config {cfg.path} hours         # volunteer hours per member")
     p(f"  {me} --config {cfg.path} triage list   # mail waiting for staff")
+    p(f"  {me} --config {cfg.path} seats         # seats, vacancies, waitlist")
 
 
 def _command_name() -> str:

@@ -255,7 +255,7 @@ def test_set_member_status_stamps_and_clears_resigned_at(database, clock):
     with pytest.raises(RosterError, match="no member has the address 'nobody@example.org'"):
         set_member_status("Nobody@example.org", "resigned", clock)
     with pytest.raises(RosterError, match=r"unknown status 'retired' \(one of: active, "
-                                          r"resigned, suspended\)"):
+                                          r"resigned, suspended, term_ended\)"):
         set_member_status("kim@example.net", "retired", clock)
     assert Member.get_by_id(member.id).status == "active"
 

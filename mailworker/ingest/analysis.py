@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from ..application_form import read_application
 from .auth import authentication_verdict
 from .classify import classify
 from .parse import ParsedMail, body_fingerprint, parse_message, visible_chars
@@ -45,6 +46,7 @@ class Analysis:
     kind: str = "triage"
     kind_reason: str = ""
     rsvp: str | None = None
+    applies: str = ""               # why it reads as an application ('' if it does not)
     auth_ok: bool = True
     auth_reason: str = ""
     body_sha: str | None = None     # fingerprint of the new text (None if there is none)
@@ -77,6 +79,7 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         if a.action_tokens:
             a.kind, a.kind_reason = STAFF_KIND, "carries a staff action token"
         text = mail.new_text
+        a.applies = read_application(mail.subject, text).signal
         if text.strip():
             a.body_sha = body_fingerprint(text)
             a.text_chars = visible_chars(text)

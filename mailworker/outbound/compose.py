@@ -96,7 +96,8 @@ REFERENCE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 # generated mail. Both tell vacation responders not to answer us.
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
                    "resignation_ack", "rsvp_ack", "too_large", "staff_action_done",
-                   "staff_action_refused"}
+                   "staff_action_refused", "application_received", "application_incomplete",
+                   "recruitment_closed"}
 
 
 _MAX_LINE = 78

@@ -173,6 +173,7 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "ledger": _ledger(cfg),
         "chart": chart_ctx,
         "group": _group_meetings(cfg, covered, now),
+        "roster": group_roster(cfg, clock),
     }
     return context, chart_spec
 
@@ -351,3 +352,46 @@ def _unexported_hours(cfg, now: dt.datetime) -> dict | None:
               .order_by(Message.received_at).scalar())
     return {"count": int(count), "hours": int(hours or 0), "days": days,
             "oldest": to_utc(oldest).astimezone(cfg.tz).date().isoformat()}
+
+
+# --- the group's life cycle (templates ko|en/_digest_group_roster.j2) ------------------
+
+def group_roster(cfg, clock: Clock) -> dict:
+    """Open round and applications, vacancies and offers (pending resignations have their
+    own section with the 해촉 확인 action).
+
+    Read from the group's tables (outbound never imports the group package)."""
+    from ..models import Application, RecruitmentRound, Vacancy
+    tz = cfg.tz
+    now = naive_utc(clock.now())
+
+    def local(when, with_time=True) -> str:
+        if when is None:
+            return ""
+        return to_utc(when).astimezone(tz).strftime("%Y-%m-%d %H:%M" if with_time
+                                                    else "%Y-%m-%d")
+
+    round_ctx = None
+    r = RecruitmentRound.get_or_none(RecruitmentRound.status == "open")
+    if r is not None:
+        counts = dict(Application.select(Application.category, pw.fn.COUNT(Application.id))
+                      .where(Application.round == r).group_by(Application.category).tuples())
+        rows = [{"category": c, "seats": r.seats.get(c, 0), "applications": counts.get(c, 0)}
+                for c in CATEGORIES if r.seats.get(c, 0) or counts.get(c)]
+        last_day = (to_utc(r.until).astimezone(tz) - dt.timedelta(seconds=1)).date()
+        round_ctx = {"id": r.id, "last_day": last_day.isoformat(),
+                     "ended": now >= r.until, "rows": rows,
+                     "unknown": counts.get(None, 0),
+                     "total": sum(counts.values()),
+                     "short": [{"category": row["category"],
+                                "seats": row["seats"] - row["applications"]}
+                               for row in rows if row["applications"] < row["seats"]],
+                     "extensions": r.extensions}
+    vacancies = []
+    for v in (Vacancy.select().where(Vacancy.status != "filled").order_by(Vacancy.id)):
+        offer = v.offer if v.offer_id else None
+        vacancies.append({"category": v.category, "status": v.status,
+                          "opened_local": local(v.opened_at, False),
+                          "offered_to": offer.name if offer else "",
+                          "reply_by": local(offer.offer_until) if offer else ""})
+    return {"round": round_ctx, "vacancies": vacancies}

@@ -22,26 +22,31 @@ from ..models import CATEGORY_KO
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
                   "package_password", "digest", "staff_action_done", "staff_action_refused",
-                  "meeting_reminder", "announcement")
+                  "meeting_reminder", "announcement",
+                  # the group's life cycle (mailworker.group)
+                  "application_received", "application_incomplete", "recruitment_closed",
+                  "appointment", "resignation_confirmed", "vacancy_offer", "term_end_notice",
+                  "final_statement", "recruitment_call")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
-NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
+NOTICE_TEMPLATES = ("trial_notice", "meeting_notice", "recruitment_call")
 # The --var values each notice uses: (required, optional). A test checks them against the
 # templates; `notice send --help` lists them.
 NOTICE_VARIABLES = {
     "trial_notice": (("service_name", "period"), ("details",)),
     "meeting_notice": (("meeting_date", "place"), ("agenda", "reply_by")),
+    "recruitment_call": (("last_day", "seats"), ("details",)),
 }
 LANGUAGES = ("ko", "en")
 
 LABELS = {
     "ko": {"kind": {"review": "품평", "proposal": "제안", "resignation": "해촉 요청",
                     "rsvp": "참석 회신", "triage": "분류 대기", "auto_reply": "자동 회신",
-                    "bounce": "반송"},
+                    "bounce": "반송", "application": "단원 지원"},
            "category": dict(CATEGORY_KO),
            "answer": {"attend": "참석", "decline": "불참"}},
     "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
                     "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
-                    "bounce": "bounce"},
+                    "bounce": "bounce", "application": "application"},
            "category": {"student": "university student", "citizen": "citizen",
                         "developer": "blockchain developer", "business": "blockchain business"},
            "answer": {"attend": "attend", "decline": "not attend"}},
