@@ -7,7 +7,6 @@ SQLite (WAL, full sync) is the default; ``postgresql://`` URLs go through
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +20,6 @@ from .clock import Clock, SystemClock, naive_utc
 from .private import private_dir, private_file
 from .errors import DatabaseError
 
-log = logging.getLogger(__name__)
 
 WAL_AUTOCHECKPOINT = 1000   # SQLite's default, in pages
 SQLITE_PRAGMAS = {
