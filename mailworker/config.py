@@ -111,6 +111,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "ingest": {
         "trusted_authserv_id": Key(str, "", "authserv-id whose Authentication-Results we trust"),
+        "internal_authserv_ids": Key(list, [], "authserv-ids of our own relays that add "
+                                     "Authentication-Results above the trusted one"),
+        "analysis_seconds": Key(int, 5, "a message whose analysis takes longer is quarantined"),
         "min_body_chars": Key(int, 20, "shorter new text earns no credit"),
         "daily_credit_cap": Key(int, 5, "at most this many credited hours per member per day"),
         "reply_to_non_members": Key(bool, True, "send non-members a polite reply (once a day)"),
@@ -356,6 +359,12 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")
+    for authserv_id in data["ingest"]["internal_authserv_ids"]:
+        if not isinstance(authserv_id, str) or not authserv_id.strip() or " " in authserv_id:
+            raise ConfigError(f"{where}: [ingest] internal_authserv_ids has {authserv_id!r}, "
+                              "not an authserv-id (a host name such as \"relay.example.org\")")
+    if data["ingest"]["analysis_seconds"] < 1:
+        raise ConfigError(f"{where}: [ingest] analysis_seconds must be at least 1")
 
 
 def load(path: str | os.PathLike) -> Config:

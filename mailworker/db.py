@@ -53,10 +53,18 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _migration_3(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Sketches of credited texts and their band keys, for near-copy look-ups (issue 10).
+    Texts credited before this version have none: exact copies of them are still found
+    by ``message.body_sha256``."""
+    db.create_tables([models.CreditedText, models.TextBand], safe=True)
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    3: _migration_3,
 }
 
 

@@ -93,6 +93,9 @@ class ParsedMail:
     content_type: str           # top-level, lower-case e.g. 'multipart/report'
     report_type: str | None     # report-type param of multipart/report, lower-case
     headers: dict[str, list[str]] = field(default_factory=dict)  # lower-case name -> values
+    # Why the sender is not one plain mailbox (several From headers or mailboxes, an
+    # address in the display name ...): such mail is never credited. None when clear.
+    from_problem: str | None = None
     defects: list[str] = field(default_factory=list)  # problems found while parsing
 
     def header(self, name: str) -> str:
@@ -102,6 +105,7 @@ class ParsedMail:
 
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _BODY_TYPES = ("text/plain", "text/html")
 # Parts of delivery and read reports that are machine data, not member attachments.
 _REPORT_PARTS = ("message/delivery-status", "message/disposition-notification",
@@ -164,15 +168,95 @@ def parse_mailbox(value: str) -> tuple[str, str]:
     return email.utils.parseaddr(value)
 
 
+_ADDR_SPEC = re.compile(r'[^\s<>()\[\],;:@"\\]+@[^\s<>()\[\],;:@"\\]+')
+
+
+def _structure(value: str) -> str | None:
+    """``value`` with quoted text turned to "q" and comments to blanks, same length, so
+    commas, colons, angle brackets and "@" left in it are structure (None: unbalanced)."""
+    out = []
+    quoted = escaped = False
+    depth = 0
+    for ch in value:
+        if escaped:
+            out.append("q" if quoted else " ")
+            escaped = False
+        elif ch == "\\" and (quoted or depth):
+            out.append("q" if quoted else " ")
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+            out.append('"' if not quoted else "q")
+        elif depth:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            out.append(" ")
+        elif ch == "(":
+            depth = 1
+            out.append(" ")
+        elif ch == '"':
+            quoted = True
+            out.append('"')
+        else:
+            out.append(ch)
+    return None if quoted or depth else "".join(out)
+
+
+def single_mailbox(value: str) -> tuple[str, str, str | None]:
+    """(display name still encoded, address, problem) of a From: value, read strictly:
+    exactly one mailbox, the address only from its addr-spec (never from a display name
+    or a comment). ``problem`` says why the value is not one plain mailbox."""
+    m = _NAMED_ADDR.fullmatch(value)
+    if m:
+        return (m.group(1) if m.group(1) is not None else m.group(2)), m.group(3), None
+    m = _BARE_ADDR.fullmatch(value)
+    if m:
+        return "", m.group(1), None
+    shape = _structure(value)
+    if shape is None:
+        return "", "", "From header has an unclosed quote or comment"
+    if ":" in shape.split("<", 1)[0]:
+        return "", "", "From header is an address group, not one mailbox"
+    elements = [part for part in shape.split(",") if part.strip()]
+    if len(elements) > 1:
+        return "", "", f"From header holds {len(elements)} mailboxes (only one may be credited)"
+    if not elements:
+        return "", "", "From header has no address"
+    if "<" in shape or ">" in shape:
+        start, end = shape.find("<"), shape.rfind(">")
+        if (shape.count("<") != 1 or shape.count(">") != 1 or end < start
+                or shape[end + 1:].strip()):
+            return "", "", "From header has more than one or a broken <address>"
+        if "@" in shape[:start]:
+            return "", "", ("From header's display name holds an address "
+                            f"({value[:start].strip()[:80]!r}); the address must be in <>")
+        addr = value[start + 1:end].strip()
+        name = value[:start].strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = _QUOTED_PAIR.sub(r"\1", name[1:-1])
+    else:
+        addr, name = shape.strip(), ""     # comments blanked out; quotes fail the check
+    if not _ADDR_SPEC.fullmatch(addr):
+        return "", "", f"From header has no usable address: {value[:80]!r}"
+    return name, addr, None
+
+
+def parse_mailbox(value: str) -> tuple[str, str]:
+    """(display name still encoded, address) of one mailbox; ('', '') if none."""
+    name, addr, problem = single_mailbox(value)
+    return ("", "") if problem else (name, addr)
+
+
 @lru_cache(maxsize=4096)   # a member writes from the same address and name every time
-def _sender(raw_from: str) -> tuple[str, str] | None:
-    """(lower-case address, decoded display name) of a From: value; None if no address."""
-    name, addr = parse_mailbox(raw_from)
+def _sender(raw_from: str) -> tuple[str, str, str | None]:
+    """(lower-case address, decoded display name, problem) of a From: value."""
+    name, addr, problem = single_mailbox(raw_from)
+    if problem:
+        return "", "", problem
     addr = addr.strip()
     if "@" in addr and " " not in addr and addr.isprintable():
         name = mime.decode_words(name) if name else ""
-        return addr.lower(), " ".join(name.replace("\x00", "\ufffd").split())
-    return None
+        return addr.lower(), clean_header_value(name), None
+    return "", "", f"From header has no usable address: {raw_from[:80]!r}"
 
 
 @lru_cache(maxsize=1024)   # nearly all mail is to the group's address
@@ -189,6 +273,24 @@ def _recipients(value: str) -> tuple[str, ...]:
     return tuple(a.lower() for a in addresses if "@" in a and a.isprintable())
 
 
+# Control characters (C0, DEL, C1) and the Unicode line breaks: none may reach a stored
+# value that later goes into an outgoing header (a CR/LF there would add headers).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
+_NOT_IN_ID = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029<>]|\s")
+
+
+def clean_header_value(text: str) -> str:
+    """A decoded header text on one line: controls become blanks, blanks are squashed."""
+    if text.isprintable():
+        return text.strip()
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def clean_message_id(text: str) -> str | None:
+    """A message id without <>, controls or blanks (None when nothing is left)."""
+    return _NOT_IN_ID.sub("", text) or None
+
+
 def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Set the header-derived fields; return the raw header texts by lower-case name."""
     raw, h = _index_headers(fields, mail.defects)
@@ -197,28 +299,30 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
     if "from" not in raw:
         mail.defects.append("From header is missing")
     else:
-        sender = _sender(raw["from"][0])
-        if sender:
-            mail.from_addr, mail.from_name = sender
-        else:
-            mail.defects.append(f"From header has no usable address: {raw['from'][0][:80]!r}")
+        mail.from_addr, mail.from_name, problem = _sender(raw["from"][0])
+        if len(raw["from"]) > 1:
+            problem = f"the message has {len(raw['from'])} From headers (only one is allowed)"
+        if problem:
+            mail.from_problem = problem
+            mail.defects.append(problem)
 
     for value in raw.get("to", ()):
         mail.to_addrs.extend(_recipients(value))
 
     if "subject" in h:
-        mail.subject = " ".join(h["subject"][0].split())
+        mail.subject = clean_header_value(" ".join(h["subject"][0].split()))
 
     if "message-id" in h:
         value = h["message-id"][0].strip()
         ids = _MSG_ID.findall(value)
-        mail.message_id = ids[0] if ids else (value.strip("<> ") or None)
+        mail.message_id = clean_message_id(ids[0] if ids else value)
 
     if "in-reply-to" in h:
         ids = _MSG_ID.findall(h["in-reply-to"][0])
-        mail.in_reply_to = ids[0] if ids else (h["in-reply-to"][0].strip("<> ") or None)
+        mail.in_reply_to = clean_message_id(ids[0] if ids else h["in-reply-to"][0])
     if "references" in h:
-        mail.references = _MSG_ID.findall(" ".join(h["references"]))
+        mail.references = [i for i in map(clean_message_id,
+                                          _MSG_ID.findall(" ".join(h["references"]))) if i]
 
     if "date" in raw:
         mail.date = _parse_date(raw["date"][0], mail.defects)

@@ -33,7 +33,7 @@ from . import record
 from .analysis import Analysis, Analyzer, Job, summary
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
-from .parse import parse_headers_only
+from .parse import clean_message_id, parse_headers_only
 from .sink import BatchSink, DirectSink
 from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource,
                       header_block)
@@ -381,7 +381,7 @@ def _header_message_id(f: Fetched) -> str | None:
         return None
     line = head[i + 12:].split(b"\n", 1)[0].strip().strip(b"<>").strip()
     try:
-        return line.decode("ascii") or None
+        return clean_message_id(line.decode("ascii"))
     except UnicodeDecodeError:
         return None
 
