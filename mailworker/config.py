@@ -113,7 +113,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trusted_authserv_id": Key(str, "", "authserv-id whose Authentication-Results we trust"),
         "internal_authserv_ids": Key(list, [], "authserv-ids of our own relays that add "
                                      "Authentication-Results above the trusted one"),
-        "analysis_seconds": Key(int, 5, "a message whose analysis takes longer is quarantined"),
+        "analysis_seconds": Key((int, float), 5, "a message whose reading takes longer is "
+                                "quarantined"),
         "min_body_chars": Key(int, 20, "shorter new text earns no credit"),
         "daily_credit_cap": Key(int, 5, "at most this many credited hours per member per day"),
         "reply_to_non_members": Key(bool, True, "send non-members a polite reply (once a day)"),
@@ -262,7 +263,7 @@ def write_secret_file(path: Path, data: bytes) -> None:
 
 def _type_name(t) -> str:
     return {str: "a string", int: "a whole number", bool: "true or false",
-            list: "a list"}.get(t, str(t))
+            list: "a list", (int, float): "a number"}.get(t, str(t))
 
 
 def build(raw: dict[str, Any], path: Path | None) -> Config:
@@ -363,8 +364,8 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
         if not isinstance(authserv_id, str) or not authserv_id.strip() or " " in authserv_id:
             raise ConfigError(f"{where}: [ingest] internal_authserv_ids has {authserv_id!r}, "
                               "not an authserv-id (a host name such as \"relay.example.org\")")
-    if data["ingest"]["analysis_seconds"] < 1:
-        raise ConfigError(f"{where}: [ingest] analysis_seconds must be at least 1")
+    if not data["ingest"]["analysis_seconds"] > 0:
+        raise ConfigError(f"{where}: [ingest] analysis_seconds must be more than 0")
 
 
 def load(path: str | os.PathLike) -> Config:

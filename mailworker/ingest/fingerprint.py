@@ -26,13 +26,13 @@ import unicodedata
 import zlib
 from dataclasses import dataclass
 
-BINS = 64
+BINS = 128
 BANDS = 16
 ROWS = BINS // BANDS
 SHINGLE_WORDS = 3
 NEAR_SIMILARITY = 0.9
 MIN_DISTINCT_CHARS = 5      # fewer different letters/digits than this: no real words
-_EMPTY = 1 << 26            # bin values are below this (a 32-bit hash without its 6 bin bits)
+_EMPTY = 1 << 25            # bin values are below this (a 32-bit hash without its 7 bin bits)
 _PACK = struct.Struct(f">{BINS}I")
 
 # What each character becomes (looked up once per character met, so only the few hundred
@@ -108,7 +108,7 @@ def sketch(norm: str, words: list[str] | None = None) -> bytes:
     for shingle in set(shingles):
         h = crc32(shingle.encode("utf-8", "surrogatepass"))
         b = h & (BINS - 1)
-        v = h >> 6
+        v = h >> 7
         if v < mins[b]:
             mins[b] = v
     # Empty bins take the value of the next filled bin, marked with the distance, so two

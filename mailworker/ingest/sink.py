@@ -14,7 +14,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..models import HourCredit, LedgerEvent, Message, Outbox, db_proxy
+from ..models import CreditedText, HourCredit, LedgerEvent, Message, Outbox, TextBand, db_proxy
 from ..prepared import (complete_row, execute_rows, insert_instance, insert_many,
                         multi_row_sql, prepared)
 
@@ -73,6 +73,13 @@ class DirectSink:
     def outbox(self, values: dict[str, Any]) -> None:
         insert_instance(Outbox, values, on_conflict_ignore=True)
 
+    def text(self, sha256: str, member_id: int, signature: bytes, bands) -> None:
+        """A credited text's sketch and band keys (near-copy look-ups)."""
+        insert_many(CreditedText, [complete_row(CreditedText, {
+            "msg_sha256": sha256, "member": member_id, "signature": signature})])
+        insert_many(TextBand, [complete_row(TextBand, {"band": b, "msg_sha256": sha256})
+                               for b in bands])
+
 
 class BatchedMessage(SimpleNamespace):
     """A message row waiting in a batch: its values by field name, read like a Message
@@ -83,7 +90,8 @@ class BatchedMessage(SimpleNamespace):
 
 class BatchSink:
     def __init__(self):
-        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": []}
+        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": [],
+                                         "text": [], "band": []}
         self._pending: dict[str, list] | None = None
 
     # -- one message at a time ------------------------------------------------------
@@ -113,6 +121,12 @@ class BatchSink:
     def outbox(self, values: dict[str, Any]) -> None:
         self._pending["outbox"].append(complete_row(Outbox, values))
 
+    def text(self, sha256: str, member_id: int, signature: bytes, bands) -> None:
+        self._pending["text"].append(complete_row(CreditedText, {
+            "msg_sha256": sha256, "member": member_id, "signature": signature}))
+        self._pending["band"].extend(complete_row(TextBand, {"band": b, "msg_sha256": sha256})
+                                     for b in bands)
+
     def flush(self) -> None:
         """Write everything kept, one statement per table (messages first)."""
         insert_many(Message, self._tables["message"])
@@ -122,5 +136,7 @@ class BatchSink:
                                               for sha, row in self._tables["credit"]])
         insert_many(LedgerEvent, self._tables["event"])
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
+        insert_many(CreditedText, self._tables["text"])
+        insert_many(TextBand, self._tables["band"])
         for rows in self._tables.values():
             rows.clear()
