@@ -112,6 +112,9 @@ _REPORT_PARTS = ("message/delivery-status", "message/disposition-notification",
                  "text/rfc822-headers", "message/feedback-report", "message/global-delivery-status",
                  "message/global-headers")
 MAX_HTML_CHARS = 300_000
+# A header longer than this is cut (and noted): a long References of a long thread fits;
+# a 25 MB Subject of encoded words would only cost time.
+MAX_HEADER_CHARS = 32_768
 _ISO2022_SHIFT = re.compile(r"\x1b\$\)C|[\x0e\x0f]")
 
 
@@ -130,13 +133,21 @@ def _index_headers(fields: list[tuple[str, str]], defects: list[str]
     decoded: dict[str, list[str]] = {}
     for name, value in fields:
         key = name.lower()
+        if len(value) > MAX_HEADER_CHARS:
+            defects.append(f"{name[:40]} header over {MAX_HEADER_CHARS:,} characters "
+                           f"({len(value):,}): only its beginning was read")
+            value = value[:MAX_HEADER_CHARS]
         text = value.strip() if value.isascii() else mime.header_text(value, defects, name)
         readable = text
         if "=?" in text:
             readable, unknown = mime.decode_header_value(text)
             if unknown:
                 defects.extend(f"{name} header: unknown charset {charset!r} in an encoded word"
-                               for charset in unknown)
+                               for charset in sorted(set(unknown))[:5])
+            if not readable.isascii():
+                readable, replaced = mime.without_surrogates(readable)
+                if replaced:
+                    defects.append(f"{name} header: broken characters were replaced")
         if "\x00" in readable:                # PostgreSQL text columns refuse NUL
             defects.append(f"{name} header: NUL characters were replaced")
             readable = readable.replace("\x00", "\ufffd")
