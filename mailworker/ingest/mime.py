@@ -119,6 +119,8 @@ def decode_bytes(data: bytes, label: str | None, where: str) -> tuple[str, str |
             why = "no charset declared"
         return text, f"guessed charset {candidate} for {where} ({why})"
     text = data.decode(codec or "utf-8", "replace")
+    if codec == "utf-7":
+        text = without_surrogates(text)[0]
     declared = f"declared {label!r}" if label else "no charset declared"
     return text, (f"{where}: bytes are not valid text in any known charset ({declared}); "
                   "unreadable characters were replaced")
@@ -249,14 +251,15 @@ def decode_many_words(text: str) -> str:
             out.append(between)
         label, kind, payload = m.groups()
         word_codec = python_codec(label.split("*", 1)[0]) or "utf-8"
+        ascii_payload = payload.encode("ascii", "replace")     # raw 8-bit inside a word
         if kind in "Bb":
-            payload += "==="[:(4 - len(payload) % 4) % 4]
+            ascii_payload += b"==="[:(4 - len(ascii_payload) % 4) % 4]
             try:
-                data = binascii.a2b_base64(payload)
+                data = binascii.a2b_base64(ascii_payload)
             except binascii.Error:
-                data = payload.encode("ascii", "replace")
+                data = ascii_payload
         else:
-            data = binascii.a2b_qp(payload.replace("_", " ").encode("ascii", "replace"))
+            data = binascii.a2b_qp(ascii_payload.replace(b"_", b" "))
         if word_codec != codec:
             flush()
             codec = word_codec

@@ -286,12 +286,13 @@ def _recipients(value: str) -> tuple[str, ...]:
 
 # Control characters (C0, DEL, C1) and the Unicode line breaks: none may reach a stored
 # value that later goes into an outgoing header (a CR/LF there would add headers).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NOT_IN_ID = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029<>]|\s")
 
 
 def clean_header_value(text: str) -> str:
-    """A decoded header text on one line: controls become blanks, blanks are squashed."""
+    """A decoded header text on one line: controls (and lone surrogates, which no
+    database takes) become blanks, blanks are squashed."""
     if text.isprintable():
         return text.strip()
     return " ".join(_CONTROL.sub(" ", text).split())

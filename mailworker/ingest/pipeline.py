@@ -160,9 +160,10 @@ class Ingestor:
         try:
             with db_proxy.atomic():
                 done = self._record_batch(fetched, analyses, BatchSink(), stop)
-        except pw.DatabaseError as exc:
-            # One row the database refused spoils the batch's INSERT: roll it back
-            # and record the batch again message by message, quarantining the culprit.
+        except (pw.DatabaseError, ValueError) as exc:
+            # One row the database refused (or its driver could not encode) spoils the
+            # batch's INSERT: roll it back and record the batch again message by
+            # message, quarantining the culprit.
             log.warning("batch of %d from %s could not be written at once (%s); recording "
                         "one by one", len(fetched), self.source.name, exc)
             self.history = CreditHistory(self.tz)
