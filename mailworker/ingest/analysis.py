@@ -68,8 +68,9 @@ class Rules:
                    float(cfg.ingest.analysis_seconds))
 
 
-class AnalysisTimeout(Exception):
-    """A message took longer than its time limit to analyse."""
+class AnalysisTimeout(BaseException):
+    """A message took longer than its time limit to analyse. Not an Exception, so that
+    the parser's own "never raise" guards do not swallow it."""
 
 
 def summary(mail: ParsedMail) -> Analysis:

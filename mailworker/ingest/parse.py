@@ -315,8 +315,7 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
         if len(raw["from"]) > 1:
             problem = f"the message has {len(raw['from'])} From headers (only one is allowed)"
         if problem:
-            mail.from_problem = problem
-            mail.defects.append(problem)
+            mail.from_problem = problem    # the reason shows it; not repeated as a defect
 
     for value in raw.get("to", ()):
         mail.to_addrs.extend(_recipients(value))
