@@ -32,7 +32,9 @@ class Decision:
 
 
 def may_reply_to(address: str) -> bool:
-    if not address or "@" not in address:
+    # Only a plain ASCII address gets mail from us: anything else in a From of a stranger
+    # is more likely damage or an attack than a mailbox (and no relay would take it).
+    if not address or "@" not in address or not (address.isascii() and address.isprintable()):
         return False
     local = address.split("@", 1)[0].lower()
     return not any(local == p or local.startswith(p + "+") for p in NO_REPLY_LOCALPARTS)
