@@ -108,7 +108,8 @@ def m_controls_in_headers(rng, raw, limits):
 def m_non_text_charset(rng, raw, limits):
     codec = rng.choice(NON_TEXT_CODECS)
     if rng.random() < 0.5:
-        raw = replace_header(raw, "Subject", f"=?{codec}?b?{base64.b64encode(b'x+2ADY-y').decode()}?=")
+        word = base64.b64encode(b"x+2ADY-y").decode()
+        raw = replace_header(raw, "Subject", f"=?{codec}?b?{word}?=")
     return replace_header(raw, "Content-Type", f"text/plain; charset={codec}")
 
 

@@ -13,8 +13,7 @@ from typing import Iterable
 import peewee as pw
 
 from ..clock import half_year_start, local_day, local_day_bounds_utc
-from ..models import CREDITABLE_KINDS, HourCredit, Member, Message
-from ..models import CreditedText, TextBand
+from ..models import CREDITABLE_KINDS, CreditedText, HourCredit, Member, Message, TextBand
 from ..prepared import select_in
 from .fingerprint import NEAR_SIMILARITY, TextPrint, similarity
 

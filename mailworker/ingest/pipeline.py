@@ -328,8 +328,9 @@ class Ingestor:
             reply_to_non_members=cfg.ingest.reply_to_non_members,
             from_problem=a.from_problem, no_words=a.text.no_words if a.text else None)
         reason = decision.reason
-        if a.defects and decision.disposition in ("triage", "quarantined"):
-            reason += "; parse problems: " + "; ".join(a.defects[:3])
+        defects = [d for d in a.defects if d != a.from_problem]   # already in the reason
+        if defects and decision.disposition in ("triage", "quarantined"):
+            reason += "; parse problems: " + "; ".join(defects[:3])
         message = self._insert(sink, {
             **self._base_row(f, sha, a), "kind": a.kind,
             "disposition": decision.disposition, "reason": reason[:1000], "member": member,
