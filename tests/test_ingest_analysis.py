@@ -53,13 +53,18 @@ def test_if_the_analysis_process_dies_its_messages_are_read_again_one_by_one(cap
     assert "reading its 3 message(s) again one by one" in caplog.text
 
 
-def test_an_analysis_process_that_stops_answering_is_killed_and_replaced(caplog):
+def test_an_analysis_process_that_stops_answering_is_killed_and_replaced(caplog,
+                                                                         monkeypatch):
     """The process reading a batch stops answering (here: stopped by SIGSTOP, as a
     message stuck where the time limit's signal cannot reach would hold it): it is
     killed, and the batch is read again one message at a time in a new process."""
+    from mailworker.ingest import analysis
     from mailworker.ingest.analysis import Rules
+    monkeypatch.setattr(analysis, "ALIVE_EVERY", 0.05)
+    alive = []
     mails = [unique_review(i) for i in range(3)]
-    with Analyzer(Rules(seconds=0.2), parallel=True) as analyzer:
+    with Analyzer(Rules(seconds=0.2), parallel=True,
+                  alive=lambda: alive.append(1)) as analyzer:
         analyzer.GRACE = 0.3
         analyzer._started.result()
         analyzer.share_here = 0.0
@@ -77,6 +82,7 @@ def test_an_analysis_process_that_stops_answering_is_killed_and_replaced(caplog)
             gone = True
         assert gone
     assert "did not answer in time" in caplog.text
+    assert len(alive) >= 5      # systemd's watchdog heard from the worker while it waited
 
 
 def test_the_part_analysed_in_place_follows_who_waits_for_whom():

@@ -15,11 +15,13 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .auth import authentication_verdict
 from .classify import classify
@@ -113,10 +115,24 @@ def _alarm(signum, frame):
     raise AnalysisTimeout()
 
 
-def analyze_batch(raws: list[bytes], rules: Rules | str) -> list[Analysis]:
+def _timed(raw: bytes, rules: Rules) -> Analysis:
+    try:
+        signal.setitimer(signal.ITIMER_REAL, rules.seconds)
+        try:
+            return analyze(raw, rules)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except AnalysisTimeout:     # the alarm came just after analyze() returned: at the limit
+        return Analysis(error=f"reading it took more than {rules.seconds:g} seconds "
+                              "([ingest] analysis_seconds)")
+
+
+def analyze_batch(raws: list[bytes], rules: Rules | str,
+                  alive: Callable[[], object] | None = None) -> list[Analysis]:
     """``analyze`` for each message, each within the time limit. The limit is a timer
     signal, so it needs the main thread (the worker's, or the analysis process's); a
-    message stuck where no signal reaches it is caught by the Analyzer's wait instead."""
+    message stuck where no signal reaches it is caught by the Analyzer's wait instead.
+    ``alive`` is called every few seconds (systemd's watchdog, through a slow batch)."""
     rules = _rules(rules)
     timed = (rules.seconds > 0 and hasattr(signal, "setitimer")
              and threading.current_thread() is threading.main_thread())
@@ -124,16 +140,19 @@ def analyze_batch(raws: list[bytes], rules: Rules | str) -> list[Analysis]:
         return [analyze(raw, rules) for raw in raws]
     before = signal.signal(signal.SIGALRM, _alarm)
     out = []
+    last = time.monotonic()
     try:
         for raw in raws:
-            signal.setitimer(signal.ITIMER_REAL, rules.seconds)
-            try:
-                out.append(analyze(raw, rules))
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            out.append(_timed(raw, rules))
+            if alive is not None and time.monotonic() - last > ALIVE_EVERY:
+                alive()
+                last = time.monotonic()
     finally:
         signal.signal(signal.SIGALRM, before)
     return out
+
+
+ALIVE_EVERY = 5.0     # seconds between "still alive" calls during a slow batch
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -167,8 +186,10 @@ class Analyzer:
     MOST_HERE = 0.8
     GRACE = 30.0          # seconds over the per-message limits before a batch counts as hung
 
-    def __init__(self, rules: Rules | str, parallel: bool):
+    def __init__(self, rules: Rules | str, parallel: bool,
+                 alive: Callable[[], object] | None = None):
         self.rules = _rules(rules)
+        self._alive = alive          # called every few seconds while a batch takes long
         self._parallel = parallel
         self._pool = self._new_pool() if parallel else None
         self.share_here = 0.2 if parallel else 1.0
@@ -196,18 +217,31 @@ class Analyzer:
                      if here < len(raws) else None)
         return Job(raws, here, elsewhere)
 
-    def _wait_limit(self, count: int) -> float | None:
-        return self.rules.seconds * count + self.GRACE if self.rules.seconds > 0 else None
+    def _wait(self, future: Future, count: int) -> list[Analysis]:
+        """The other process's answer for ``count`` messages; FutureTimeout when it takes
+        longer than their time limits (and a grace) together. Says it is alive meanwhile."""
+        limit = self.rules.seconds * count + self.GRACE if self.rules.seconds > 0 else None
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                return future.result(timeout=ALIVE_EVERY if left is None
+                                     else max(0.0, min(ALIVE_EVERY, left)))
+            except FutureTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                if self._alive is not None:
+                    self._alive()
 
     def results(self, job: Job) -> list[Analysis]:
         """One Analysis per message of the batch, in order."""
-        out = analyze_batch(job.raws[:job.here], self.rules)
+        out = analyze_batch(job.raws[:job.here], self.rules, self._alive)
         if job.elsewhere is None:
             return out
         had_to_wait = not job.elsewhere.done()
         rest = job.raws[job.here:]
         try:
-            out += job.elsewhere.result(timeout=self._wait_limit(len(rest)))
+            out += self._wait(job.elsewhere, len(rest))
         except (BrokenProcessPool, FutureTimeout) as exc:
             why = "did not answer in time" if isinstance(exc, FutureTimeout) else "stopped"
             log.warning("the analysis process %s; reading its %d message(s) again one by "
@@ -222,8 +256,7 @@ class Analyzer:
         self._replace_pool()
         for raw in raws:
             try:
-                out += self._pool.submit(analyze_batch, [raw], self.rules).result(
-                    timeout=self._wait_limit(1))
+                out += self._wait(self._pool.submit(analyze_batch, [raw], self.rules), 1)
             except (BrokenProcessPool, FutureTimeout) as exc:
                 what = ("was still being read after the time limit"
                         if isinstance(exc, FutureTimeout) else "stopped the process reading it")
@@ -244,6 +277,9 @@ class Analyzer:
             old.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
         self._started = self._pool.submit(int)
+        # Starting the process is not the next message's time: wait for it first.
+        with contextlib.suppress(FutureTimeout, BrokenProcessPool):
+            self._started.result(timeout=120)
 
 
 def _start_method() -> multiprocessing.context.BaseContext:

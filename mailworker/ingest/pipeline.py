@@ -114,7 +114,7 @@ class Ingestor:
             # messages, starting one would cost more than it saves. It is started before
             # any of the pass's threads (see Analyzer).
             long_pass = self._mailbox.list() >= move_every
-            with Analyzer(Rules.of(self.cfg), parallel=long_pass) as analyzer, \
+            with Analyzer(Rules.of(self.cfg), parallel=long_pass, alive=progress) as analyzer, \
                     self._commits:
                 self._mailbox.start()
                 for fetched, analyses in self._analyzed(analyzer, stop):
