@@ -31,6 +31,8 @@ BANDS = 16
 ROWS = BINS // BANDS
 SHINGLE_WORDS = 3
 NEAR_SIMILARITY = 0.9
+TEXT_CHARS = 1_000_000      # characters of a text read at all
+SKETCH_CHARS = 100_000      # the sketch reads this much of the normal form
 MIN_DISTINCT_CHARS = 5      # fewer different letters/digits than this: no real words
 _EMPTY = 1 << 25            # bin values are below this (a 32-bit hash without its 7 bin bits)
 _PACK = struct.Struct(f">{BINS}I")
@@ -144,12 +146,16 @@ def similarity(a: bytes, b: bytes) -> float:
 
 
 def text_print(text: str) -> TextPrint | None:
-    """Everything the farming rules need to know about a new text (None: no text)."""
-    norm, alnum = _fold(text)
+    """Everything the farming rules need to know about a new text (None: no text).
+    Only the first ``TEXT_CHARS`` characters are read: no contribution is longer, and
+    reading 25 MB of text would take seconds."""
+    norm, alnum = _fold(text[:TEXT_CHARS])
     if not norm:
         return None
-    words = norm.split()
-    signature = sketch(norm, words)
+    # A near-copy shows in its beginning; a 25 MB text would only cost time and memory.
+    head = norm if len(norm) <= SKETCH_CHARS else norm[:SKETCH_CHARS]
+    words = head.split()
+    signature = sketch(head, words)
     return TextPrint(sha=hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest(),
                      chars=len(alnum), no_words=_no_words(words, alnum),
                      signature=signature, bands=band_keys(signature))
