@@ -258,11 +258,11 @@ class Analyzer:
             try:
                 out += self._wait(self._pool.submit(analyze_batch, [raw], self.rules), 1)
             except (BrokenProcessPool, FutureTimeout) as exc:
-                what = ("was still being read after the time limit"
-                        if isinstance(exc, FutureTimeout) else "stopped the process reading it")
-                log.warning("a message %s; it will be quarantined", what)
-                out.append(Analysis(error=f"reading it {what} "
-                                          "(a message that breaks the parser)"))
+                why = ("reading it did not end within the time limit ([ingest] "
+                       "analysis_seconds)" if isinstance(exc, FutureTimeout) else
+                       "reading it made the analysis process stop (crash)")
+                log.warning("a message could not be read: %s; it will be quarantined", why)
+                out.append(Analysis(error=why))
                 self._replace_pool()
         return out
 
