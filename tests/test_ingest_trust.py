@@ -10,6 +10,7 @@ import pytest
 
 from mailworker.models import CreditedText, HourCredit, Message, Outbox, TextBand
 from tests.mailfactory import PROPOSAL_KO, REVIEW_EN, REVIEW_KO, make_mail
+from tests.test_ingest_imap import imap_world  # noqa: F401 - the fixture
 from tests.test_ingest_pipeline import only, world  # noqa: F401 - the fixture
 
 OURS = "mx.seoul.example.org"
@@ -292,3 +293,29 @@ def test_a_message_whose_reading_takes_too_long_is_quarantined_once(world):
     assert "took more than 0.05 seconds" in slow.reason
     assert Message.select().where(Message.sender == DANIEL).get().disposition == "credited"
     assert w.run().seen == 0                          # filed: never read again
+
+
+# -- the same through Dovecot ------------------------------------------------------------
+def test_spoofs_copies_and_poison_through_imap(imap_world, dovecot, clock):
+    from tests.test_ingest_imap import run_pass
+    cfg = imap_world(ingest={"trusted_authserv_id": OURS})
+    genuine = vouched(review(), aligned_for(MINJI))
+    dovecot.append([
+        genuine,
+        vouched(replace_from(review(body=PROPOSAL_KO),
+                             f"From: {MINJI} <attacker@evil.example>".encode()),
+                "dkim=pass header.d=evil.example; dmarc=pass"),
+        vouched(replace_from(review(body=REVIEW_EN),
+                             f"From: {MINJI}\nFrom: attacker@evil.example".encode()),
+                aligned_for(MINJI)),
+        vouched(review(sender=DANIEL, body=REVIEW_KO + "."), aligned_for(DANIEL)),
+        vouched(review(sender=DANIEL, body="\u200b" * 25 + "hello"), aligned_for(DANIEL)),
+        b"Authentication-Results: mx.evil.example; none\r\n"
+        + vouched(review(sender=DANIEL, body=PROPOSAL_KO), aligned_for(DANIEL)),
+    ])
+    result = run_pass(cfg, clock)
+    assert result.recorded == 6 and dovecot.count("INBOX") == 0
+    assert sorted(result.dispositions.items()) == [("credited", 1), ("no_credit", 2),
+                                                   ("triage", 3)]
+    assert only(HourCredit.select()).member.primary_address == MINJI
+    assert dovecot.count("Triage") == 3
