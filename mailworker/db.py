@@ -55,8 +55,9 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
 
 def _migration_3(db: pw.Database, migrator: SchemaMigrator) -> None:
     """Sketches of credited texts and their band keys, for near-copy look-ups (issue 10).
-    Texts credited before this version have none: exact copies of them are still found
-    by ``message.body_sha256``."""
+    Texts credited before this version have no sketch, and their ``message.body_sha256``
+    is of the older normal form: ingest looks that form up too, so a verbatim resend of
+    such a text is still found (``ingest.fingerprint.TextPrint.legacy_sha``)."""
     db.create_tables([models.CreditedText, models.TextBand], safe=True)
 
 

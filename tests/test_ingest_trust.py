@@ -319,3 +319,21 @@ def test_spoofs_copies_and_poison_through_imap(imap_world, dovecot, clock):
                                                    ("triage", 3)]
     assert only(HourCredit.select()).member.primary_address == MINJI
     assert dovecot.count("Triage") == 3
+
+
+def test_a_text_credited_before_the_upgrade_is_still_found_when_resent(world):
+    """Schema 2 stored the fingerprint of NFKC, case-folded, blank-squashed text; a text
+    credited then and sent again verbatim must still be found."""
+    import hashlib
+    import unicodedata
+    w = world()
+    w.deliver(review())
+    w.run()
+    old_form = " ".join(unicodedata.normalize("NFKC", REVIEW_KO).casefold().split())
+    (Message.update(body_sha256=hashlib.sha256(old_form.encode()).hexdigest()).execute())
+    CreditedText.delete().execute()
+    TextBand.delete().execute()
+    w.deliver(review(message_id="<again@x>"))
+    w.run()
+    again = Message.select().order_by(Message.id.desc()).get()
+    assert again.disposition == "no_credit" and "already credited to you" in again.reason

@@ -170,8 +170,9 @@ class CreditHistory:
         Only the text hash in WHERE: it is nearly unique, and a planner without
         statistics may otherwise walk the (huge) member or disposition index instead."""
         prints = list(prints)
+        shas = {p.sha for p in prints} | {p.legacy_sha for p in prints if p.legacy_sha}
         rows = select_in((Message.body_sha256, Message.member, Message.disposition, Message.id),
-                         Message.body_sha256, sorted({p.sha for p in prints}))
+                         Message.body_sha256, sorted(shas))
         for sha, member_id, disposition, message_id in rows:
             if disposition == "credited" and member_id is not None:
                 self._texts.setdefault(sha, []).append(EarlierText(message_id, member_id))
@@ -193,7 +194,8 @@ class CreditHistory:
         text at least ``NEAR_SIMILARITY`` alike."""
         if text is None:
             return None
-        same = self._texts.get(text.sha)
+        same = self._texts.get(text.sha) or (self._texts.get(text.legacy_sha)
+                                             if text.legacy_sha != text.sha else None)
         if same:
             return next((e for e in same if e.member_id == member.id), same[0])
         best: EarlierText | None = None

@@ -65,6 +65,9 @@ class TextPrint:
     no_words: str | None            # why the text has no real words (None: it has)
     signature: bytes                # MinHash sketch (BINS big-endian 32-bit values)
     bands: tuple[int, ...]          # one look-up key per band (signed 64-bit)
+    # The fingerprint as schema 2 computed it (NFKC, case and blanks only): texts credited
+    # before the upgrade are stored under it, and a verbatim resend must still match them.
+    legacy_sha: str = ""
 
 
 def _fold(text: str) -> tuple[str, str]:
@@ -156,6 +159,9 @@ def text_print(text: str) -> TextPrint | None:
     head = norm if len(norm) <= SKETCH_CHARS else norm[:SKETCH_CHARS]
     words = head.split()
     signature = sketch(head, words)
+    legacy = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return TextPrint(sha=hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest(),
                      chars=len(alnum), no_words=_no_words(words, alnum),
-                     signature=signature, bands=band_keys(signature))
+                     signature=signature, bands=band_keys(signature),
+                     legacy_sha=hashlib.sha256(legacy.encode("utf-8", "surrogatepass"))
+                     .hexdigest())
