@@ -337,3 +337,13 @@ def test_a_text_credited_before_the_upgrade_is_still_found_when_resent(world):
     w.run()
     again = Message.select().order_by(Message.id.desc()).get()
     assert again.disposition == "no_credit" and "already credited to you" in again.reason
+
+
+def test_an_undecodable_encoded_word_never_puts_the_header_in_the_log(world, caplog):
+    w = world()
+    name = "=?utf-8?b?6rmA66+87KeA#x?="          # a damaged encoded word: someone's name
+    w.deliver(replace_from(review(), f"From: {name} <{MINJI}>".encode()))
+    caplog.set_level(logging.DEBUG)
+    w.run()
+    assert only(Message.select()).disposition == "credited"
+    assert "6rmA66" not in caplog.text

@@ -20,6 +20,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import email.message
+import logging
 import mimetypes
 import re
 import unicodedata
@@ -28,6 +29,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from mailparser.utils import decode_header_part
+
+# mail-parser logs a header it cannot decode, text and all, at ERROR: that is a member's
+# name or subject in the log. The text is kept as it came instead (which is all it does).
+logging.getLogger("mailparser.utils").setLevel(logging.CRITICAL)
 
 # Labels Korean mailers put on what is really cp949 (a superset of EUC-KR).
 # Python maps ks_c_5601-1987 to strict euc_kr, which fails on cp949-only syllables
