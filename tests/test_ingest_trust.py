@@ -347,3 +347,14 @@ def test_an_undecodable_encoded_word_never_puts_the_header_in_the_log(world, cap
     w.run()
     assert only(Message.select()).disposition == "credited"
     assert "6rmA66" not in caplog.text
+
+
+def test_a_long_run_of_combining_marks_is_read_in_bounded_time(world):
+    """Unicode normalisation of one long run of combining marks takes time growing with
+    its square (80,000 marks: about 5 s in one call no time limit can interrupt)."""
+    w = world()
+    w.deliver(review(body=REVIEW_KO + " a" + "\u0316\u0301" * 40_000))
+    started = time.perf_counter()
+    w.run()
+    assert time.perf_counter() - started < 3
+    assert only(Message.select()).disposition == "credited"

@@ -32,6 +32,7 @@ ROWS = BINS // BANDS
 SHINGLE_WORDS = 3
 NEAR_SIMILARITY = 0.9
 TEXT_CHARS = 1_000_000      # characters of a text read at all
+NFKC_PIECE = 4096           # characters normalised in one call (see nfkc)
 SKETCH_CHARS = 100_000      # the sketch reads this much of the normal form
 MIN_DISTINCT_CHARS = 5      # fewer different letters/digits than this: no real words
 _EMPTY = 1 << 25            # bin values are below this (a 32-bit hash without its 7 bin bits)
@@ -70,10 +71,30 @@ class TextPrint:
     legacy_sha: str = ""
 
 
+def nfkc(text: str) -> str:
+    """NFKC in pieces cut after a blank (where it gives what the whole text gives).
+    Normalising a long run of combining marks takes time growing with its square (80,000
+    marks: 5 s in one call, where no time limit can stop it); a piece is at most
+    ``NFKC_PIECE`` characters, so a time limit is checked between pieces."""
+    if len(text) <= NFKC_PIECE:
+        return unicodedata.normalize("NFKC", text)
+    pieces = []
+    start = 0
+    while start < len(text):
+        end = start + NFKC_PIECE
+        if end < len(text):
+            blank = max(text.rfind(" ", start + 1, end), text.rfind("\n", start + 1, end))
+            if blank > start:
+                end = blank + 1
+        pieces.append(unicodedata.normalize("NFKC", text[start:end]))
+        start = end
+    return "".join(pieces)
+
+
 def _fold(text: str) -> tuple[str, str]:
     """(normal form, its letters and digits): NFKC, case-folded, format characters
     dropped, punctuation and blanks folded to one space."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = nfkc(text).casefold()
     table, letters = {}, {}
     for ch in set(folded):
         cls = _class_of(ch)
@@ -159,7 +180,7 @@ def text_print(text: str) -> TextPrint | None:
     head = norm if len(norm) <= SKETCH_CHARS else norm[:SKETCH_CHARS]
     words = head.split()
     signature = sketch(head, words)
-    legacy = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    legacy = " ".join(nfkc(text).casefold().split())
     return TextPrint(sha=hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest(),
                      chars=len(alnum), no_words=_no_words(words, alnum),
                      signature=signature, bands=band_keys(signature),
