@@ -177,6 +177,10 @@ def parse_mailbox(value: str) -> tuple[str, str]:
     return email.utils.parseaddr(value)
 
 
+# The two shortcut patterns backtrack over long runs of blanks (time growing with the
+# square of the length, inside one call no time limit can stop): longer values go the
+# step-by-step way.
+SHORT_ADDRESS = 1000
 _ADDR_SPEC = re.compile(r'[^\s<>()\[\],;:@"\\]+@[^\s<>()\[\],;:@"\\]+')
 
 
@@ -214,12 +218,13 @@ def single_mailbox(value: str) -> tuple[str, str, str | None]:
     """(display name still encoded, address, problem) of a From: value, read strictly:
     exactly one mailbox, the address only from its addr-spec (never from a display name
     or a comment). ``problem`` says why the value is not one plain mailbox."""
-    m = _NAMED_ADDR.fullmatch(value)
-    if m:
-        return (m.group(1) if m.group(1) is not None else m.group(2)), m.group(3), None
-    m = _BARE_ADDR.fullmatch(value)
-    if m:
-        return "", m.group(1), None
+    if len(value) <= SHORT_ADDRESS:
+        m = _NAMED_ADDR.fullmatch(value)
+        if m:
+            return (m.group(1) if m.group(1) is not None else m.group(2)), m.group(3), None
+        m = _BARE_ADDR.fullmatch(value)
+        if m:
+            return "", m.group(1), None
     shape = _structure(value)
     if shape is None:
         return "", "", "From header has an unclosed quote or comment"
@@ -271,8 +276,9 @@ def _sender(raw_from: str) -> tuple[str, str, str | None]:
 @lru_cache(maxsize=1024)   # nearly all mail is to the group's address
 def _recipients(value: str) -> tuple[str, ...]:
     """Lower-case addresses of one To: value."""
-    bare = _BARE_ADDR.fullmatch(value)
-    named = None if bare else _NAMED_ADDR.fullmatch(value)
+    short = len(value) <= SHORT_ADDRESS
+    bare = _BARE_ADDR.fullmatch(value) if short else None
+    named = None if bare or not short else _NAMED_ADDR.fullmatch(value)
     if bare:
         addresses = [bare.group(1)]
     elif named:
