@@ -370,3 +370,12 @@ def test_long_runs_of_blanks_in_address_headers_are_read_in_bounded_time(world):
     assert time.perf_counter() - started < 1.5       # 2.5 s in two regular expressions before
     msg = only(Message.select())
     assert msg.disposition == "triage" and "no usable address" in msg.reason
+
+
+def test_no_reply_is_queued_to_a_stranger_address_no_mail_could_carry(world):
+    w = world(ingest={"reply_to_non_members": True})
+    w.deliver(replace_from(make_mail(body=REVIEW_EN), b"From: =?utf-8?b?6rma66+87kea?=p@ex.org"),
+              make_mail(sender="stranger@example.com", body=REVIEW_EN))
+    w.run()
+    assert [m.disposition for m in Message.select()] == ["non_member", "non_member"]
+    assert [o.to_addr for o in Outbox.select()] == ["stranger@example.com"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from email.errors import HeaderDefect
+from email.headerregistry import Address
 from typing import Iterable
 
 import peewee as pw
@@ -31,9 +33,14 @@ class Decision:
 
 
 def may_reply_to(address: str) -> bool:
-    # Only a plain ASCII address gets mail from us: anything else in a From of a stranger
-    # is more likely damage or an attack than a mailbox (and no relay would take it).
+    # Only a plain ASCII address that the mail builder takes gets mail from us: anything
+    # else in a stranger's From is more likely damage or an attack than a mailbox, and
+    # its reply could only fail.
     if not address or "@" not in address or not (address.isascii() and address.isprintable()):
+        return False
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError, HeaderDefect):
         return False
     local = address.split("@", 1)[0].lower()
     return not any(local == p or local.startswith(p + "+") for p in NO_REPLY_LOCALPARTS)
