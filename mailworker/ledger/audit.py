@@ -8,9 +8,10 @@ names the replica and the first index that disagrees.
 
 Repair rebuilds one replica from the quorum: a store file that cannot be read at all is
 moved aside (renamed with a time stamp, kept for inspection) and rebuilt from scratch;
-otherwise it cuts the replica's tree back to the first bad leaf, copies the rest from a replica that verifies clean and holds the quorum
-checkpoint, withdraws signatures the replica can no longer stand behind, and has it sign
-the quorum checkpoint again. It says everything it did; nothing is repaired silently.
+otherwise it cuts the replica's tree back to the first bad leaf, copies the rest from a
+replica that verifies clean and holds the quorum checkpoint (``catchup.copy_leaves``),
+withdraws signatures the replica can no longer stand behind, and has it sign the quorum
+checkpoint again. It says everything it did; nothing is repaired silently.
 """
 from __future__ import annotations
 
