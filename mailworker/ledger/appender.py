@@ -19,10 +19,11 @@ a quorum checkpoint covers the leaf. A rerun therefore finds the same tree, appe
 leaf twice and misses none. With fewer than ``quorum`` usable replicas nothing is
 appended: the events wait in the queue and the result says why.
 
-The parts: ``catchup`` (step 2), ``pending`` (the events in the main database),
-``batches`` (planning step 4, with the packer thread), ``fanout`` (the replicas write and
-sign at once) and ``recorder`` (the main database records a batch on its own thread while
-the replicas write the next one). This module runs the round and decides.
+The parts: ``catchup`` (step 2), ``batches`` (steps 3 and 4: which events go next and
+every replica's plan, with the packer thread), ``fanout`` (the replicas write and sign at
+once), ``recorder`` (the main database records a batch on its own thread while the
+replicas write the next one) and ``pending`` (the events in the main database). This
+module runs the round: who takes part, and when a batch counts.
 """
 from __future__ import annotations
 
@@ -208,7 +209,7 @@ class _Appender:
         return "; ".join(f"{n}: {why}" if not why.startswith(n) else why
                          for n, why in sorted(self.h.down.items()))
 
-    # -- after step 2: every usable replica signs the tip and holds its note ----------------
+    # -- after step 2: every usable replica signs the tip and holds its note -------------
     def _cosign_and_spread(self, tip: Tip) -> Tip:
         """Replicas that hold the tip but did not sign it sign now; all get the note."""
         if not tip.note:
@@ -240,7 +241,7 @@ class _Appender:
         for text in self.fanout.store_note(list(self.usable), tip.size, tip.note):
             self.problem(text)
 
-    # -- step 3: the main database must say what the tip says -----------------------------
+    # -- after step 2: the main database must say what the tip says ----------------------
     def _reconcile_main_db(self, tip: Tip) -> None:
         """If the tip came from the replicas (the main database missed its commit, or was
         restored from a backup), mark the events of leaves below the tip."""
@@ -273,7 +274,7 @@ class _Appender:
         log.info("ledger: marked events %d..%d as appended (their leaves were already under "
                  "the quorum checkpoint)", marked, tip.size - 1)
 
-    # -- step 4: a batch is committed when a quorum signed it -----------------------------
+    # -- step 4: a batch is committed when a quorum signed it ----------------------------
     def _conclude(self, tip: Tip, batch: Batch, writers: list[Replica],
                   outcomes: list[Outcome]) -> Tip | None:
         """Collect the signatures; at quorum, hand the batch to the recorder."""
