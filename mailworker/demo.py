@@ -3,23 +3,34 @@
 Creates a workspace (config, demo roster, Maildir inbox with realistic member mail, file
 transport for outgoing mail, SQLite, four local ledger replicas), runs one pass and shows
 what happened. Running it again delivers the same mails again and shows that nothing is
-credited twice.
+credited twice, with what the earlier run recorded for each mail. The workspace also holds a
+release key and a small installer file, so `release build` / `release send` can be tried.
 """
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import mailbox
 import os
+import secrets
+import shutil
 import sys
 from pathlib import Path
+
+import peewee as pw
 
 from . import config as config_mod
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_messages
+from .ledger.keys import create_secret_file
 from .members import import_roster
-from .models import HourCredit, Message
-from .table import render
+from .models import HourCredit, Member, Message
+from .table import fit_limits, render
+
+RELEASE_KEY_FILE = "ledger/release.key"
+DEMO_INSTALLER = "installer/seoul-wallet-beta.apk"
+MIN_COLUMNS = 100     # below this the table is cut as if the terminal were this wide
 
 DEMO_CONFIG = """\
 # mailworker demo workspace, made by `mailworker demo`. Paths are relative to this file.
@@ -40,13 +51,15 @@ url = "sqlite:///mailworker.db"
 
 [ledger]
 directory = "ledger"
+# The demo's own release key (made by the demo, mode 0600): package passwords derive from it.
+release_key_file = "ledger/release.key"
 
 [staff]
 addresses = ["secretariat@seoul-demo.example"]
 """
 
 
-def run_demo(workspace: Path, ctx) -> int:
+def run_demo(workspace: Path, ctx, wide: bool = False, as_json: bool = False) -> int:
     from .service import Service
     # The table below says what happened; a log line per mail sent would bury it.
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
@@ -59,6 +72,7 @@ def run_demo(workspace: Path, ctx) -> int:
         cfg_path.write_text(DEMO_CONFIG, encoding="utf-8")
     cfg = config_mod.load(cfg_path)
     ctx.__dict__["cfg"] = cfg  # later commands in this process use the demo config
+    _ensure_release_files(cfg, workspace)
     db = open_from_config(cfg, ctx.clock)
     try:
         roster_csv = workspace / "roster.csv"
@@ -69,7 +83,14 @@ def run_demo(workspace: Path, ctx) -> int:
             inbox.add(raw)
         service = Service(cfg, ctx.clock, keep_outcomes=True)
         report = service.run_once()
-        _show(ctx, cfg, report, fresh, roster)
+        rows = _rows(report)
+        if as_json:
+            for row in rows:
+                ctx.print(json.dumps(row, ensure_ascii=False))
+            for err in report.errors:
+                print(f"Problem: {err}", file=ctx.err)
+        else:
+            _show(ctx, cfg, report, rows, fresh, roster, wide)
     finally:
         db.close()
     return 1 if report.errors else 0
@@ -87,24 +108,56 @@ def _write_roster(path: Path) -> None:
                         m.get("language", "ko")])
 
 
-def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
+def _ensure_release_files(cfg, workspace: Path) -> None:
+    """The demo's release key (0600, made once, never replaced) and a small stand-in
+    installer, so `release build` and `release send` work on the demo workspace."""
+    if cfg.has_secret("ledger", "release_key"):
+        path = cfg.resolve(RELEASE_KEY_FILE)
+        create_secret_file(path, secrets.token_hex(32).encode("ascii"))
+    installer = workspace / DEMO_INSTALLER
+    if not installer.exists():
+        installer.parent.mkdir(parents=True, exist_ok=True)
+        # Not a real app: a few KB that stand for the beta installer members receive.
+        installer.write_bytes(b"Seoul blockchain wallet beta (demo installer)\n" * 100)
+
+
+def _rows(report) -> list[dict]:
+    """One dict per mail of the pass. A mail recorded by an earlier run shows what that
+    run recorded (kind, subject, result, reason): the pass itself only filed it."""
+    outcomes = report.ingest.outcomes
+    # By content hash: a row written in this pass's batch has no id in the outcome.
+    shas = [o.message.sha256 for o in outcomes]
+    full = {m.sha256: m for m in Message.select(Message, Member)
+            .join(Member, pw.JOIN.LEFT_OUTER).where(Message.sha256.in_(shas))}
+    hours = {sha: h for sha, h in HourCredit.select(Message.sha256, HourCredit.hours)
+             .join(Message).where(Message.sha256.in_(shas)).tuples()}
+    rows = []
+    for i, o in enumerate(outcomes, 1):
+        m = full[o.message.sha256]
+        who = m.member.display_name if m.member_id else (m.sender or "(no sender)")
+        result = f"already recorded: {m.disposition}" if o.already else m.disposition
+        earlier = hours.get(m.sha256, 0)
+        rows.append({"n": i, "from": who, "subject": m.subject or "(no subject)",
+                     "kind": m.kind or "-", "result": result, "already": o.already,
+                     "hours": None if o.already else earlier,
+                     "earlier_hours": earlier if o.already else None,
+                     "reason": m.reason or ""})
+    return rows
+
+
+def _show(ctx, cfg, report, rows: list[dict], fresh: bool, roster_note: str,
+          wide: bool) -> None:
     p = ctx.print
     p(f"Demo workspace: {cfg.base_dir}  ({'created' if fresh else 'reused'})")
     p(f"Roster: {roster_note}")
     p("")
-    rows = []
-    for i, o in enumerate(report.ingest.outcomes, 1):
-        m = o.message
-        who = m.member.display_name if m.member else (m.sender or "(no sender)")
-        credited = (HourCredit.select().join(Message)
-                    .where(Message.sha256 == m.sha256).first())
-        if o.already:
-            result, hours = "already recorded", "-"
-        else:
-            result, hours = m.disposition, (credited.hours if credited else 0)
-        rows.append([i, who, m.subject or "(no subject)", m.kind, result, hours, m.reason])
-    p(render(["#", "from", "subject", "kind", "result", "hours", "reason"], rows,
-             {1: 22, 2: 30, 6: 60}))
+    headers = ["#", "from", "subject", "kind", "result", "hours", "reason"]
+    table = [[r["n"], r["from"], r["subject"], r["kind"], r["result"],
+              "-" if r["hours"] is None else r["hours"], r["reason"]] for r in rows]
+    limits = {} if wide else fit_limits(headers, table, _columns(), shrinkable=[1, 2, 6])
+    p(render(headers, table, limits))
+    if limits:
+        p("(cut to fit the terminal; the full text: --wide or --json)")
     p("")
     p(f"Inbox: {report.ingest.summary()}")
     if report.ledger:
@@ -114,13 +167,26 @@ def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
     for err in report.errors:
         p(f"Problem: {err}")
     if report.ingest.already:
-        p("Nothing was credited twice: the same mails were already recorded by the last run.")
+        p("Nothing was credited twice: the same mails were already recorded by the last run "
+          "(the table shows what that run recorded).")
     p("")
     p("Next steps:")
-    me = _command_name()
-    p(f"  {me} --config {cfg.path} status        # counts, outbox, ledger health")
-    p(f"  {me} --config {cfg.path} hours         # volunteer hours per member")
-    p(f"  {me} --config {cfg.path} triage list   # mail waiting for staff")
+    me = f"{_command_name()} --config {cfg.path}"
+    p(f"  {me} status        # counts, outbox, ledger health")
+    p(f"  {me} hours         # volunteer hours per member")
+    p(f"  {me} triage list   # mail waiting for staff")
+    p(f"  {me} digest --preview   # the staff's next daily digest")
+    if cfg.has_secret("ledger", "release_key"):
+        installer = cfg.base_dir / DEMO_INSTALLER
+        p(f"  {me} release build --installer {installer} --version 1.0")
+        p(f"  {me} release send --version 1.0   # each member's encrypted package")
+    else:
+        p(f"  (this workspace was made by an older demo without a release key: remove "
+          f"{cfg.base_dir} and run the demo again to try releases)")
+
+
+def _columns() -> int:
+    return max(MIN_COLUMNS, shutil.get_terminal_size((MIN_COLUMNS, 24)).columns)
 
 
 def _command_name() -> str:

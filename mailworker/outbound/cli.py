@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 
 from ..commands import command, command_group
@@ -208,16 +209,22 @@ def cmd_release_build(args, ctx) -> int:
 def cmd_release_send(args, ctx) -> int:
     from .release import send_release
     ctx.db()
+    # Bars only for a person at a terminal: redrawn into a pipe or log they print twice.
+    progress = not args.no_progress and sys.stderr.isatty()
     report = send_release(ctx.cfg, ctx.clock, args.release_version, args.members,
-                          args.password_sheet, wait=not args.queue_only,
-                          progress=not args.no_progress)
+                          args.password_sheet, wait=not args.queue_only, progress=progress)
     from ..audit import cli_actor, record
     record(ctx.clock, actor=cli_actor(), how="cli", action="release.send",
            item=f"release {report.version}",
            detail=f"queued {report.queued}, {report.already} queued before; "
                   f"{report.sent} sent, {report.failed} failed")
-    ctx.print(f"release {report.version}: queued {report.queued} package mail(s) now "
-              f"({report.smime} S/MIME); {report.already} member(s) had it queued before")
+    if report.already == report.members:
+        who = "every member" if not args.members else "every member named"
+        ctx.print(f"nothing to send: {who} already has release {report.version} "
+                  f"({report.already} queued before)")
+    else:
+        ctx.print(f"release {report.version}: queued {report.queued} package mail(s) now "
+                  f"({report.smime} S/MIME); {report.already} member(s) had it queued before")
     ctx.print(f"  package mails: {report.sent} sent, {report.pending} waiting, "
               f"{report.failed} failed")
     for note in report.notes:
