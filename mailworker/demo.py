@@ -9,6 +9,7 @@ release key and a small installer file, so `release build` / `release send` can 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import logging
 import mailbox
@@ -21,6 +22,7 @@ from pathlib import Path
 import peewee as pw
 
 from . import config as config_mod
+from .clock import local_day
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_messages
 from .ledger.keys import create_secret_file
@@ -175,7 +177,9 @@ def _show(ctx, cfg, report, rows: list[dict], fresh: bool, roster_note: str,
     p(f"  {me} status        # counts, outbox, ledger health")
     p(f"  {me} hours         # volunteer hours per member")
     p(f"  {me} triage list   # mail waiting for staff")
-    p(f"  {me} digest --preview   # the staff's next daily digest")
+    # The digest dated D covers the day before: today's demo mail is in tomorrow's.
+    tomorrow = local_day(ctx.clock.now(), cfg.tz) + dt.timedelta(days=1)
+    p(f"  {me} digest --preview --date {tomorrow}   # the staff digest covering today")
     if cfg.has_secret("ledger", "release_key"):
         installer = cfg.base_dir / DEMO_INSTALLER
         p(f"  {me} release build --installer {installer} --version 1.0")

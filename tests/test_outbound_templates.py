@@ -1,13 +1,10 @@
-"""Templates, MIME composition and the digest chart: Korean must come out right."""
+"""Templates and MIME composition: Korean must come out right."""
 from __future__ import annotations
 
 import datetime as dt
-import struct
-import zlib
 
 import pytest
 
-from mailworker.outbound.chart import bar_chart_png
 from mailworker.outbound.compose import Deferred, prepare
 from mailworker.outbound.templates import (LANGUAGES, NOTICE_TEMPLATES, NOTICE_VARIABLES,
                                            TEMPLATE_NAMES, Renderer, TemplateError,
@@ -193,47 +190,6 @@ def test_ack_waits_for_the_ledger_receipt_first(ocfg, database, clock):
     assert isinstance(result, Deferred)
     assert result.until > clock.now()
     assert "receipt" in result.why
-
-
-def test_chart_png_is_a_valid_image():
-    values = [0, 1, 3, 2, 5, 0, 0, 4, 6, 2, 1, 0, 3, 3, 2, 8, 1, 0, 0, 2,
-              3, 4, 5, 1, 0, 2, 3, 1, 0, 7]
-    png = bar_chart_png(values, [f"11/{d:02d}" for d in range(1, 31)],
-                        [d % 7 in (0, 6) for d in range(30)], width=600, height=180)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, {}
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        kind = png[pos + 4:pos + 8]
-        data = png[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])
-        assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF
-        chunks[kind] = data
-        pos += 12 + length
-    width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert (width, height, depth, color) == (600, 180, 8, 2)
-    raw = zlib.decompress(chunks[b"IDAT"])
-    assert len(raw) == height * (1 + width * 3)
-    # Read the bars back: contiguous columns of bar colour, their heights in proportion.
-    stride = 1 + width * 3
-    bar_colours = {(51, 102, 204), (120, 150, 215)}
-    column_heights = []
-    for x in range(width):
-        column_heights.append(sum(
-            1 for y in range(height)
-            if tuple(raw[y * stride + 1 + x * 3:y * stride + 4 + x * 3]) in bar_colours))
-    bars, previous = [], 0
-    for h in column_heights:
-        if h and not previous:
-            bars.append(h)
-        previous = h
-    nonzero = [v for v in values if v]
-    assert len(bars) == len(nonzero)
-    tallest = max(bars)
-    for v, h in zip(nonzero, bars):
-        assert abs(h - tallest * v / max(values)) <= 1
-    with pytest.raises(ValueError):
-        bar_chart_png([])
 
 
 @pytest.mark.parametrize("original, quoted", [

@@ -164,6 +164,12 @@ def test_demo_workspace_can_send_a_release(tmp_path, capsys, monkeypatch):
     assert "release 1.0: queued" in sent and "0 failed" in sent
     assert main(hints[1]) == 0
     assert "nothing to send: every member already has release 1.0" in capsys.readouterr().out
+    # The digest hint previews the digest that covers the demo's mail.
+    digest = next(line.split("#")[0].split() for line in out.splitlines() if " digest " in line)
+    assert main(digest[digest.index("--config"):]) == 0
+    preview = capsys.readouterr().out
+    assert "today, so far" in preview and "no reviews or proposals" not in preview
+    assert "로그인이 안 됩니다" in preview
 
 
 def test_missing_config_is_one_clear_line(tmp_path, capsys, monkeypatch):
