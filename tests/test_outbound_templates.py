@@ -261,3 +261,22 @@ def test_headers_written_fast_are_what_the_standard_folding_writes(ocfg, databas
         else:
             assert [a.addr_spec for a in addresses] == [a.strip() for a in to.split(",")]
         assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"))
+
+
+def test_every_template_is_installed_with_the_package():
+    """setup.cfg's data_files cover every template file, the shared macros at the top
+    level (action buttons, the digest chart) included, each in its own folder under
+    share/mailworker: an installed copy renders the same mails."""
+    import configparser
+    from pathlib import Path, PurePosixPath
+    root = Path(__file__).resolve().parent.parent
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg", encoding="utf-8")
+    covered = set()
+    for target, pattern in setup.items("options.data_files"):
+        pattern = pattern.strip()
+        if not pattern.startswith("templates/"):
+            continue
+        assert target == f"share/mailworker/{PurePosixPath(pattern).parent}"
+        covered |= {p.relative_to(root) for p in root.glob(pattern)}
+    assert covered == {p.relative_to(root) for p in (root / "templates").rglob("*.j2")}
