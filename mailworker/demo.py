@@ -113,8 +113,10 @@ def _write_roster(path: Path) -> None:
 def _ensure_release_files(cfg, workspace: Path) -> None:
     """The demo's release key (0600, made once, never replaced) and a small stand-in
     installer, so `release build` and `release send` work on the demo workspace."""
-    if cfg.has_secret("ledger", "release_key"):
-        path = cfg.resolve(RELEASE_KEY_FILE)
+    path = cfg.resolve(RELEASE_KEY_FILE)
+    # Only the demo's own key file, as its config names it; never a key configured by hand.
+    if (cfg.has_secret("ledger", "release_key")
+            and cfg.secret_source("ledger", "release_key") == f"file {path}"):
         create_secret_file(path, secrets.token_hex(32).encode("ascii"))
     installer = workspace / DEMO_INSTALLER
     if not installer.exists():
@@ -135,14 +137,16 @@ def _rows(report) -> list[dict]:
              .join(Message).where(Message.sha256.in_(shas)).tuples()}
     rows = []
     for i, o in enumerate(outcomes, 1):
-        m = full[o.message.sha256]
+        m = full.get(o.message.sha256)
+        if m is None:       # not written (its batch failed): the pass reports the error
+            continue
         who = m.member.display_name if m.member_id else (m.sender or "(no sender)")
         result = f"already recorded: {m.disposition}" if o.already else m.disposition
-        earlier = hours.get(m.sha256, 0)
+        credited = hours.get(m.sha256, 0)
         rows.append({"n": i, "from": who, "subject": m.subject or "(no subject)",
                      "kind": m.kind or "-", "result": result, "already": o.already,
-                     "hours": None if o.already else earlier,
-                     "earlier_hours": earlier if o.already else None,
+                     "hours": None if o.already else credited,
+                     "earlier_hours": credited if o.already else None,
                      "reason": m.reason or ""})
     return rows
 
