@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .clock import to_utc
 from .config import read_secret_file
+from .private import private_dir
 
 VERSION = "MW1"
 SIG_CHARS = 16
@@ -135,7 +136,7 @@ def _create_key_file(path: Path, data: bytes) -> None:
     """Create a 0600 file only if it does not exist. The worker and a staff command may
     race here: the key is written whole to a private file first and then linked into
     place, so the loser never reads a half-written key, only the winner's."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

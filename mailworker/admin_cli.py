@@ -17,7 +17,9 @@ from .members import (add_member, category_label, close_resignation_requests, im
 from .models import CATEGORY_KO, MEMBER_STATUSES, db_proxy
 from .table import render
 
-def register(sub) -> None:
+def register(sub, members_extra=None) -> None:
+    """``members_extra(members_actions)`` lets the wiring (mailworker.cli) add the group's
+    member actions without this core module importing the group."""
     config_sub = command_group(sub, "config", "check the configuration",
                                "Check the configuration file.")
     check = command(config_sub, "check", cmd_config_check,
@@ -52,15 +54,20 @@ def register(sub) -> None:
                      "정지); only active members earn hours and get notices and packages")
     status.add_argument("email", metavar="EMAIL", help="any address of the member")
     status.add_argument("status", choices=MEMBER_STATUSES, metavar="STATUS",
-                        help="active, resigned or suspended")
+                        help="active, resigned, suspended or term_ended")
     status.add_argument("--reason", metavar="TEXT",
                         help="why, kept with the status, e.g. --reason \"본인 요청\"")
+
+    if members_extra is not None:
+        members_extra(members_sub)   # the wiring adds members resign / purge (group)
 
     hours = command(sub, "hours", cmd_hours,
                     "volunteer hours (봉사시간) per member and per category")
     hours.add_argument("--member", metavar="EMAIL", help="only this member (any address)")
     hours.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
                        help="only credits from this local day on")
+    hours.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
+                       help="only credits up to this local day (included)")
     hours.add_argument("--csv", action="store_true",
                        help="write CSV (UTF-8 with BOM, opens in Excel) to standard output")
 
@@ -211,7 +218,10 @@ def _local_date(naive_utc_value: dt.datetime, tz) -> str:
 
 def cmd_hours(args, ctx) -> int:
     ctx.db()
-    rows = hours_by_member(since=args.since, member_email=args.member, tz=ctx.cfg.tz)
+    if args.since and args.until and args.since > args.until:
+        raise ConfigError(f"--since {args.since} is after --until {args.until}")
+    rows = hours_by_member(since=args.since, member_email=args.member, tz=ctx.cfg.tz,
+                           until=args.until)
     if args.csv:
         _write_csv(ctx, ["name", "email", "category", "category_ko", "status", "hours",
                          "reviews", "proposals"],
@@ -219,7 +229,9 @@ def cmd_hours(args, ctx) -> int:
                      CATEGORY_KO.get(r.category, ""), r.status, r.hours, r.reviews, r.proposals]
                     for r in rows])
         return 0
-    period = f"since {args.since.isoformat()}" if args.since else "all time"
+    period = " ".join(p for p in (f"since {args.since.isoformat()}" if args.since else "",
+                                  f"until {args.until.isoformat()}" if args.until else "")
+                      if p) or "all time"
     ctx.print(f"봉사시간 volunteer hours, {period}")
     ctx.print(render(
         ["이름 name", "이메일 email", "분야 category", "시간 hours", "품평 reviews",

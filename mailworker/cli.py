@@ -26,8 +26,23 @@ def _register_all(sub) -> None:
     from .ledger import cli as ledger_cli
     from .outbound import cli as outbound_cli
     from . import staff_actions  # noqa: F401  (registers the digest's actions)
-    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli):
-        module.register(sub)
+    from .group import cli as group_cli
+    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli, group_cli):
+        if module is admin_cli:
+            # `members resign` / `members purge` belong to the group's life cycle
+            module.register(sub, members_extra=group_cli.register_members)
+        else:
+            module.register(sub)
+    from .group import meeting_cli
+    meeting_cli.register(sub, preview=_render_mail)
+    meeting_cli.register_hours_actions(sub.choices["hours"])   # beside `hours` (admin_cli)
+
+
+def _render_mail(cfg, template: str, context: dict):
+    """The group's commands preview their mails with outbound's renderer (wired here:
+    group does not import outbound)."""
+    from .outbound.templates import Renderer
+    return Renderer(cfg).render(template, context)
 
 
 def build_parser() -> argparse.ArgumentParser:

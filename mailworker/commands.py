@@ -72,9 +72,19 @@ def command_group(sub, name: str, help: str, description: str | None = None):
     return actions
 
 
+# Libraries whose DEBUG lines carry our data: peewee logs every SQL statement with its
+# parameters (names, addresses, subjects), imapclient and aiosmtplib the protocol lines
+# (headers, addresses), mail-parser the headers it decodes. They stay at INFO even with -v.
+QUIET_LIBRARIES = ("peewee", "imapclient", "aiosmtplib", "mailparser", "asyncio", "urllib3",
+                   "psycopg2", "jinja2", "PIL", "matplotlib")
+
+
 def setup_logging(verbose: bool, level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # imapclient logs protocol lines at DEBUG; keep them out unless asked (it redacts LOGIN).
-    logging.getLogger("imapclient").setLevel(logging.INFO if not verbose else logging.DEBUG)
+    """-v is DEBUG for mailworker's own loggers only; their lines carry ids and counts,
+    never a member's name, address or subject (README: "Logs")."""
+    base = getattr(logging, level, logging.INFO)
+    logging.basicConfig(level=base, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("mailworker").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(base, logging.INFO))

@@ -21,6 +21,7 @@ from playhouse.migrate import SchemaMigrator
 
 from . import models
 from .clock import Clock, SystemClock, naive_utc
+from .private import private_dir, private_file
 from .errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,31 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _add_missing_columns(db: pw.Database, migrator: SchemaMigrator, model, names) -> None:
+    have = {c.name for c in db.get_columns(model._meta.table_name)}
+    ops = [migrator.add_column(model._meta.table_name, model._meta.fields[n].column_name,
+                               model._meta.fields[n])
+           for n in names if model._meta.fields[n].column_name not in have]
+    if ops:
+        migrate_ops.migrate(*ops)
+
+
+def _migration_7(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Meetings, RSVPs, attendance, quality scores and hour-export batches; the References
+    and the meeting answer of a message (written by ingest, read by the group step); the
+    member's volunteer-portal ID. A no-op where migration 1 made them already."""
+    db.create_tables(models.GROUP_TABLES, safe=True)
+    _add_missing_columns(db, migrator, models.Message, ("thread_refs", "rsvp_answer"))
+    _add_missing_columns(db, migrator, models.Member, ("volunteer_id",))
+
+
+def _migration_6(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """The group's life cycle: recruitment rounds, applications, vacancies, and the
+    member's contact-purge stamp. A no-op where migration 1 already made them."""
+    db.create_tables(models.LIFECYCLE_TABLES, safe=True)
+    _add_missing_columns(db, migrator, models.Member, ("contact_purged_at",))
+
+
 def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
     """Staff actions by mail and the audit trail: the staff requests ingest reads and the
     audit entries. A no-op where migration 1 already created them."""
@@ -60,9 +86,12 @@ def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
 
 
 # version -> function(db, migrator). Append only; never edit a released migration.
+# Numbers may have gaps (parallel branches get numbers in advance); they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    6: _migration_6,
+    7: _migration_7,
     8: _migration_8,
 }
 
@@ -74,9 +103,14 @@ def make_database(url: str, base_dir: Path | None = None,
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise DatabaseError(f"{path.parent}: cannot create the database folder: "
+                                f"{exc.strerror}") from None
+        try:
+            private_file(path)      # 0600, and so are the -wal/-shm SQLite adds
+        except OSError as exc:
+            raise DatabaseError(f"{path}: cannot create the database file: "
                                 f"{exc.strerror}") from None
         # BEGIN IMMEDIATE: a transaction takes the write lock when it starts, so it waits
         # its turn (busy timeout) instead of failing when it reads, another process

@@ -8,7 +8,6 @@ release key and a small installer file, so `release build` / `release send` can 
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import logging
@@ -23,11 +22,13 @@ import peewee as pw
 
 from . import config as config_mod
 from .clock import local_day
+from .csvfile import csv_text
 from .db import open_from_config
-from .demo_data import DEMO_MEMBERS, demo_messages
+from .demo_data import DEMO_MEMBERS, demo_applications, demo_messages
 from .ledger.keys import create_secret_file
 from .members import import_roster
-from .models import HourCredit, Member, Message
+from .models import HourCredit, Meeting, Member, Message
+from .private import open_private, private_dir
 from .table import fit_limits, render
 
 RELEASE_KEY_FILE = "ledger/release.key"
@@ -64,10 +65,10 @@ addresses = ["secretariat@seoul-demo.example"]
 def run_demo(workspace: Path, ctx, wide: bool = False, as_json: bool = False) -> int:
     from .service import Service
     # The table below says what happened; a log line per mail sent would bury it.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+    if logging.getLogger("mailworker").getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("mailworker").setLevel(logging.WARNING)
     workspace = workspace.resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
+    private_dir(workspace)
     cfg_path = workspace / "mailworker.toml"
     fresh = not cfg_path.exists()
     if fresh:
@@ -80,8 +81,10 @@ def run_demo(workspace: Path, ctx, wide: bool = False, as_json: bool = False) ->
         roster_csv = workspace / "roster.csv"
         _write_roster(roster_csv)
         roster = import_roster(roster_csv, ctx.clock).summary()
+        meeting = _demo_meeting(cfg, ctx.clock)
+        first_round = _open_demo_round(cfg, ctx.clock)
         inbox = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
-        for _, raw in demo_messages():
+        for _, raw in demo_messages() + demo_applications():
             inbox.add(raw)
         service = Service(cfg, ctx.clock, keep_outcomes=True)
         report = service.run_once()
@@ -91,23 +94,111 @@ def run_demo(workspace: Path, ctx, wide: bool = False, as_json: bool = False) ->
                 ctx.print(json.dumps(row, ensure_ascii=False))
             for err in report.errors:
                 print(f"Problem: {err}", file=ctx.err)
+            notes = _NotesTo(ctx.err, ctx.clock)   # stdout stays one JSON object a line
         else:
             _show(ctx, cfg, report, rows, fresh, roster, wide)
+            notes = ctx
+        _show_meeting_and_export(notes, cfg, meeting, workspace)
+        if first_round:
+            _group_year(notes, cfg)
     finally:
         db.close()
     return 1 if report.errors else 0
 
 
+DEMO_MEETING_TITLE = "정례회의 (데모)"
+
+
+def _demo_meeting(cfg, clock):
+    """A meeting two weeks ahead with its notice queued: the demo's two meeting answers
+    (they reply to an older notice nobody knows) are tied to it as the only open meeting."""
+    from .clock import to_utc
+    from .group import meetings as mt
+    meeting = Meeting.get_or_none(Meeting.title == DEMO_MEETING_TITLE)
+    if meeting is None:
+        day = to_utc(clock.now()).astimezone(cfg.tz).date() + dt.timedelta(days=14)
+        starts = dt.datetime.combine(day, dt.time(19, 0), tzinfo=cfg.tz)
+        meeting = mt.create_meeting(starts, "서울시청 본관 8층 다목적홀", clock, cfg.tz,
+                                    DEMO_MEETING_TITLE)
+    mt.queue_meeting_mail(cfg, clock, meeting, "meeting_notice", "notice", mt.active_members())
+    return meeting
+
+
+def _show_meeting_and_export(ctx, cfg, meeting, workspace: Path) -> None:
+    from .group import exports
+    from .group import meetings as mt
+    p = ctx.print
+    me = _command_name()
+    counts = mt.answer_counts(meeting)
+    p("")
+    p(f"Meeting #{meeting.id} {meeting.title}, {mt.date_label(meeting, cfg.tz)}: "
+      f"{counts.attend} attend, {counts.decline} decline, {counts.unanswered} not answered")
+    view = exports.create_export(cfg, ctx.clock, None, None)
+    if view is None:
+        p("Hours export: nothing new (every credited activity is in an earlier batch)")
+    else:
+        path = workspace / f"hours-export-{view.batch.id}.csv"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            exports.write_batch_csv(view, fh)
+        p(f"Hours export: batch #{view.batch.id} with {len(view.rows)} credited "
+          f"activities for the volunteer centre in {path}")
+    p(f"  {me} --config {cfg.path} meeting show {meeting.id}   # who answered what")
+    p(f"  {me} --config {cfg.path} hours batches        # export batches")
+
+
+def _open_demo_round(cfg, clock) -> bool:
+    """A recruitment round for one student seat (first run only), so the demo's
+    applications are taken in arrival order."""
+    from .group import recruitment
+    from .models import RecruitmentRound
+    if RecruitmentRound.select().exists():
+        return False
+    until = local_day(clock.now(), cfg.tz) + dt.timedelta(days=14)
+    recruitment.start_round(cfg, clock, until, {"student": 1})
+    return True
+
+
+def _group_year(ctx, cfg) -> None:
+    """What the secretariat does next, as staff commands would: close the round, appoint,
+    confirm the demo resignation; its seat becomes a vacancy offered to the waitlist."""
+    from .group import recruitment, roster, vacancies
+    from .members import open_resignation_requests
+    from .outbound.sender import drain_outbox
+    p = ctx.print
+    p("")
+    p("Recruitment round (recruit open/close/accept), one student seat:")
+    closed = recruitment.close_round(ctx.clock)
+    for i, app in enumerate(closed.round.applications.order_by("id"), 1):
+        p(f"  {i}. {app.name or app.email} ({app.category or 'category not given yet'}): "
+          f"{app.status}")
+    accepted = recruitment.accept_round(cfg, ctx.clock)
+    p(f"  appointed: {', '.join(a.name for a in accepted.appointed) or 'nobody'}")
+    for request in list(open_resignation_requests()):
+        done = vacancies.resign(cfg, ctx.clock, request.member.primary_address, True,
+                                "demo")
+        p(f"Resignation confirmed (members resign --confirm): {done.member.display_name}, "
+          f"{done.totals['total_hours']} hour(s) in total")
+    vacancies.vacancy_step(cfg, ctx.clock)
+    for v in roster.open_vacancies():
+        offer = f"offered to {v.offer.name}" if v.offer_id else v.status
+        p(f"Vacancy: one {v.category} seat, {offer}")
+    sent = drain_outbox(cfg, ctx.clock).message
+    p(f"Outgoing mail: {sent}")
+    p(render(["category", "quota", "filled", "vacant", "waitlisted", "offers"],
+             [[r.category, r.quota, r.filled, r.vacant, r.waitlisted, r.offers]
+              for r in roster.seats()]))
+
+
 def _write_roster(path: Path) -> None:
     """The demo roster as the CSV a staff member would export from Excel."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "email", "category", "aliases", "language"])
-        for m in DEMO_MEMBERS:
-            aliases = m.get("aliases") or m.get("extra_emails") or []
-            w.writerow([m["name"], m["email"], m["category"],
-                        ";".join(aliases) if isinstance(aliases, list) else aliases,
-                        m.get("language", "ko")])
+    rows = []
+    for m in DEMO_MEMBERS:
+        aliases = m.get("aliases") or m.get("extra_emails") or []
+        rows.append([m["name"], m["email"], m["category"],
+                     ";".join(aliases) if isinstance(aliases, list) else aliases,
+                     m.get("language", "ko")])
+    with open_private(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(csv_text(["name", "email", "category", "aliases", "language"], rows))
 
 
 def _ensure_release_files(cfg, workspace: Path) -> None:
@@ -181,6 +272,7 @@ def _show(ctx, cfg, report, rows: list[dict], fresh: bool, roster_note: str,
     p(f"  {me} status        # counts, outbox, ledger health")
     p(f"  {me} hours         # volunteer hours per member")
     p(f"  {me} triage list   # mail waiting for staff")
+    p(f"  {me} seats         # seats, vacancies, waitlist")
     # The digest dated D covers the day before: today's demo mail is in tomorrow's.
     tomorrow = local_day(ctx.clock.now(), cfg.tz) + dt.timedelta(days=1)
     p(f"  {me} digest --preview --date {tomorrow}   # the staff digest covering today")
@@ -195,6 +287,17 @@ def _show(ctx, cfg, report, rows: list[dict], fresh: bool, roster_note: str,
 
 def _columns() -> int:
     return max(MIN_COLUMNS, shutil.get_terminal_size((MIN_COLUMNS, 24)).columns)
+
+
+class _NotesTo:
+    """What the demo's later steps print, sent to another stream (stderr with --json)."""
+
+    def __init__(self, stream, clock):
+        self.stream = stream
+        self.clock = clock
+
+    def print(self, *args, **kw) -> None:
+        print(*args, file=self.stream, **kw)
 
 
 def _command_name() -> str:

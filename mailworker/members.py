@@ -19,6 +19,7 @@ from .clock import Clock, naive_utc
 from .errors import ImportRowsError, MailworkerError, RosterFileError
 from .models import (CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, Message,
                      db_proxy)
+from .safetext import control_characters
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
 # the secretariat decides.
@@ -45,6 +46,8 @@ _COLUMNS = {
     "aliases": "aliases", "alias": "aliases", "extra_emails": "aliases",
     "extraemails": "aliases", "추가이메일": "aliases", "별칭": "aliases",
     "language": "language", "lang": "language", "언어": "language",
+    "volunteer_id": "volunteer_id", "volunteerid": "volunteer_id", "봉사포털id": "volunteer_id",
+    "1365id": "volunteer_id", "봉사id": "volunteer_id",
 }
 REQUIRED_COLUMNS = ("name", "email", "category")
 
@@ -64,6 +67,7 @@ class RosterRow:
     category: str
     aliases: list[str]
     language: str | None      # None: column absent or empty (keep / default "ko")
+    volunteer_id: str | None = None   # volunteer-centre portal ID; None: absent (keep)
 
 
 @dataclass
@@ -102,6 +106,16 @@ def parse_category(text: str) -> str | None:
 
 def parse_language(text: str) -> str | None:
     return _LANGUAGES.get((text or "").strip().lower())
+
+
+def control_problem(what: str, text: str) -> str:
+    """Why ``text`` cannot be stored (control characters such as a line break inside a
+    cell would end up in mail headers), or ''."""
+    found = control_characters(text)
+    if not found:
+        return ""
+    return (f"{what} contains control character(s) {', '.join(found)} (a line break or "
+            "tab inside the cell?); write it on one line without them")
 
 
 def category_label(category: str) -> str:
@@ -220,6 +234,10 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
             name = cell("name")
             if not name:
                 row_problems.append("name is empty")
+            for column in columns:
+                problem = control_problem(column, cell(column))
+                if problem:
+                    row_problems.append(problem)
             email_text = cell("email")
             email = normalize_email(email_text)
             if not email_text:
@@ -254,7 +272,8 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
             if row_problems:
                 problems.append((line, "; ".join(row_problems)))
             else:
-                rows.append(RosterRow(line, name, email, category, aliases, language))
+                rows.append(RosterRow(line, name, email, category, aliases, language,
+                                      cell("volunteer_id")[:100] or None))
     except csv.Error as exc:
         problems.append((reader.line_num, f"not readable as CSV: {exc}"))
     return Roster(rows, ignored), problems
@@ -339,7 +358,7 @@ def import_roster(path: str | Path, clock: Clock) -> ImportReport:
             if member is None:
                 member = Member.create(uuid=str(uuid.uuid4()), display_name=r.name,
                                        category=r.category, language=r.language or "ko",
-                                       created_at=now)
+                                       volunteer_id=r.volunteer_id, created_at=now)
                 MemberAddress.create(member=member, email=r.email, is_primary=True)
                 for a in r.aliases:
                     MemberAddress.create(member=member, email=a, is_primary=False)
@@ -348,7 +367,8 @@ def import_roster(path: str | Path, clock: Clock) -> ImportReport:
                 continue
             changed = False
             for attr, value in (("display_name", r.name), ("category", r.category),
-                                ("language", r.language or member.language)):
+                                ("language", r.language or member.language),
+                                ("volunteer_id", r.volunteer_id or member.volunteer_id)):
                 if getattr(member, attr) != value:
                     setattr(member, attr, value)
                     changed = True
@@ -401,6 +421,11 @@ def add_member(name: str, email: str, category: str, clock: Clock,
             extra.append(addr)
     if not name:
         raise RosterError("the name is empty")
+    for what, text in (("name", name), ("email", email or ""),
+                       *(("extra address", a) for a in aliases)):
+        problem = control_problem(what, text)
+        if problem:
+            raise RosterError(problem)
     if not is_valid_email(primary):
         raise RosterError(f"{email!r} is not an e-mail address")
     if key is None:

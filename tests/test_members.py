@@ -255,7 +255,7 @@ def test_set_member_status_stamps_and_clears_resigned_at(database, clock):
     with pytest.raises(RosterError, match="no member has the address 'nobody@example.org'"):
         set_member_status("Nobody@example.org", "resigned", clock)
     with pytest.raises(RosterError, match=r"unknown status 'retired' \(one of: active, "
-                                          r"resigned, suspended\)"):
+                                          r"resigned, suspended, term_ended\)"):
         set_member_status("kim@example.net", "retired", clock)
     assert Member.get_by_id(member.id).status == "active"
 
@@ -455,3 +455,32 @@ def test_semicolon_and_tab_separated_rosters_are_read(tmp_path, database, clock,
     result = import_roster(path, clock)
     assert result.created == 2
     assert find_member_by_address("daniel.kang@example.net").category == "developer"
+
+
+def test_control_characters_are_refused_where_staff_type_them(tmp_path, config_path, capsys,
+                                                                 clock):
+    # A line break inside a quoted cell is valid CSV; in a name it would reach mail headers.
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(("\ufeff" + HEADER + "\r\n"
+                        '"Eve\r\nBcc: spy@evil.example",eve@example.org,citizen,,\r\n'
+                        "Tab\tName,tab@example.org,citizen,,\r\n"
+                        "김민지,kim@example.net,대학생,,\r\n").encode("utf-8"))
+    code, out, err = run(["--config", str(config_path), "members", "import", str(roster)],
+                         capsys, clock)
+    assert code == 2 and "Traceback" not in err
+    assert "2 bad row(s), nothing imported" in err
+    assert "line 3: name contains control character(s) \\r, \\n" in err
+    assert "line 4: name contains control character(s) \\t" in err
+    code, out, err = run(["--config", str(config_path), "members", "add", "--name",
+                          "Mallory\x1cX", "--email", "m@example.org", "--category", "citizen"],
+                         capsys, clock)
+    assert code == 2 and "name contains control character(s) \\x1c" in err
+    database = reopen(config_path, clock)
+    try:
+        assert Member.select().count() == 0
+        with pytest.raises(RosterError, match="extra address contains control"):
+            add_member("X", "x@example.org", "citizen", clock, aliases=["y@example.org\x00"])
+        with pytest.raises(RosterError, match="name contains control character.*\\\\u2028"):
+            add_member("X\u2028Y", "x@example.org", "citizen", clock)
+    finally:
+        database.close()

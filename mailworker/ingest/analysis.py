@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from ..application_form import read_application
 from .auth import authentication_verdict
 from .classify import classify
 from .parse import ParsedMail, body_fingerprint, parse_message, visible_chars
@@ -38,12 +39,14 @@ class Analysis:
     subject: str = ""
     date: dt.datetime | None = None
     in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
     attachments: list[dict] = field(default_factory=list)
     excerpt: str = ""
     defects: list[str] = field(default_factory=list)
     kind: str = "triage"
     kind_reason: str = ""
     rsvp: str | None = None
+    applies: str = ""               # why it reads as an application ('' if it does not)
     auth_ok: bool = True
     auth_reason: str = ""
     body_sha: str | None = None     # fingerprint of the new text (None if there is none)
@@ -58,7 +61,7 @@ def summary(mail: ParsedMail) -> Analysis:
     """The header facts of a parsed mail (all an oversize message gets)."""
     return Analysis(message_id=mail.message_id, from_addr=mail.from_addr,
                     from_name=mail.from_name, subject=mail.subject, date=mail.date,
-                    in_reply_to=mail.in_reply_to,
+                    in_reply_to=mail.in_reply_to, references=list(mail.references),
                     attachments=[a.__dict__ for a in mail.attachments],
                     excerpt=excerpt(mail.new_text), defects=list(mail.defects))
 
@@ -76,6 +79,7 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         if a.action_tokens:
             a.kind, a.kind_reason = STAFF_KIND, "carries a staff action token"
         text = mail.new_text
+        a.applies = read_application(mail.subject, text).signal
         if text.strip():
             a.body_sha = body_fingerprint(text)
             a.text_chars = visible_chars(text)

@@ -30,6 +30,7 @@ from ..db import IngestCommits, state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
 from . import record, staff_mail
+from .application import ApplicationDesk, term_over_at
 from .analysis import Analysis, Analyzer, Job, summary
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
@@ -102,6 +103,8 @@ class Ingestor:
         result = PassResult()
         self.note_uidvalidity()
         self.members = member_directory()
+        self.desk = ApplicationDesk()
+        self.term_over_at = term_over_at(self.cfg)
         self.history = CreditHistory(self.tz)
         self._to_file: dict[str, list[tuple[Fetched, Outcome]]] = {}
         self._filing: Future | None = None
@@ -275,6 +278,9 @@ class Ingestor:
                        sent_at=naive_utc(a.date) if a.date else None,
                        attachments=a.attachments,
                        in_reply_to=a.in_reply_to[:250] if a.in_reply_to else None,
+                       thread_refs=(_thread_refs(a.references) if a.kind == "rsvp"
+                                    else None),
+                       rsvp_answer=a.rsvp if a.kind == "rsvp" else None,
                        excerpt=a.excerpt)
         return row
 
@@ -326,12 +332,16 @@ class Ingestor:
             duplicate_of=duplicate_of,
             min_body_chars=cfg.ingest.min_body_chars,
             daily_cap=cfg.ingest.daily_credit_cap,
-            reply_to_non_members=cfg.ingest.reply_to_non_members)
+            reply_to_non_members=cfg.ingest.reply_to_non_members,
+            term_over=self.term_over_at is not None and naive_utc(now) >= self.term_over_at)
+        kind = a.kind
+        if decision.disposition == "non_member":
+            kind, decision = self.desk.non_member(kind, decision, a.from_addr, a.applies, now)
         reason = decision.reason
         if a.defects and decision.disposition in ("triage", "quarantined"):
             reason += "; parse problems: " + "; ".join(a.defects[:3])
         message = self._insert(sink, {
-            **self._base_row(f, sha, a), "kind": a.kind,
+            **self._base_row(f, sha, a), "kind": kind,
             "disposition": decision.disposition, "reason": reason[:1000], "member": member,
             "body_sha256": a.body_sha})
         if decision.credit:
@@ -347,6 +357,15 @@ class Ingestor:
             record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
                                extra)
         return message
+
+
+MAX_THREAD_REFS = 20   # the newest References are enough to find the mail replied to
+
+
+def _thread_refs(references: list[str]) -> str | None:
+    """References as stored for the group's RSVP matching: the last few ids, no <>."""
+    ids = [r.strip("<> ")[:250] for r in references[-MAX_THREAD_REFS:] if r.strip("<> ")]
+    return " ".join(ids) or None
 
 
 class BatchLookup:

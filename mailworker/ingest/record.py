@@ -18,7 +18,9 @@ from ..models import HourCredit, Member, Message
 from ..pseudonym import pseudonym
 
 REPLY_KEY_PREFIX = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
-                    "resignation_ack": "resign", "rsvp_ack": "rsvp", "too_large": "toolarge"}
+                    "resignation_ack": "resign", "rsvp_ack": "rsvp", "too_large": "toolarge",
+                    "non_member_reply": "nonmember", "recruitment_closed": "recruitclosed"}
+ONCE_A_DAY = ("non_member_reply", "recruitment_closed")   # per address and local day
 
 
 @functools.lru_cache(maxsize=256)
@@ -58,8 +60,9 @@ def queue_reply(cfg, sink, template: str, message: Message, member: Member | Non
     ctx = reply_context(message, member, now, tz)
     ctx.update(extra or {})
     to = message.sender
-    if template == "non_member_reply":   # at most one a day per address
-        key = f"nonmember:{to}:{to_utc(now).astimezone(tz).date().isoformat()}"
+    if template in ONCE_A_DAY:
+        key = (f"{REPLY_KEY_PREFIX[template]}:{to}:"
+               f"{to_utc(now).astimezone(tz).date().isoformat()}")
     else:
         key = f"{REPLY_KEY_PREFIX[template]}:{message.sha256}"
     attachments = ([{"kind": "ledger_receipt", "msg_sha256": message.sha256}]

@@ -82,9 +82,11 @@ def _status(args, ctx) -> int:
 
 
 def _verify(args, ctx) -> int:
-    from .audit import verify_ledger
+    from .audit import run_audit
     ctx.db()
-    report = verify_ledger(ctx.cfg)
+    # A full audit: what it finds marks replicas damaged, or clears them (after a repair
+    # done on another host).
+    report = run_audit(ctx.cfg, ctx.clock)
     ctx.print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if args.json
               else report.text())
     return 0 if report.ok else 1

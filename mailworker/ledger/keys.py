@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..config import read_secret_file
 from ..errors import SecretError
+from ..private import private_dir
 from .errors import KeyFileError
 
 ED25519 = 0x01
@@ -197,7 +198,7 @@ def pseudonym_key(cfg) -> bytes:
 
 def create_secret_file(path: Path, data: bytes) -> None:
     """Create a 0600 file only if it does not exist (two processes may race here)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

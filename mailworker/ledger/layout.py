@@ -21,6 +21,7 @@ from pathlib import Path
 from ..config import read_secret_file, secret_file_path
 from ..db import redact_url
 from ..errors import ConfigError, SecretError
+from ..private import private_dir
 from .keys import (PSEUDONYM_FILE, Verifier, create_secret_file, generate_signer,
                    ledger_directory, parse_public_key, read_signer, skey_text,
                    valid_key_name)
@@ -201,7 +202,7 @@ def ensure_embedded_keys(cfg) -> list[Path]:
         if not spec.embedded and spec.key_file.parent.resolve() != directory.resolve():
             continue        # a production key lives where its operator put it
         path = spec.key_file
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         create_secret_file(path, (skey_text(generate_signer(spec.name)) + "\n").encode("ascii"))
         created.append(path)
     return created

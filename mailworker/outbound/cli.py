@@ -31,14 +31,21 @@ def register(sub) -> None:
     p = command(osub, "cancel", cmd_outbox_cancel, "do not send this row")
     p.add_argument("id", type=int)
 
-    nsub = command_group(sub, "notice", "notices to members (trial operation, meeting)",
+    nsub = command_group(sub, "notice", "notices to members (trial operation, meeting, "
+                         "free-form announcements)",
                          "Notices to members, queued through the outbox: the trial-operation "
-                         "notice and the meeting notice, to everyone or a category.")
+                         "notice, the meeting notice, or a free-form announcement written in "
+                         "a text file, to everyone or a category.")
     p = command(nsub, "send", cmd_notice_send,
                 "queue a notice to members through the outbox",
                 epilog=_notice_variables_help(),
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--template", required=True, help=" or ".join(NOTICE_TEMPLATES))
+    p.add_argument("--template", help=" or ".join(NOTICE_TEMPLATES)
+                   + " (or --subject and --body-file for a free-form announcement)")
+    p.add_argument("--subject", help="free-form announcement: its subject")
+    p.add_argument("--body-file", type=Path, metavar="FILE",
+                   help="free-form announcement: its text (UTF-8; paragraphs split by blank "
+                        "lines; links are written out, e.g. https://...)")
     p.add_argument("--to", nargs="+", metavar="TARGET",
                    help="all (default), a category (student, 대학생, ...) or member addresses")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
@@ -151,13 +158,27 @@ def _notice_variables_help() -> str:
         lines.append(line)
     lines += ["example:",
               "  mailworker notice send --template meeting_notice --to student \\",
-              "    --var meeting_date=\"12월 10일 19:00\" --var place=\"서울시청 3층\" --dry-run"]
+              "    --var meeting_date=\"12월 10일 19:00\" --var place=\"서울시청 3층\" --dry-run",
+              "free-form announcement:",
+              "  mailworker notice send --subject \"설명회 안내\" --body-file briefing.txt "
+              "--to all --dry-run"]
     return "\n".join(lines)
 
 
 def cmd_notice_send(args, ctx) -> int:
-    from .notices import NoticeError, plan_notice, queue_notice
+    from .notices import NoticeError, plan_announcement, plan_notice
     ctx.db()
+    if args.subject is not None or args.body_file is not None:
+        if args.template or args.var:
+            raise NoticeError("give either --template (with --var) or --subject and "
+                              "--body-file, not both")
+        if args.subject is None or args.body_file is None:
+            raise NoticeError("a free-form announcement needs both --subject and --body-file")
+        plan = plan_announcement(ctx.cfg, args.subject, args.body_file, args.to)
+        return _notice_send(args, ctx, plan)
+    if not args.template:
+        raise NoticeError("give --template NAME (" + ", ".join(NOTICE_TEMPLATES) + ") or "
+                          "--subject and --body-file for a free-form announcement")
     values = {}
     for item in args.var:
         name, sep, value = item.partition("=")
@@ -165,6 +186,11 @@ def cmd_notice_send(args, ctx) -> int:
             raise NoticeError(f"--var {item!r}: write NAME=VALUE, e.g. --var period=\"12월\"")
         values[name.strip()] = value
     plan = plan_notice(ctx.cfg, args.template, args.to, values)
+    return _notice_send(args, ctx, plan)
+
+
+def _notice_send(args, ctx, plan) -> int:
+    from .notices import queue_notice
     who = plan.preview_member
     ctx.print(f"notice {plan.template} to {len(plan.members)} member(s)")
     if args.dry_run:

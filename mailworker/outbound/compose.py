@@ -33,6 +33,7 @@ from ..ledger.merkle import LedgerError
 from ..ledger.receipt import ReceiptSource, build_receipt
 from ..models import Outbox
 from ..outbox import parse_recipients
+from ..safetext import message_id_or_none, one_line
 from .templates import Renderer
 
 # Header folding is most of what the standard library spends writing a mail (about
@@ -94,7 +95,8 @@ REFERENCE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 # generated mail. Both tell vacation responders not to answer us.
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
                    "resignation_ack", "rsvp_ack", "too_large", "staff_action_done",
-                   "staff_action_refused"}
+                   "staff_action_refused", "application_received", "application_incomplete",
+                   "recruitment_closed"}
 
 
 _MAX_LINE = 78
@@ -344,9 +346,11 @@ def _smime_envelope(body: EmailMessage, row: Outbox) -> EmailMessage:
 def _headers(msg: EmailMessage, cfg, row: Outbox, subject: str, recipients: list[str],
              now: dt.datetime, context: dict) -> None:
     try:
-        sender = [(cfg.outgoing.from_name, Address(addr_spec=cfg.outgoing.from_address))]
+        sender = [(one_line(cfg.outgoing.from_name),
+                   Address(addr_spec=cfg.outgoing.from_address))]
         if len(recipients) == 1 and row.member is not None:
-            to = [(row.member.display_name, Address(addr_spec=recipients[0]))]
+            # A name stored before names were checked (or by hand) may hold CR/LF.
+            to = [(one_line(row.member.display_name), Address(addr_spec=recipients[0]))]
         else:
             to = [("", Address(addr_spec=a)) for a in recipients]
     except (ValueError, IndexError, TypeError) as exc:
@@ -356,13 +360,18 @@ def _headers(msg: EmailMessage, cfg, row: Outbox, subject: str, recipients: list
         # The email package's folding only for what ours does not handle.
         msg[name] = _address_header(name, mailboxes) or [
             Address(display_name=d, addr_spec=a.addr_spec) for d, a in mailboxes]
-    msg["Subject"] = _subject_header(subject)
+    msg["Subject"] = _subject_header(one_line(subject))
     date = format_datetime(to_utc(now).astimezone(cfg.tz))
     msg["Date"] = FoldedHeader("Date", date, date)
-    msg["Message-ID"] = _simple("Message-ID", row.message_id)
-    reply_to = context.get("in_reply_to")
-    if reply_to:
-        ref = reply_to if reply_to.startswith("<") else f"<{reply_to}>"
+    own_id = message_id_or_none(row.message_id)
+    if own_id is None:
+        raise ComposeError(f"outbox row #{row.id}: its Message-ID {row.message_id!r} is not "
+                           "a usable msg-id (changed in the database?)")
+    msg["Message-ID"] = _simple("Message-ID", own_id)
+    # The member's Message-ID is a stranger's text: threading is left out when it is not
+    # a plain msg-id, never the mail.
+    ref = message_id_or_none(context.get("in_reply_to"))
+    if ref:
         msg["In-Reply-To"] = _simple("In-Reply-To", ref)
         msg["References"] = _simple("References", ref)
     auto = "auto-replied" if row.template in REPLY_TEMPLATES else "auto-generated"

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..clock import Clock, naive_utc
+from ..private import open_private, private_dir
 from ..errors import MailworkerError
 from ..events import canonical_json, package_leaf, utc_stamp
 from ..models import LedgerEvent, Outbox
@@ -124,7 +125,7 @@ def build_release(cfg, clock: Clock, installer: Path, version: str) -> tuple[Rel
                 f"({existing.installer_name}, SHA-256 {existing.installer_sha256[:16]}…); "
                 "choose a new version number")
         return existing, False
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     name = installer.name
     copy = directory / name
     tmp = directory / f".{name}.tmp"
@@ -225,7 +226,7 @@ def build_member_package(release: Release, out_path: Path, fingerprint: str,
                          password: str | None, issued: dt.datetime,
                          group_name: str) -> Package:
     """Write one member's zip (AES-256 when ``password`` is given, else plain for S/MIME)."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out_path.parent)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     manifest = {"version": release.version, "installer": release.installer_name,
                 "installer_sha256": release.installer_sha256,
@@ -236,7 +237,7 @@ def build_member_package(release: Release, out_path: Path, fingerprint: str,
     stamp = naive_utc(issued).timetuple()[:6]
     stream = _release_stream(release)
     try:
-        with open(tmp, "wb") as fh:
+        with open_private(tmp, "wb") as fh:
             zf = ZipWriter(fh, password.encode("ascii") if password is not None else None)
             zf.add_bytes("manifest.json", json.dumps(manifest, indent=2,
                                                      ensure_ascii=False).encode(), stamp)
