@@ -441,7 +441,7 @@ def test_a_quarantined_message_takes_its_credit_back_so_the_daily_cap_holds(
 
 
 def test_nothing_leaves_the_inbox_before_its_batch_is_on_disk(world, monkeypatch):
-    from mailworker.db import IngestCommits
+    from mailworker.ingest.commits import IngestCommits
     from mailworker.models import db_proxy
     events = []
     real_durable, real_file = IngestCommits.durable, MaildirSource.file
@@ -467,7 +467,7 @@ def test_nothing_leaves_the_inbox_before_its_batch_is_on_disk(world, monkeypatch
 
 def test_the_write_ahead_log_is_copied_into_the_database_on_a_thread(database):
     import os
-    from mailworker.db import IngestCommits
+    from mailworker.ingest.commits import IngestCommits
     from mailworker.models import State
     path = database.database
     before = os.path.getsize(path)

@@ -6,7 +6,7 @@ and only after the commit are the messages moved out of the inbox. A crash befor
 commit leaves the mail in the inbox to be read again; a crash after it leaves mail whose
 content hash is already recorded, so the rerun only files it. Nothing lost, nothing twice.
 (A batch commit is not synced to disk by itself; what has been committed is synced once
-before each move, see ``db.IngestCommits``.)
+before each move, see ``commits.IngestCommits``.)
 
 Speed comes from overlap: one thread talks to the mailbox (the next batch is fetched and
 the last ones are moved while this one is parsed and written), a batch is parsed and
@@ -26,12 +26,13 @@ from typing import Callable, Iterator
 import peewee as pw
 
 from ..clock import Clock, naive_utc
-from ..db import IngestCommits, state_get, state_set
+from ..db import state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
 from . import record, staff_mail
-from .application import ApplicationDesk, term_over_at
 from .analysis import Analysis, Analyzer, Job, summary
+from .application import ApplicationDesk, term_over_at
+from .commits import IngestCommits
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
 from .parse import parse_headers_only
