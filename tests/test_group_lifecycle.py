@@ -274,7 +274,7 @@ def test_round_past_its_end_is_reported_and_extended(world, capsys):
     assert result.dispositions["non_member"] == 1 and len(w.outbox("recruitment_closed")) == 1
     summary = recruitment.round_summary(w.cfg, RecruitmentRound.get(), w.clock)
     assert summary["ended"] and summary["short"] == {"developer": 1}
-    ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 11, 27))
+    ctx = gather(w.cfg, w.clock, dt.date(2026, 11, 27))
     assert ctx["roster"]["round"]["ended"]
     digest = Renderer(w.cfg).render("digest", ctx)
     assert "recruit extend --until" in digest.text and "블록체인 개발자 1" in digest.text
@@ -312,7 +312,7 @@ def test_resignation_confirmed_becomes_a_vacancy_offered_and_accepted(world, cap
     w.round()
     request = Message.get(Message.kind == "resignation")
     assert request.disposition == "recorded" and request.decided_at is None
-    ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 11, 26))
+    ctx = gather(w.cfg, w.clock, dt.date(2026, 11, 26))
     assert [r["display_name"] for r in ctx["resignations"]] == ["김민지"]
     digest = Renderer(w.cfg).render("digest", ctx)
     assert "members resign kim.minji@example.net --confirm" in digest.text
@@ -374,7 +374,7 @@ def test_unanswered_offer_expires_to_the_next_and_a_late_reply_is_refused(world)
     assert Application.get(Application.email == "next@example.com").status == "declined"
     vacancy = Vacancy.get()
     assert vacancy.status == "call_needed"         # nobody left on the waitlist
-    ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 12, 3))
+    ctx = gather(w.cfg, w.clock, dt.date(2026, 12, 3))
     assert ctx["roster"]["vacancies"][0]["status"] == "call_needed"
     digest = Renderer(w.cfg).render("digest", ctx).text
     assert "notice send --template recruitment_call --to all" in digest
@@ -587,7 +587,7 @@ def test_the_year_on_postgresql(world, pg):
     w.deliver(make_mail(sender="pg1@example.com", subject="Re: 제안", body="수락합니다"))
     w.round()
     assert Vacancy.get().status == "filled"
-    ctx, _ = gather(w.cfg, w.clock, dt.date(2026, 11, 26))
+    ctx = gather(w.cfg, w.clock, dt.date(2026, 11, 26))
     assert ctx["roster"]["vacancies"] == [] and ctx["roster"]["round"] is None
     w.clock.advance(days=2)
     _, steps = w.round()

@@ -43,13 +43,15 @@ LABELS = {
                     "rsvp": "참석 회신", "triage": "분류 대기", "auto_reply": "자동 회신",
                     "bounce": "반송", "application": "단원 지원"},
            "category": dict(CATEGORY_KO),
-           "answer": {"attend": "참석", "decline": "불참"}},
+           "answer": {"attend": "참석", "decline": "불참"},
+           "weekday": ("월", "화", "수", "목", "금", "토", "일")},
     "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
                     "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
                     "bounce": "bounce", "application": "application"},
            "category": {"student": "university student", "citizen": "citizen",
                         "developer": "blockchain developer", "business": "blockchain business"},
-           "answer": {"attend": "attend", "decline": "not attend"}},
+           "answer": {"attend": "attend", "decline": "not attend"},
+           "weekday": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")},
 }
 
 
