@@ -76,6 +76,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "timeout_seconds": Key(int, 60, "network timeout for one SMTP exchange"),
         "receipt_wait_seconds": Key(int, 1800, "an acknowledgement waits this long for its "
                                     "ledger receipt, then goes without it"),
+        "keep_sent_days": Key(int, 90, "days a sent mail's template values are kept; then "
+                              "only its row, hash and status (0: for ever)"),
         "templates_dir": Key(str, "", "mail templates folder (empty: the templates/ that "
                              "comes with mailworker)", path=True),
     },

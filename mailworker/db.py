@@ -53,8 +53,15 @@ def _migration_3(db: pw.Database, migrator: SchemaMigrator) -> None:
     """Sketches of credited texts and their band keys, for near-copy look-ups (issue 10).
     Texts credited before this version have no sketch, and their ``message.body_sha256``
     is of the older normal form: ingest looks that form up too, so a verbatim resend of
-    such a text is still found (``ingest.fingerprint.TextPrint.legacy_sha``)."""
-    db.create_tables([models.CreditedText, models.TextBand], safe=True)
+    such a text is still found (``ingest.fingerprint.TextPrint.legacy_sha``).
+
+    ``text_band`` holds sixteen rows per credited text: on SQLite it is made WITHOUT
+    ROWID, so the primary key is the table and each row costs two integers."""
+    db.create_tables([models.CreditedText], safe=True)
+    bigint = "INTEGER" if isinstance(db, pw.SqliteDatabase) else "BIGINT"
+    shape = " WITHOUT ROWID" if isinstance(db, pw.SqliteDatabase) else ""
+    db.execute_sql(f'CREATE TABLE IF NOT EXISTS "text_band" ("band" {bigint} NOT NULL, '
+                   f'"text_key" {bigint} NOT NULL, PRIMARY KEY ("band", "text_key")){shape}')
 
 
 def _add_missing_columns(db: pw.Database, migrator: SchemaMigrator, model, names) -> None:
@@ -88,6 +95,12 @@ def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
     db.create_tables([models.StaffRequest, models.AuditEntry], safe=True)
 
 
+def _migration_9(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """The SHA-256 of a sent mail's bytes and when its template values were cleared
+    (``[outgoing] keep_sent_days``). A no-op where migration 1 made them already."""
+    _add_missing_columns(db, migrator, models.Outbox, ("sent_sha256", "pruned_at"))
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
 # Numbers may have gaps (parallel branches get numbers in advance); they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
@@ -97,6 +110,7 @@ MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     6: _migration_6,
     7: _migration_7,
     8: _migration_8,
+    9: _migration_9,
 }
 
 

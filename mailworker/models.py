@@ -150,6 +150,8 @@ class Outbox(BaseModel):
     last_error = pw.TextField(default="")
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
+    sent_sha256 = pw.CharField(null=True)     # of the bytes sent (kept when context is cleared)
+    pruned_at = pw.DateTimeField(null=True)   # context cleared ([outgoing] keep_sent_days)
 
     class Meta:
         # The sender asks for pending rows that are due; counts go by status.
@@ -166,18 +168,31 @@ class LedgerEvent(BaseModel):
     appended_at = pw.DateTimeField(null=True)
 
 
+def text_key(msg_sha256: str) -> int:
+    """A credited text's compact key: the first 8 bytes of its message's content hash as
+    a signed 64-bit number (a chance collision in 2**64 could only make two texts share
+    look-up rows, never credit anything)."""
+    return int.from_bytes(bytes.fromhex(msg_sha256[:16]), "big", signed=True)
+
+
 class CreditedText(BaseModel):
     """The sketch of a credited text (see ``ingest.fingerprint``), so a near-copy sent
-    later, by anyone, is found. Keyed by the message's content hash, like the ledger."""
-    msg_sha256 = pw.CharField(unique=True)
+    later, by anyone, is found. Keyed by ``text_key`` of the message's content hash."""
+    key = pw.BigIntegerField(primary_key=True)
+    msg_sha256 = pw.CharField()               # which message (found through message.sha256)
     member = pw.ForeignKeyField(Member, backref="credited_texts", index=False)
     signature = pw.BlobField()
 
 
 class TextBand(BaseModel):
-    """Look-up keys of a credited text's sketch, one per band: a near-copy shares one."""
-    band = pw.BigIntegerField(index=True)
-    msg_sha256 = pw.CharField()
+    """Look-up keys of a credited text's sketch, one per band: a near-copy shares one.
+    Sixteen rows per credited text, so each is two integers and nothing else: on SQLite
+    the table is its own index (WITHOUT ROWID, made by migration 3)."""
+    band = pw.BigIntegerField()
+    text = pw.BigIntegerField(column_name="text_key")    # CreditedText.key
+
+    class Meta:
+        primary_key = pw.CompositeKey("band", "text")
 
 
 class State(BaseModel):
@@ -364,5 +379,5 @@ class Vacancy(BaseModel):
 LIFECYCLE_TABLES = [RecruitmentRound, Application, ApplicationMail, Vacancy]
 
 ALL_TABLES = [SchemaVersion, Member, MemberAddress, Message, HourCredit, Outbox,
-              LedgerEvent, State, CreditedText, TextBand, StaffRequest, AuditEntry,
+              LedgerEvent, State, CreditedText, StaffRequest, AuditEntry,
               *GROUP_TABLES, *LIFECYCLE_TABLES]

@@ -33,7 +33,9 @@ class PreparedInsert:
         self.model = model
         self.fields = list(fields)
         self.on_conflict_ignore = on_conflict_ignore
-        self.returning = bool(getattr(db_proxy.obj, "returning_clause", False))
+        self.returning = (bool(getattr(db_proxy.obj, "returning_clause", False))
+                          and isinstance(model._meta.primary_key, pw.Field)
+                          and not isinstance(model._meta.primary_key, pw.CompositeKey))
         self.sql, params = self._query(1, self.returning).sql()
         if len(params) != len(self.fields):
             raise ValueError(f"{model.__name__}: prepared insert expected "

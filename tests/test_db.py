@@ -178,11 +178,21 @@ def test_version_2_database_gets_the_credited_text_tables(db_url, clock):
     try:
         assert db_mod.current_version(database) == max(db_mod.MIGRATIONS)
         assert {"credited_text", "text_band"} <= set(database.get_tables())
-        assert "text_band_band" in {i.name for i in database.get_indexes("text_band")}
-        models.CreditedText.create(msg_sha256=kept.sha256, member=kept.member,
+        if isinstance(database, pw.SqliteDatabase):      # the band table is its own index
+            sql = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = "
+                                       "'text_band'").fetchone()[0]
+            assert sql.rstrip().endswith("WITHOUT ROWID")
+        key = models.text_key(kept.sha256)
+        models.CreditedText.create(key=key, msg_sha256=kept.sha256, member=kept.member,
                                    signature=b"\x00" * 256)
-        models.TextBand.create(band=-(1 << 62), msg_sha256=kept.sha256)
+        models.TextBand.insert(band=-(1 << 62), text=key).execute()
+        with pytest.raises(pw.IntegrityError):                # one row per band and text
+            with database.atomic():
+                models.TextBand.insert(band=-(1 << 62), text=key).execute()
         assert models.TextBand.get().band == -(1 << 62)
+        assert (models.TextBand.select(models.CreditedText.msg_sha256)
+                .join(models.CreditedText, on=models.CreditedText.key == models.TextBand.text)
+                .scalar()) == kept.sha256
         assert models.Message.get_by_id(kept.id).subject == "[품평] 앱 설치 오류"
     finally:
         database.close()

@@ -110,3 +110,33 @@ def test_message_ids_are_unique_and_sort_in_the_order_they_were_made():
     assert ids == sorted(ids)     # the index on them grows at its end
     with pytest.raises(ValueError, match="Message-ID domain"):
         new_message_id("bad domain")
+
+
+def test_sent_mail_keeps_its_hash_and_loses_its_values_after_keep_sent_days(env, clock):
+    """[outgoing] keep_sent_days (90): the row stays (key, recipient, Message-ID, status,
+    the SHA-256 of the bytes sent), the member's excerpt and names go; pending mail and
+    package rows keep theirs."""
+    import datetime as dt
+    import hashlib
+    from mailworker.outbound.sender import drain_outbox, prune_sent
+    cfg, members = env
+    minji = members["kim.minji@example.net"]
+    sent = enqueue("triage:old", "triage_notice", minji.primary_address, CONTEXT, clock,
+                   member=minji, domain=domain_of(cfg))
+    assert drain_outbox(cfg, clock).sent == 1
+    sent = Outbox.get_by_id(sent.id)
+    eml, = cfg.resolve(cfg.outgoing.directory).glob("*.eml")
+    assert sent.sent_sha256 == hashlib.sha256(eml.read_bytes()).hexdigest()
+    clock.advance(days=89)
+    waiting = enqueue("triage:new", "triage_notice", minji.primary_address, CONTEXT, clock,
+                      member=minji, domain=domain_of(cfg))
+    Outbox.update(not_before=dt.datetime(2030, 1, 1)).where(Outbox.id == waiting.id).execute()
+    assert prune_sent(cfg, clock) == 0                      # 89 days: not yet
+    clock.advance(days=2)
+    assert prune_sent(cfg, clock) == 1
+    old = Outbox.get_by_id(sent.id)
+    assert old.context == {} and old.attachments == [] and old.pruned_at is not None
+    assert (old.status, old.to_addr, old.key, old.message_id, old.sent_sha256) == \
+        ("sent", minji.primary_address, "triage:old", sent.message_id, sent.sent_sha256)
+    assert Outbox.get_by_id(waiting.id).context["display_name"] == "김민지"   # not sent
+    assert prune_sent(cfg, clock) == 0                      # once

@@ -193,7 +193,7 @@ class CreditHistory:
         for i in range(0, len(bands), BAND_CHUNK):
             query = (TextBand.select(TextBand.band, CreditedText.msg_sha256,
                                      CreditedText.member, CreditedText.signature, Message.id)
-                     .join(CreditedText, on=CreditedText.msg_sha256 == TextBand.msg_sha256)
+                     .join(CreditedText, on=CreditedText.key == TextBand.text)
                      .join(Message, pw.JOIN.LEFT_OUTER,
                            on=Message.sha256 == CreditedText.msg_sha256)
                      .where(TextBand.band.in_(bands[i:i + BAND_CHUNK])).tuples())

@@ -37,6 +37,10 @@ SKETCH_CHARS = 100_000      # the sketch reads this much of the normal form
 MIN_DISTINCT_CHARS = 5      # fewer different letters/digits than this: no real words
 _EMPTY = 1 << 25            # bin values are below this (a 32-bit hash without its 7 bin bits)
 _PACK = struct.Struct(f">{BINS}I")
+# What is kept and compared: each bin's low 16 bits (a chance equal bin in 65,536 moves a
+# similarity by nothing that matters, and every credited text's row is half the size).
+# The band keys are made from the full 32-bit values before that.
+_KEPT = struct.Struct(f">{BINS}H")
 
 # What each character becomes (looked up once per character met, so only the few hundred
 # a mail uses are ever looked up): kept as a letter or digit, kept (a symbol such as an
@@ -64,7 +68,7 @@ class TextPrint:
     sha: str                        # SHA-256 hex of the normal form
     chars: int                      # letters and digits
     no_words: str | None            # why the text has no real words (None: it has)
-    signature: bytes                # MinHash sketch (BINS big-endian 32-bit values)
+    signature: bytes                # MinHash sketch as kept (BINS big-endian 16-bit values)
     bands: tuple[int, ...]          # one look-up key per band (signed 64-bit)
     # The fingerprint as schema 2 computed it (NFKC, case and blanks only): texts credited
     # before the upgrade are stored under it, and a verbatim resend must still match them.
@@ -162,11 +166,16 @@ def band_keys(signature: bytes) -> tuple[int, ...]:
     return tuple(keys)
 
 
+def kept_signature(signature: bytes) -> bytes:
+    """The sketch as stored and compared: the low 16 bits of each bin."""
+    return _KEPT.pack(*[v & 0xFFFF for v in _PACK.unpack(signature)])
+
+
 def similarity(a: bytes, b: bytes) -> float:
-    """Estimated Jaccard similarity of two sketches' shingle sets."""
-    if len(a) != len(b) or not a:
+    """Estimated Jaccard similarity of two kept sketches' shingle sets."""
+    if len(a) != len(b) or len(a) != _KEPT.size:
         return 0.0
-    return sum(x == y for x, y in zip(_PACK.unpack(a), _PACK.unpack(b))) / BINS
+    return sum(x == y for x, y in zip(_KEPT.unpack(a), _KEPT.unpack(b))) / BINS
 
 
 def text_print(text: str) -> TextPrint | None:
@@ -183,6 +192,6 @@ def text_print(text: str) -> TextPrint | None:
     legacy = " ".join(nfkc(text).casefold().split())
     return TextPrint(sha=hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest(),
                      chars=len(alnum), no_words=_no_words(words, alnum),
-                     signature=signature, bands=band_keys(signature),
+                     signature=kept_signature(signature), bands=band_keys(signature),
                      legacy_sha=hashlib.sha256(legacy.encode("utf-8", "surrogatepass"))
                      .hexdigest())

@@ -16,7 +16,7 @@ from typing import Any
 import peewee as pw
 
 from ..models import (CreditedText, HourCredit, LedgerEvent, Message, Outbox, StaffRequest,
-                      TextBand, db_proxy)
+                      TextBand, db_proxy, text_key)
 from ..prepared import (complete_row, execute_rows, insert_instance, insert_many, prepared,
                         repeated_rows)
 
@@ -79,10 +79,12 @@ class DirectSink:
 
     def text(self, sha256: str, member_id: int, signature: bytes, bands) -> None:
         """A credited text's sketch and band keys (near-copy look-ups)."""
+        key = text_key(sha256)
         insert_many(CreditedText, [complete_row(CreditedText, {
-            "msg_sha256": sha256, "member": member_id, "signature": signature})])
-        insert_many(TextBand, [complete_row(TextBand, {"band": b, "msg_sha256": sha256})
-                               for b in bands])
+            "key": key, "msg_sha256": sha256, "member": member_id, "signature": signature})],
+            on_conflict_ignore=True)
+        insert_many(TextBand, [{"band": b, "text": key} for b in bands],
+                    on_conflict_ignore=True)
 
 
 class BatchedMessage(SimpleNamespace):
@@ -129,10 +131,10 @@ class BatchSink:
         self._pending["staff"].append(complete_row(StaffRequest, values))
 
     def text(self, sha256: str, member_id: int, signature: bytes, bands) -> None:
+        key = text_key(sha256)
         self._pending["text"].append(complete_row(CreditedText, {
-            "msg_sha256": sha256, "member": member_id, "signature": signature}))
-        self._pending["band"].extend(complete_row(TextBand, {"band": b, "msg_sha256": sha256})
-                                     for b in bands)
+            "key": key, "msg_sha256": sha256, "member": member_id, "signature": signature}))
+        self._pending["band"].extend({"band": b, "text": key} for b in bands)
 
     def flush(self) -> None:
         """Write everything kept, one statement per table (messages first)."""
@@ -144,7 +146,7 @@ class BatchSink:
         insert_many(LedgerEvent, self._tables["event"])
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
         insert_many(StaffRequest, self._tables["staff"])
-        insert_many(CreditedText, self._tables["text"])
-        insert_many(TextBand, self._tables["band"])
+        insert_many(CreditedText, self._tables["text"], on_conflict_ignore=True)
+        insert_many(TextBand, self._tables["band"], on_conflict_ignore=True)
         for rows in self._tables.values():
             rows.clear()

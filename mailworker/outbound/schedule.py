@@ -1,4 +1,5 @@
-"""Timed outbound jobs for ``mailworker run``: the daily staff digest.
+"""Timed outbound jobs for ``mailworker run``: the daily staff digest, and clearing the
+template values of mail sent long ago (``[outgoing] keep_sent_days``).
 
 ``schedule`` only sets the rhythm (a check every minute: its own ``.at()`` would read the
 machine's wall clock and zone); whether a digest is due, and for which days, is decided by
@@ -15,6 +16,7 @@ import schedule
 from ..clock import Clock
 from ..models import Outbox
 from .digest import digest_due, queue_digest
+from .sender import prune_sent
 
 log = logging.getLogger(__name__)
 
@@ -33,4 +35,6 @@ def run_digest_job(cfg, clock: Clock) -> list[Outbox]:
 def build_scheduler(cfg, clock: Clock) -> schedule.Scheduler:
     scheduler = schedule.Scheduler()
     scheduler.every(1).minutes.do(run_digest_job, cfg, clock).tag("digest")
+    # schedule only sets the rhythm; what is old enough is decided with the clock.
+    scheduler.every(6).hours.do(prune_sent, cfg, clock).tag("prune-sent")
     return scheduler

@@ -18,6 +18,7 @@ trouble; only configuration and secret errors (``MailworkerError``) come out.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import random
 from dataclasses import dataclass
@@ -145,7 +146,8 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
                 if exc.connection:
                     break
                 continue
-            _mark_sent(cfg, row, stored_now, notes + prepared.notes)
+            _mark_sent(cfg, row, stored_now, notes + prepared.notes,
+                       hashlib.sha256(prepared.data).hexdigest())
             result.sent += 1
     finally:
         receipts.close()
@@ -223,9 +225,10 @@ def _give_up(row: Outbox, why: str, stored_now, result: DrainResult,
               logged or without_addresses(why))
 
 
-def _mark_sent(cfg, row: Outbox, stored_now, notes: list[str]) -> None:
+def _mark_sent(cfg, row: Outbox, stored_now, notes: list[str], sha256: str) -> None:
     with db_proxy.atomic():
-        (Outbox.update(status="sent", sent_at=stored_now, last_error="; ".join(notes))
+        (Outbox.update(status="sent", sent_at=stored_now, last_error="; ".join(notes),
+                       sent_sha256=sha256)
          .where(Outbox.id == row.id).execute())
         if row.template == "package":
             from .packages import record_sent_package
@@ -274,3 +277,31 @@ def cancel_row(row_id: int) -> Outbox:
 
 class OutboxStateError(MailworkerError):
     """The row is not in a state that allows what was asked."""
+
+
+# --- keeping the outbox small ----------------------------------------------------------
+
+# Rows whose values later work reads again: a package's (the ledger event, a password
+# sent again on request) and its password mail's. Small, one per member and release.
+KEEP_CONTEXT = ("package", "package_password")
+
+
+def prune_sent(cfg, clock: Clock) -> int:
+    """Clear the template values of mail sent more than ``[outgoing] keep_sent_days``
+    ago (a member's excerpt, names, statements); the row keeps its key, template,
+    recipient, Message-ID, status, times and the SHA-256 of the bytes sent. Returns how
+    many rows were cleared."""
+    days = cfg.outgoing.keep_sent_days
+    if days <= 0:
+        return 0
+    stored_now = naive_utc(clock.now())
+    cleared = (Outbox.update(context={}, attachments=[], pruned_at=stored_now)
+               .where((Outbox.status == "sent")
+                      & (Outbox.sent_at < stored_now - dt.timedelta(days=days))
+                      & Outbox.pruned_at.is_null()
+                      & Outbox.template.not_in(KEEP_CONTEXT))
+               .execute())
+    if cleared:
+        log.info("outbox: template values of %d mail(s) sent over %d days ago cleared "
+                 "([outgoing] keep_sent_days)", cleared, days)
+    return cleared
