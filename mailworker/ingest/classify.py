@@ -120,7 +120,7 @@ TAG = re.compile(r"[\[【(（]\s*([^\]】)）]{1,20}?)\s*[\]】)）]")
 MIN_NEW_TEXT_CHARS = 5     # fewer non-space characters than this: "essentially empty"
 _ENOUGH_TEXT = re.compile(r"(?:\s*\S){%d}" % MIN_NEW_TEXT_CHARS)
 SCAN_CHARS = 8000          # wording is looked for in the first this many characters
-CHATTER_MAX_CHARS = 300    # a longer mail with no intent found goes to staff, not to "other"
+CHATTER_MAX_CHARS = 150    # a longer mail with no intent found goes to staff, not to "other"
 RSVP_MAX_CHARS = 200       # a longer meeting answer with review/proposal wording goes to triage
 
 
@@ -456,6 +456,8 @@ def _by_intent(intents: Intents, own_subject: str, text: str) -> Classification:
     if intents.question and not intents.service_content:
         # "제안을 보냈는데 답장이 없어요. 잘 들어간 건가요?": a question; nothing in it reports
         # on the service or proposes anything, so no credit can rest on it.
+        # "제안을 보냈는데 답장이 없어요. 잘 들어간 건가요?": nothing in it reports on the
+        # service or proposes anything, so no credit can rest on it.
         return _question(intents, own_subject + "\n" + text,
                          "asks a question; no report naming the service, no idea")
     if intents.info_question and intents.info_question >= intents.content:

@@ -35,6 +35,8 @@ QUESTION = [
     r"받고\s?싶",
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
+    # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what|if|whether)\b",
 ]
 # Questions that ask to be told something (how, where, when): the member wants an answer,
 # even when a sentence nearby describes what happened.
@@ -44,6 +46,7 @@ INFO_QUESTION = [
     r"\bhow\b", r"\bwhere\b", r"\bwhen\b", r"\bwhat\b", r"\bwhich\b", r"\bdo i\b",
     r"\bcan i\b", r"\bshould i\b", r"\bis there\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\bcould you\b", r"\bcan you\b",
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
 ]
 # A described symptom or difficulty when using the service.
 SYMPTOM = [
@@ -80,12 +83,16 @@ SYMPTOM = [
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
     r"\bonly after\b", r"\bis gone\b", r"\bstill shows\b", r"\bstays\b", r"\bcut off\b",
+    r"\bevery (?:single )?(?:time|launch|start|login|transfer)\b", r"\bon every\b",
+    r"\beven (?:after|when|though)\b", r"\bthere'?s no\b", r"\bthere is no\b",
+    r"\bworks?,? but\b", r"\bpops? up\b",
+    r"만\s?(?:나옵|나와|나오고|보여|보입|떠요|뜹|돌|계속)", r"당황|놀랐|헤맸|헤매|황당|깜짝",
     r"\btoo (?:short|long|small|big|slow|fast|many|few|hard|dark|bright|low|high|late|early|"
     r"complicated|much)\b", r"\bi lost\b", r"\bmisread\b",
 ]
 # Absence and negation say "a symptom" only about a part of the service ("다크모드가 없어서"),
 # not about anything else ("답장이 없어요", "시간이 없어서").
-WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)",
+WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)", r"\bstill\b",
                 r"\bthere is no\b", r"\bno way to\b", r"\bdoes(?:n't| not) have\b"]
 # A wish or request about how the service should be (a review when about the app,
 # an idea when about a new service for the city).
@@ -143,11 +150,19 @@ THANKS = [
     r"\bgreat to meet\b", r"\blet(?:ting)? me know\b", r"\bshar(?:e|ing)\b", r"\barticle\b",
     r"\bappreciate", r"\bmight be useful\b",
 ]
+# Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
+# whatever words the thing done has in it.
+GRATITUDE = [r"(?:주셔서|줘서|셔서|해서|주시고)\s?(?:정말\s?|너무\s?|진심으로\s?)?(?:감사|고맙|고마워)",
+             r"덕분에", r"\bthanks? (?:you )?(?:\w+ )?for\b", r"\bappreciate\b"]
+# Acknowledgement words that say "thanks" only in a short line ("received", "noted"): in a
+# longer sentence they are part of a report ("received the same webhook five times").
+ACK_SHORT_CHARS = 40
 # A request to leave the group (해촉) in everyday words. "회원 탈퇴 버튼" (an app account) is
 # not one: 탈퇴 counts only as the member's own wish or about the group.
 LEAVE = [
     r"해촉", r"사퇴", r"위촉\s?해제",
-    r"활동(?:을|은|도)?\s?(?:중단|종료|마무리|그만|더는\s?못|더\s?이상\s?못)",
+    r"활동(?:을|은|도)?\s?(?:중단|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
+    r"(?:을|를)\s?끝으로\s.{0,20}?(?:활동|단원)",
     r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가|빠지|빼)",
     r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)",
     r"그만\s?(?:두|둘|하겠|할게|하려|할래|하고\s?싶|할까)", r"명단에서\s?(?:빼|지워|삭제)",
@@ -175,7 +190,16 @@ _QUESTION, _INFO, _SYMPTOM, _WISH = map(_compile, (QUESTION, INFO_QUESTION, SYMP
 _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_compile, (IDEA, CITY, APP, THANKS,
                                                                 LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _compile(WEAK_SYMPTOM)
-_IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|\bhow about\b|\bwhat if\b|\bwhy not\b", re.I)
+_GRATITUDE = _compile(GRATITUDE)
+_EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank", re.I)
+_IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
+                            r"\bwhy not\b|\bwouldn'?t it be\b", re.I)
+# "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
+# does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
+_REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
+                           r"[.!~ㅠㅜ]*$")
+_SPECULATION = re.compile(r"것\s?같|좋겠|좋을|수\s?있|겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
+                          r"세요|십시오|시면|드릴게|드리겠")
 
 
 @dataclass
@@ -244,6 +268,11 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             found.leave += 1
             found.cue("leave", leave)
             continue
+        gratitude = _GRATITUDE.search(sentence)
+        if gratitude and not _QUESTION.search(sentence):
+            found.thanks += 1
+            found.cue("thanks", gratitude)
+            continue
         own_mail = _OWN_MAIL.search(sentence)
         idea_question = _IDEA_QUESTION.search(sentence)
         question = None if idea_question else _QUESTION.search(sentence)
@@ -258,6 +287,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         symptom = _SYMPTOM.search(sentence)
         if symptom is None and _APP.search(sentence):
             symptom = _WEAK_SYMPTOM.search(sentence)
+        if symptom is None and not _SPECULATION.search(sentence):
+            symptom = _REPRODUCTION.search(sentence)
         idea = _IDEA.search(sentence)
         wish = _WISH.search(sentence)
         if idea and (not symptom or _CITY.search(sentence)):
@@ -284,7 +315,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.cue("feedback", wish)
             continue
         thanks = _THANKS.search(sentence)
-        if thanks:
+        if thanks and (len(sentence) <= ACK_SHORT_CHARS or _EXPLICIT_THANKS.search(sentence)):
             found.thanks += 1
             found.cue("thanks", thanks)
     return found
