@@ -43,6 +43,7 @@ class Analysis:
     kind: str = "triage"
     kind_reason: str = ""
     rsvp: str | None = None
+    request: str | None = None      # what a question asks for (self-service), see classify
     auth_ok: bool = True
     auth_reason: str = ""
     body_sha: str | None = None     # fingerprint of the new text (None if there is none)
@@ -67,6 +68,7 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         verdict = classify(mail)
         a = summary(mail)
         a.kind, a.kind_reason, a.rsvp = verdict.kind, verdict.reason, verdict.rsvp
+        a.request = verdict.request
         a.auth_ok, a.auth_reason = authentication_verdict(mail, trusted_authserv_id)
         text = mail.new_text
         if text.strip():

@@ -29,7 +29,7 @@ from ..clock import Clock, naive_utc
 from ..db import IngestCommits, state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
-from . import record
+from . import record, selfservice
 from .analysis import Analysis, Analyzer, Job, summary
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
@@ -322,7 +322,14 @@ class Ingestor:
             duplicate_of=duplicate_of,
             min_body_chars=cfg.ingest.min_body_chars,
             daily_cap=cfg.ingest.daily_credit_cap,
-            reply_to_non_members=cfg.ingest.reply_to_non_members)
+            reply_to_non_members=cfg.ingest.reply_to_non_members,
+            request=a.request)
+        answer = None
+        if decision.reply == "self_service":
+            answer = selfservice.plan(member, a.request, auth_ok=a.auth_ok,
+                                      auth_reason=a.auth_reason, now=now, tz=self.tz,
+                                      kind_reason=a.kind_reason)
+            decision = answer.decision
         reason = decision.reason
         if a.defects and decision.disposition in ("triage", "quarantined"):
             reason += "; parse problems: " + "; ".join(a.defects[:3])
@@ -340,8 +347,13 @@ class Ingestor:
                 extra = {"kind": a.kind, "reason_text": decision.reason}
             elif decision.reply == "rsvp_ack":
                 extra = {"answer": a.rsvp}
-            record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
-                               extra)
+            if answer is not None:
+                record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
+                                   answer.extra, key=answer.key, to=answer.to,
+                                   attachments=answer.attachments)
+            else:
+                record.queue_reply(cfg, sink, decision.reply, message, member, now,
+                                   self.clock, extra)
         return message
 
 

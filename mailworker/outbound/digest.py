@@ -117,9 +117,14 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
 
     triage_q = (Message.select(Message, Member).join(Member, pw.JOIN.LEFT_OUTER)
                 .where(Message.disposition == "triage").order_by(Message.received_at))
-    triage = [{"id": m.id, "display_name": who(m), "subject": m.subject,
+    triage = [{"id": m.id, "display_name": who(m), "subject": m.subject, "kind": m.kind,
                "received_local": local(m.received_at), "reason": m.reason}
               for m in triage_q.limit(LIST_LIMITS["triage"])]
+    questions_waiting = triage_q.where(Message.kind == "question").count()
+    # Members' thanks and chatter, and questions answered automatically: counts only.
+    day_counts = dict(Message.select(Message.disposition, pw.fn.COUNT(Message.id))
+                      .where(in_day & Message.disposition.in_(("noted", "answered")))
+                      .group_by(Message.disposition).tuples())
     non_q = (Message.select().where(in_day & (Message.disposition == "non_member"))
              .order_by(Message.received_at))
     non_members = [{"sender": m.sender or "(no sender)", "subject": m.subject,
@@ -143,6 +148,8 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "generated_local": local(now),
         "items": items, "items_total": len(all_items), "counts": counts,
         "triage": triage, "triage_total": triage_q.count(),
+        "questions_waiting": questions_waiting,
+        "other_total": day_counts.get("noted", 0), "answered_total": day_counts.get("answered", 0),
         "non_members": non_members, "non_members_total": non_q.count(),
         "quarantined": quarantined, "quarantined_total": quar_q.count(),
         "failures": failures, "failures_total": fail_q.count(),

@@ -21,7 +21,8 @@ from ..models import CATEGORY_KO
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
-                  "package_password", "digest")
+                  "package_password", "digest", "question_received", "hours_statement",
+                  "receipts_again", "help", "triage_reply")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
 NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
 # The --var values each notice uses: (required, optional). A test checks them against the
@@ -35,12 +36,12 @@ LANGUAGES = ("ko", "en")
 LABELS = {
     "ko": {"kind": {"review": "품평", "proposal": "제안", "resignation": "해촉 요청",
                     "rsvp": "참석 회신", "triage": "분류 대기", "auto_reply": "자동 회신",
-                    "bounce": "반송"},
+                    "bounce": "반송", "question": "문의", "other": "인사·확인"},
            "category": dict(CATEGORY_KO),
            "answer": {"attend": "참석", "decline": "불참"}},
     "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
                     "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
-                    "bounce": "bounce"},
+                    "bounce": "bounce", "question": "question", "other": "thanks/other"},
            "category": {"student": "university student", "citizen": "citizen",
                         "developer": "blockchain developer", "business": "blockchain business"},
            "answer": {"attend": "attend", "decline": "not attend"}},
