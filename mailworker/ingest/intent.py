@@ -182,24 +182,58 @@ OWN_MAIL = [r"(?:(?:비밀번호|비번|password)\s?(?:메일|e-?mail|mail)|압�
             r"(?:안\s?(?:와|왔|옵)|못\s?받|없어요|never|not received|didn'?t (?:get|receive)|"
             r"지워|지웠|날아|잃어|lost|없어|없네|없습|\bno\b)"]
 
-def _compile(patterns: list[str]) -> re.Pattern:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M)
+_HANGUL = re.compile(r"[가-힣ㄱ-ㅣ]")
+_LATIN = re.compile(r"[a-z]")
+_ESCAPE = re.compile(r"\\[a-zA-Z]")
 
 
-_QUESTION, _INFO, _SYMPTOM, _WISH = map(_compile, (QUESTION, INFO_QUESTION, SYMPTOM, WISH))
-_IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_compile, (IDEA, CITY, APP, THANKS,
-                                                                LEAVE, OWN_MAIL))
-_WEAK_SYMPTOM = _compile(WEAK_SYMPTOM)
-_GRATITUDE = _compile(GRATITUDE)
-_EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank", re.I)
+class _Form:
+    """One list of patterns, searched as up to three regular expressions: the Korean
+    patterns only in sentences with Hangul, the English ones only in sentences with Latin
+    letters (most sentences have one script; one alternation per script is much cheaper
+    than one over both). Text is casefolded, so no re.I."""
+
+    def __init__(self, patterns: list[str]):
+        groups: dict[str, list[str]] = {"ko": [], "en": [], "any": []}
+        for p in patterns:
+            bare = _ESCAPE.sub("", p)
+            ko, en = bool(_HANGUL.search(bare)), bool(_LATIN.search(bare))
+            groups["ko" if ko and not en else "en" if en and not ko else "any"].append(p)
+        self.ko, self.en, self.any = (
+            re.compile("|".join(f"(?:{p})" for p in ps), re.M) if ps else None
+            for ps in (groups["ko"], groups["en"], groups["any"]))
+
+    def search(self, sentence: str, script: tuple[bool, bool]) -> re.Match | None:
+        has_ko, has_en = script
+        for regex, wanted in ((self.ko, has_ko), (self.en, has_en), (self.any, True)):
+            if regex is not None and wanted:
+                m = regex.search(sentence)
+                if m:
+                    return m
+        return None
+
+
+def _script(sentence: str) -> tuple[bool, bool]:
+    return bool(_HANGUL.search(sentence)), bool(_LATIN.search(sentence))
+
+
+_QUESTION, _INFO, _SYMPTOM, _WISH = map(_Form, (QUESTION, INFO_QUESTION, SYMPTOM, WISH))
+_IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, THANKS,
+                                                             LEAVE, OWN_MAIL))
+_WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
+_GRATITUDE = _Form(GRATITUDE)
+_EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
-                            r"\bwhy not\b|\bwouldn'?t it be\b", re.I)
+                            r"\bwhy not\b|\bwouldn'?t it be\b")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
                            r"[.!~ㅠㅜ]*$")
 _SPECULATION = re.compile(r"것\s?같|좋겠|좋을|수\s?있|겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠")
+
+
+CUE_CHARS = 14
 
 
 @dataclass
@@ -219,7 +253,9 @@ class Intents:
         if match is None:
             return
         words = self.cues.setdefault(name, [])
-        word = " ".join(match.group().split())
+        word = " ".join(match.group().split()).rstrip(" .,!?")
+        if len(word) > CUE_CHARS:      # a long form ("…하면 … 것 같") is named by its start
+            word = word[:CUE_CHARS - 1] + "…"
         if word and word not in words and len(words) < 4:
             words.append(word)
 
@@ -261,51 +297,52 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
     last = ""          # the intent of the last report or idea sentence
     for sentence in sentences(text)[:max_sentences]:
         found.sentences += 1
-        if not found.names_service and _APP.search(sentence):
+        script = _script(sentence)
+        if not found.names_service and _APP.search(sentence, script):
             found.names_service = True
-        leave = _LEAVE.search(sentence)
+        leave = _LEAVE.search(sentence, script)
         if leave:
             found.leave += 1
             found.cue("leave", leave)
             continue
-        gratitude = _GRATITUDE.search(sentence)
-        if gratitude and not _QUESTION.search(sentence):
+        gratitude = _GRATITUDE.search(sentence, script)
+        if gratitude and not _QUESTION.search(sentence, script):
             found.thanks += 1
             found.cue("thanks", gratitude)
             continue
-        own_mail = _OWN_MAIL.search(sentence)
+        own_mail = _OWN_MAIL.search(sentence, script)
         idea_question = _IDEA_QUESTION.search(sentence)
-        question = None if idea_question else _QUESTION.search(sentence)
+        question = None if idea_question else _QUESTION.search(sentence, script)
         if question or own_mail:
             # The member asks: topic words in a question are not a report.
             found.question += 1
             found.cue("question", question or own_mail)
-            info = _INFO.search(sentence)
+            info = _INFO.search(sentence, script)
             if info or own_mail:
                 found.info_question += 1
             continue
-        symptom = _SYMPTOM.search(sentence)
-        if symptom is None and _APP.search(sentence):
-            symptom = _WEAK_SYMPTOM.search(sentence)
+        symptom = _SYMPTOM.search(sentence, script)
+        if symptom is None and _APP.search(sentence, script):
+            symptom = _WEAK_SYMPTOM.search(sentence, script)
         if symptom is None and not _SPECULATION.search(sentence):
             symptom = _REPRODUCTION.search(sentence)
-        idea = _IDEA.search(sentence)
-        wish = _WISH.search(sentence)
-        if idea and (not symptom or _CITY.search(sentence)):
+        idea = _IDEA.search(sentence, script)
+        wish = _WISH.search(sentence, script)
+        if idea and (not symptom or _CITY.search(sentence, script)):
             found.idea += 1
             found.cue("idea", idea)
             last = "idea"
             continue
         if symptom:
             found.feedback += 1
-            found.app_feedback += bool(_APP.search(sentence))
+            found.app_feedback += bool(_APP.search(sentence, script))
             found.cue("feedback", symptom)
             last = "feedback"
             continue
         if wish:
             # A wish goes with what it is about, or carries on the sentence before it
             # ("…발급하면 편할 것 같아요. 앱에 같이 넣으면 좋겠네요" is still the idea).
-            city, app = _CITY.search(sentence), _APP.search(sentence)
+            city, app = _CITY.search(sentence, script), _APP.search(sentence, script)
             if (city and not app) or last == "idea":
                 found.idea += 1
                 found.cue("idea", wish)
@@ -314,7 +351,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.app_feedback += bool(app)
                 found.cue("feedback", wish)
             continue
-        thanks = _THANKS.search(sentence)
+        thanks = _THANKS.search(sentence, script)
         if thanks and (len(sentence) <= ACK_SHORT_CHARS or _EXPLICIT_THANKS.search(sentence)):
             found.thanks += 1
             found.cue("thanks", thanks)
