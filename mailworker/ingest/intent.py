@@ -31,6 +31,7 @@ QUESTION = [
     r"문의(?:드립니다|드려요|합니다|드리|\s*드립니다|\s*드려요|드릴|사항)",
     r"알려\s?(?:주세요|주시|주실|줘|달라)", r"알고\s?싶",
     r"확인\s?(?:부탁|좀|해\s?주|해주|요청|가능할까)",
+    r"(?:조회|알려|보내|발급|재발송|전송|안내)\s?(?:좀\s?)?부탁",
     r"(?:다시|재)\s?(?:보내|발송|전송|받)", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
     r"받고\s?싶",
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
@@ -66,13 +67,18 @@ SYMPTOM = [
     r"입력하면|다운로드하면|스캔하면|찍으면|보내려고\s?하면|하려고\s?하면|하려고\s?하니)",
     # an attempt that did not go as planned: "결제를 시도했는데 … 취소됐습니다"
     r"(?:시도|눌렀|했|해\s?봤|해봤)는데\s.{0,60}?(?:취소|실패|안\s|못\s|만\s?계속|계속\s)",
+    r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
+    r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
+    r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
+    r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: ",
+    r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
     r"오래\s?걸|걸립니다|걸려요|걸리네|초\s?넘게|초\s?정도|초씩|한참",
     r"깨져|깨집|깨지|잘려|잘립|잘리|사라져|사라집|풀려|풀립|비어\s?(?:버|있)|흐리게|하얗게|검은\s?화면",
     r"중복|두\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
     r"안보여|안돼|안되|안됨|안나|안와|안떠|업ㅅ", r"만료된|잘못\s?(?:나|뜨|표시)|틀려|틀립|이상해|이상하게|이상합",
     r"라고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"다고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"뜨고|뜨면서|뜹니다|떠요|떠서",
-    r"\s안\s?[가-힣]{1,6}(?:요|니다|네요)[.!~ㅠㅜ]*$",
+    r"\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)",
     r"불편|번거롭|번거로|헷갈|어렵(?:습니다|네요|고|더라)|어려워|힘들(?:어|더|고|었|네)|답답|부셔|과한|과합|"
     r"너무\s?(?:작|길|많|느|오래|커|작아|어두|밝)",
     r"\bfreez", r"\bhang", r"\bstuck\b", r"\bfail", r"\bbroken\b", r"\bdoesn'?t\b", r"\bdoes not\b",
@@ -108,6 +114,9 @@ IDEA = [
     r"제안", r"건의", r"아이디어", r"도입", r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
     r"해\s?보면|해보면|해\s?보는|시범", r"만들면|만들어\s?(?:주|서)|구축", r"플랫폼",
     r"넓히|확대|확장|다른\s?분야|다음에는",
+    # the same thing for something new: "같은 방식으로 예비군 이수증도 발급되게 하면"
+    r"같은\s?(?:방식|식)으로|이런\s?(?:식|방식)으로",
+    r"(?:도|까지)\s.{0,20}?(?:발급|적용|도입|확대|연동)(?:되게|하게|해\s?주|하면|되면)",
     # a new service described: "…볼 수 있게 하는 서비스입니다"
     r"(?:수\s?있게|있도록|하는|주는)\s?(?:서비스|제도|시스템|플랫폼|사업)",
     # a change and the good it would do: "…로 하면 … 빨라질 것 같습니다", "개방해 주시면 … 만들 수 있습니다"
@@ -225,6 +234,8 @@ _GRATITUDE = _Form(GRATITUDE)
 _EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
                             r"\bwhy not\b|\bwouldn'?t it be\b")
+# "Maybe keep it a bit longer?": a suggestion in question form, a wish.
+_SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
@@ -312,7 +323,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             continue
         own_mail = _OWN_MAIL.search(sentence, script)
         idea_question = _IDEA_QUESTION.search(sentence)
-        question = None if idea_question else _QUESTION.search(sentence, script)
+        suggestion = _SUGGESTION_QUESTION.search(sentence)
+        question = (None if idea_question or suggestion
+                    else _QUESTION.search(sentence, script))
         if question or own_mail:
             # The member asks: topic words in a question are not a report.
             found.question += 1
@@ -327,7 +340,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if symptom is None and not _SPECULATION.search(sentence):
             symptom = _REPRODUCTION.search(sentence)
         idea = _IDEA.search(sentence, script)
-        wish = _WISH.search(sentence, script)
+        wish = _WISH.search(sentence, script) or suggestion
         if idea and (not symptom or _CITY.search(sentence, script)):
             found.idea += 1
             found.cue("idea", idea)
