@@ -120,7 +120,7 @@ TAG = re.compile(r"[\[【(（]\s*([^\]】)）]{1,20}?)\s*[\]】)）]")
 MIN_NEW_TEXT_CHARS = 5     # fewer non-space characters than this: "essentially empty"
 _ENOUGH_TEXT = re.compile(r"(?:\s*\S){%d}" % MIN_NEW_TEXT_CHARS)
 SCAN_CHARS = 8000          # wording is looked for in the first this many characters
-CHATTER_MAX_CHARS = 150    # a longer mail with no intent found goes to staff, not to "other"
+CHATTER_MAX_CHARS = 40     # a longer mail with no intent found goes to staff, not to "other"
 RSVP_MAX_CHARS = 200       # a longer meeting answer with review/proposal wording goes to triage
 
 

@@ -72,6 +72,8 @@ SYMPTOM = [
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
     r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: ",
     r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
+    r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
+    r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
     r"오래\s?걸|걸립니다|걸려요|걸리네|초\s?넘게|초\s?정도|초씩|한참",
     r"깨져|깨집|깨지|잘려|잘립|잘리|사라져|사라집|풀려|풀립|비어\s?(?:버|있)|흐리게|하얗게|검은\s?화면",
@@ -132,6 +134,7 @@ IDEA = [
     r"\b(?:seoul|city|district)s? (?:could|should)\b", r"\bpilot", r"\bintroduce\b", r"\badopt\b",
     r"\blet (?:citizens|residents|people)\b", r"\bon the (?:city )?(?:ledger|blockchain)\b",
     r"\bissue\b.{0,40}\bas tokens?\b", r"\blook into\b",
+    r"\b(?:people|parents|citizens|residents|buyers|students) would\b",
 ]
 # Words that put a wish on the city's side (a new service, a policy) ...
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
@@ -145,7 +148,8 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
        r"계정|탭|다운로드|검색|화면|잔고", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
        r"\baccount\b", r"\bdashboard\b", r"\btab\b", r"\bfeature", r"\bexport", r"\bversion\b",
-       r"\bbeta\b", r"\bsession\b", r"\bform\b", r"\bcertificate", r"\bscanner\b"]
+       r"\bbeta\b", r"\bsession\b", r"\bform\b", r"\bcertificate", r"\bscanner\b", r"\bsdk\b",
+       r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b"]
 # Thanks, acknowledgement and chatter: no request, no report.
 THANKS = [
     r"감사|고맙|고마워|수고|잘\s?받았|받았습니다|받았어요|받았어|받았습니|잘\s?받|확인했|확인\s?했|확인\s?완료|"
@@ -153,12 +157,18 @@ THANKS = [
     r"공유\s?(?:드립|합니다|드려)|보내\s?드립니다|보내드립니다|참고하세요|연락\s?드립니다|연락드릴|"
     r"보내겠습니다|유익했|좋았어요|배웠습니다|조심하세요|고생\s?많|잘\s?(?:봤|읽었)|되세요|뵙겠|"
     r"^확인\s?요|영광|기다릴게|기다리겠",
+
     r"\bthanks?\b", r"\bthank you\b", r"\bgot it\b", r"\bnoted\b", r"\breceived\b",
-    r"\bperfect\b", r"\bcheers\b", r"\bfyi\b", r"\bforward(?:ing)?\b", r"\bin case\b",
+    r"\bperfect\b", r"\bcheers\b",
     r"\bhave a (?:good|nice|great)\b", r"\bworks now\b", r"\bsolved\b", r"\ball i needed\b",
-    r"\bgreat to meet\b", r"\blet(?:ting)? me know\b", r"\bshar(?:e|ing)\b", r"\barticle\b",
-    r"\bappreciate", r"\bmight be useful\b",
+    r"\bgreat to meet\b", r"\blet(?:ting)? me know\b", r"\bappreciate",
 ]
+# Passing something on, greetings: chatter, however long the sentence.
+CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달)",
+           r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|새해|명절|추석|메리\s?크리스마스",
+           r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b", r"\bshar(?:e|ing)\b", r"\barticle\b",
+           r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b", r"\bmerry christmas\b",
+           r"\bseason'?s greetings\b"]
 # Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
 # whatever words the thing done has in it.
 GRATITUDE = [r"(?:주셔서|줘서|셔서|해서|주시고)\s?(?:정말\s?|너무\s?|진심으로\s?)?(?:감사|고맙|고마워)",
@@ -231,9 +241,10 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
                                                              LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
+_CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
-                            r"\bwhy not\b|\bwouldn'?t it be\b")
+                            r"\bwhy not\b|\bwouldn'?t it be\b|\b(?:could|should) (?:the city|seoul|we)\b")
 # "Maybe keep it a bit longer?": a suggestion in question form, a wish.
 _SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
@@ -365,7 +376,10 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.cue("feedback", wish)
             continue
         thanks = _THANKS.search(sentence, script)
-        if thanks and (len(sentence) <= ACK_SHORT_CHARS or _EXPLICIT_THANKS.search(sentence)):
+        if not (thanks and (len(sentence) <= ACK_SHORT_CHARS
+                            or _EXPLICIT_THANKS.search(sentence))):
+            thanks = _CHATTER.search(sentence, script)
+        if thanks:
             found.thanks += 1
             found.cue("thanks", thanks)
     return found
