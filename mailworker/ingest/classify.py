@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .intent import APP, Intents, read_intents
+from .intent import APP, Intents, read_intents, statements
 from .parse import ParsedMail, casefolded
 
 # --- data ----------------------------------------------------------------------------
@@ -384,7 +384,9 @@ _SIGNATURE_LINE = re.compile(r"\(주\)|㈜|\btel\b|전화|\b01\d-|\b0\d{1,2}-\d|
 
 
 _APP_WORDS = re.compile("|".join(f"(?:{p})" for p in APP), re.I)
-_ATTENDANCE_AS_CAUSE = re.compile(r"참석[^.?!\n]{0,6}?(?:해서|어서|아서|라서|했는데|못해)\s")
+# "참석을 못 해서 …" gives a cause, "불참하면 …"/"불참 시" a case: neither answers an invitation.
+_ATTENDANCE_AS_CAUSE = re.compile(r"참석[^.?!\n]{0,6}?(?:해서|어서|아서|라서|했는데|못해)\s|"
+                                  r"(?:참석|불참)\s?(?:시|하면|하지\s?않으면|할\s?경우)(?:\s|$)")
 
 
 def member_words(mail: ParsedMail) -> str:
@@ -511,7 +513,8 @@ def classify(mail: ParsedMail) -> Classification:
             return Classification("question", f"subject command {topic.strip()!r}",
                                   request=command)
         # "참석을 못 해서 내용이 궁금합니다" gives a cause, not an answer to the invitation.
-        signals = _Signals(topic, _ATTENDANCE_AS_CAUSE.sub(" ", text))
+        signals = _Signals(_ATTENDANCE_AS_CAUSE.sub(" ", topic),
+                           _ATTENDANCE_AS_CAUSE.sub(" ", statements(text)))
         rsvp = _rsvp(signals, mail, is_reply)
         if rsvp:
             if intents.content >= 2 and len(text) > RSVP_MAX_CHARS:

@@ -37,7 +37,7 @@ QUESTION = [
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
     # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
-    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what|if|whether)\b",
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
 ]
 # Questions that ask to be told something (how, where, when): the member wants an answer,
 # even when a sentence nearby describes what happened.
@@ -72,6 +72,7 @@ SYMPTOM = [
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
     r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: ",
     r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
+    r"\b(?:as|says?|shows?|reads?|announced as)\s[\"“']", r"\brandom (?:order|\w+)\b",
     r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
     r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
@@ -107,6 +108,7 @@ WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"�
 WISH = [
     r"면\s?좋겠|면\s?좋을|으면\s?합니다|으면\s?해요|했으면|있었으면|면\s?합니다",
     r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시",
+    r"[가-힣](?:어|아|여|워|줘)\s?주(?:세요|십시오|셨으면|시면|시기)", r"(?:주시면|주면)\s?(?:고맙|감사)",
     r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|보여\s?주|표시해",
     r"\bplease (?:add|fix|make|change|trim|show|let)\b", r"\bshould\b", r"\bwould be (?:nice|great|good)\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
@@ -138,6 +140,7 @@ IDEA = [
 ]
 # Words that put a wish on the city's side (a new service, a policy) ...
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
+        r"시스템을|시스템으로|투명|"
         r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
         r"\bcity\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil", r"\bpolicy\b",
         r"\bresidents\b", r"\bpilot\b"]
@@ -166,7 +169,8 @@ THANKS = [
 # Passing something on, greetings: chatter, however long the sentence.
 CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달)",
            r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|새해|명절|추석|메리\s?크리스마스",
-           r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b", r"\bshar(?:e|ing)\b", r"\barticle\b",
+           r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b", r"\bsharing (?:this|an?|the|some)\b",
+           r"\bshare (?:this|an?|some)\b", r"\barticle\b",
            r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b", r"\bmerry christmas\b",
            r"\bseason'?s greetings\b"]
 # Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
@@ -241,6 +245,9 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
                                                              LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
+_STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|"
+                          r"이런\s?(?:식|방식)으로|\bpropos|\bsuggest|\bidea|\bhow about\b|"
+                          r"\bwhat if\b|블록체인")
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
@@ -251,7 +258,7 @@ _SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
                            r"[.!~ㅠㅜ]*$")
-_SPECULATION = re.compile(r"것\s?같|좋겠|좋을|수\s?있|겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
+_SPECULATION = re.compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠")
 
 
@@ -303,10 +310,23 @@ class Intents:
         return self.app_feedback + 0.5 * (self.feedback - self.app_feedback)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?？。])\s+|(?<=[a-z가-힣]):\s+")
+
+
+def statements(text: str) -> str:
+    """The text without its question sentences ("회의에 불참하면 불이익이 있나요?" answers
+    no invitation)."""
+    kept = []
+    for sentence in sentences(text):
+        if not _QUESTION.search(sentence, _script(sentence)):
+            kept.append(sentence)
+    return "\n".join(kept)
+
+
 def sentences(text: str) -> list[str]:
     parts = []
     for line in text.split("\n"):
-        for piece in re.split(r"(?<=[.!?？。])\s+", line):
+        for piece in _SENTENCE_END.split(line):
             piece = piece.strip(" \t-*•·>")
             if piece:
                 parts.append(piece)
@@ -352,7 +372,11 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             symptom = _REPRODUCTION.search(sentence)
         idea = _IDEA.search(sentence, script)
         wish = _WISH.search(sentence, script) or suggestion
-        if idea and (not symptom or _CITY.search(sentence, script)):
+        city = _CITY.search(sentence, script)
+        if idea and not city and not _STRONG_IDEA.search(sentence) and _APP.search(sentence, script):
+            # "큰 글씨 화면을 만들어 주시면": a wish about the app, not a new service.
+            wish, idea = wish or idea, None
+        if idea and (not symptom or city):
             found.idea += 1
             found.cue("idea", idea)
             last = "idea"
