@@ -42,7 +42,7 @@ def evaluate(samples: list[Sample]) -> dict:
 
 def table(ev: dict) -> str:
     kinds, matrix = ev["kinds"], ev["matrix"]
-    lines = [f"| kind | mails | precision | recall |", "|---|---:|---:|---:|"]
+    lines = ["| kind | mails | precision | recall |", "|---|---:|---:|---:|"]
     for k in kinds:
         predicted = sum(matrix[(a, k)] for a in kinds)
         actual = sum(matrix[(k, p)] for p in kinds)

@@ -72,13 +72,6 @@ PROPOSAL_WORDS = {
         "adopt", "citizens", "transparency"],
 }
 
-# Resignation wording (해촉: a member asks to leave the group).
-RESIGNATION_WORDS = ["해촉", "사퇴", "단원 활동을 그만", "활동을 그만두", "그만두고 싶", "그만두겠",
-                     "단원 탈퇴", "단원에서 탈퇴", "거버넌스 탈퇴", "거버넌스에서 탈퇴", "위촉 해제",
-                     "활동 종료를 요청", "resign", "resignation", "step down", "leave the group",
-                     "leave the governance group", "withdraw from the group", "quit the group",
-                     "end my membership"]
-
 # Meetings, and how members say they will or will not come.
 MEETING_WORDS = ["정례회의", "정기회의", "회의", "간담회", "총회", "워크숍", "모임", "meeting",
                  "workshop", "assembly"]
@@ -225,7 +218,7 @@ def _weighted(weighted: dict[int, list[str]]) -> dict[str, int]:
 
 _LEXICON = Lexicon({
     "review": _weighted(REVIEW_WORDS), "proposal": _weighted(PROPOSAL_WORDS),
-    "resignation": _flat(RESIGNATION_WORDS), "meeting": _flat(MEETING_WORDS),
+    "meeting": _flat(MEETING_WORDS),
     "decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS),
 })
 _AUTO_SUBJECT = Lexicon({"auto": _flat(AUTO_REPLY_SUBJECTS)})
@@ -372,8 +365,7 @@ def request_of(text: str) -> str | None:
         return "receipts"
     if _HOURS.search(text) and not _HOURS_PROCESS.search(text):
         return "hours"
-    body_command = command_of(text) if len(text) <= 20 else None
-    return body_command
+    return command_of(text) if len(text) <= 20 else None
 
 
 # --- the member's own words --------------------------------------------------------------
@@ -456,8 +448,6 @@ def _by_intent(intents: Intents, own_subject: str, text: str) -> Classification:
         return Classification("triage", "no feedback, idea, question or thanks found in the "
                                         "member's words")
     if intents.question and not intents.service_content:
-        # "제안을 보냈는데 답장이 없어요. 잘 들어간 건가요?": a question; nothing in it reports
-        # on the service or proposes anything, so no credit can rest on it.
         # "제안을 보냈는데 답장이 없어요. 잘 들어간 건가요?": nothing in it reports on the
         # service or proposes anything, so no credit can rest on it.
         return _question(intents, own_subject + "\n" + text,
@@ -504,10 +494,12 @@ def classify(mail: ParsedMail) -> Classification:
         if leave:
             said = intents.named("leave") or subject_intents.named("leave")
             if intents.app_feedback or intents.idea:
-                competing = "review" if intents.app_feedback >= intents.idea else "proposal"
+                # "로그인 오류가 계속되고 불편합니다. 해촉 절차도 알려주세요": a person decides.
+                review = intents.app_feedback >= intents.idea
+                cues = intents.named("feedback" if review else "idea")
                 return Classification("triage", f"resignation wording ({said}) mixed with "
-                                                f"{competing} wording "
-                                                f"({intents.named('feedback' if competing == 'review' else 'idea')})")
+                                                f"{'review' if review else 'proposal'} "
+                                                f"wording ({cues})")
             return Classification("resignation", f"asks to leave: {said}")
         if command and not intents.content:
             return Classification("question", f"subject command {topic.strip()!r}",

@@ -60,7 +60,8 @@ SYMPTOM = [
     r"그대로\s?(?:예요|이에요|나옵|나와|입니다|있|남아)",
     # shown as the wrong thing, or not as expected: "1900-01-00으로 나옵니다", "…이 아니라 …이 열려요"
     r"(?:으로|로)\s?(?:나옵|나와|나오|표시돼|표시됩|보입|보여|떠요|뜹|바뀌어|바뀝|열려|열립)",
-    r"(?:이|가)\s?아니라\s", r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))", r"아직(?:도)?\s.{0,20}?(?:보입|보여|나와|나옵|떠|그대로|남아)",
+    r"(?:이|가)\s?아니라\s", r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
+    r"아직(?:도)?\s.{0,20}?(?:보입|보여|나와|나옵|떠|그대로|남아)",
     r"(?:야|어야)\s?(?:하는데|되는데)", r"종료돼|종료됩|종료되",
     # a reproduction: an action in the app and what it did
     r"(?:누르면|눌러도|누르니|눌렀더니|눌렀는데|클릭하면|켜면|돌리면|열면|들어가면|터치하면|탭하면|선택하면|"
@@ -110,7 +111,8 @@ WISH = [
     r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시",
     r"[가-힣](?:어|아|여|워|줘)\s?주(?:세요|십시오|셨으면|시면|시기)", r"(?:주시면|주면)\s?(?:고맙|감사)",
     r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|보여\s?주|표시해",
-    r"\bplease (?:add|fix|make|change|trim|show|let)\b", r"\bshould\b", r"\bwould be (?:nice|great|good)\b",
+    r"\bplease (?:add|fix|make|change|trim|show|let)\b", r"\bshould\b",
+    r"\bwould be (?:nice|great|good)\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
 ]
 # An idea for a new service or policy: proposing words and conditional-benefit forms.
@@ -142,7 +144,8 @@ IDEA = [
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
         r"시스템을|시스템으로|투명|"
         r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
-        r"\bcity\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil", r"\bpolicy\b",
+        r"\bcity\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
+        r"\bpolicy\b",
         r"\bresidents\b", r"\bpilot\b"]
 # ... or on the app's side (how the beta service should behave).
 APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝업|로그인|설치|업데이트|목록|내역|페이지|"
@@ -169,9 +172,11 @@ THANKS = [
 # Passing something on, greetings: chatter, however long the sentence.
 CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달)",
            r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|새해|명절|추석|메리\s?크리스마스",
-           r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b", r"\bsharing (?:this|an?|the|some)\b",
+           r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b",
+           r"\bsharing (?:this|an?|the|some)\b",
            r"\bshare (?:this|an?|some)\b", r"\barticle\b",
-           r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b", r"\bmerry christmas\b",
+           r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b",
+           r"\bmerry christmas\b",
            r"\bseason'?s greetings\b"]
 # Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
 # whatever words the thing done has in it.
@@ -251,7 +256,8 @@ _STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어�
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
-                            r"\bwhy not\b|\bwouldn'?t it be\b|\b(?:could|should) (?:the city|seoul|we)\b")
+                            r"\bwhy not\b|\bwouldn'?t it be\b|"
+                            r"\b(?:could|should) (?:the city|seoul|we)\b")
 # "Maybe keep it a bit longer?": a suggestion in question form, a wish.
 _SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
@@ -373,7 +379,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         idea = _IDEA.search(sentence, script)
         wish = _WISH.search(sentence, script) or suggestion
         city = _CITY.search(sentence, script)
-        if idea and not city and not _STRONG_IDEA.search(sentence) and _APP.search(sentence, script):
+        if (idea and not city and not _STRONG_IDEA.search(sentence)
+                and _APP.search(sentence, script)):
             # "큰 글씨 화면을 만들어 주시면": a wish about the app, not a new service.
             wish, idea = wish or idea, None
         if idea and (not symptom or city):
