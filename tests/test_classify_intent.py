@@ -57,6 +57,17 @@ def test_intent_decides_over_topic_words(subject, body, kind):
     assert verdict.reason
 
 
+@pytest.mark.parametrize("body", [
+    "요즘 너무 추워졌네요. 건강 챙기세요.",
+    "시험 기간이라 너무 바빠서 품평을 못 보냈어요. 다음 주에 보낼게요.",
+    "좋은 자리 만들어 주셔서 감사합니다.",
+    "어제 제안을 보냈는데 아직 답장이 없어요. 잘 들어간 건가요?",
+])
+def test_complaints_about_nothing_of_the_service_earn_nothing(body):
+    verdict = kind_of("안녕하세요", body)
+    assert verdict.kind not in CREDITABLE_KINDS, verdict.reason
+
+
 def test_notice_subject_quote_and_company_slogan_are_not_the_members_words():
     body = ("확인했습니다.\n\n--\n한수진 | 팀장\n(주)블록브릿지 — 신뢰를 제안하는 블록체인 파트너\n\n"
             "2026년 11월 16일 (월) 오전 10:00, 사무국 <g@example.org>님이 작성:\n"

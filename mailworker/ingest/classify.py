@@ -80,7 +80,9 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "참석할 수 없", "참석 못합", "못 갈 것", "못 가요", "못 갑니다", "못 갈", "못갈",
                  "can't attend", "cannot attend", "can not attend", "won't attend",
                  "will not attend", "unable to attend", "not able to attend", "can't make it",
-                 "cannot make it", "won't make it", "won't be able to attend", "not attend"]
+                 "cannot make it", "won't make it", "won't be able to attend", "not attend",
+                 "count me out", "can't come", "cannot come", "won't be coming", "can't join",
+                 "못 가겠", "못 갈 것 같", "못 가게"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
                 "참가합니다", "참가하겠습니다", "참석으로", "참석 의사",
@@ -452,6 +454,13 @@ def _by_intent(intents: Intents, own_subject: str, text: str) -> Classification:
         # service or proposes anything, so no credit can rest on it.
         return _question(intents, own_subject + "\n" + text,
                          "asks a question; no report naming the service, no idea")
+    if not intents.idea and not intents.names_service and not _APP_WORDS.search(own_subject):
+        # "요즘 너무 추워졌네요": a complaint, but about nothing of the service.
+        if intents.thanks and not intents.question:
+            return Classification("other", "chatter: no part of the service named "
+                                           f"({intents.named('thanks')})")
+        return Classification("triage", "describes a problem but names no part of the "
+                                        f"service ({intents.named('feedback')})")
     if intents.info_question and intents.info_question >= intents.content:
         # "어떻게 여나요? … 없다고 나와요": the member wants to be told; the rest is context.
         return _question(intents, own_subject + "\n" + text,

@@ -68,12 +68,17 @@ SYMPTOM = [
     r"입력하면|다운로드하면|스캔하면|찍으면|보내려고\s?하면|하려고\s?하면|하려고\s?하니)",
     # an attempt that did not go as planned: "결제를 시도했는데 … 취소됐습니다"
     r"(?:시도|눌렀|했|해\s?봤|해봤)는데\s.{0,60}?(?:취소|실패|안\s|못\s|만\s?계속|계속\s)",
+    r"너무\s?(?!감사|고맙|좋|유익|친절|편하|편리|반갑|기쁘|재밌|재미있|즐겁|잘|멋|훌륭|수고)[가-힣]{1,4}",
+    r"문제가\s?(?:될|있|생|발생|됩)|이건\s?문제",
+    r"(?:까지는|전에는|예전에는|이전에는|어제는)\s.{0,30}?(?:보였|됐|되었|나왔|잘\s)",
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
     r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: ",
     r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
     r"\b(?:as|says?|shows?|reads?|announced as)\s[\"“']", r"\brandom (?:order|\w+)\b",
+    r"\b(?:smaller|lower|less|shorter|slower|bigger|larger|longer|worse) than\b", r"\bempty\b",
+    r"\bused to\b|\bworked (?:before|fine|yesterday)\b",
     r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
     r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
@@ -152,16 +157,21 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"링크|입력|키보드|안내\s?문구|다크\s?모드|기능|지갑|증명서|인증|결제|송금|잔액|버전",
        r"\bapp\b", r"\bscreen", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
        r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
-       r"계정|탭|다운로드|검색|화면|잔고", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
+       r"계정|탭|다운로드|검색|화면|잔고|회원가입|가입|회원정보|저장|업로드|사진|글꼴|폰트|캘린더|"
+       r"아이콘|위젯|배너|팝업|카메라|qr|스캔|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
+       # doing something in the app names it too: "…누르면", "tapping …"
+       r"누르|눌러|눌렀|클릭|터치|탭하|스크롤|\btap|\bclick|\bpress|\bscroll|\bswipe", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
        r"\baccount\b", r"\bdashboard\b", r"\btab\b", r"\bfeature", r"\bexport", r"\bversion\b",
        r"\bbeta\b", r"\bsession\b", r"\bform\b", r"\bcertificate", r"\bscanner\b", r"\bsdk\b",
-       r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b"]
+       r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b", r"\bwebhook",
+       r"\btoast\b", r"\bfont", r"\bicon", r"\bwidget", r"\bupload", r"\bsign ?up\b", r"\bcalendar\b",
+       r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b"]
 # Thanks, acknowledgement and chatter: no request, no report.
 THANKS = [
     r"감사|고맙|고마워|수고|잘\s?받았|받았습니다|받았어요|받았어|받았습니|잘\s?받|확인했|확인\s?했|확인\s?완료|"
     r"알겠습니다|알겠어요|알겠습니|^넵|^네[\s.~!^]*(?:$|알|확인|받|설치)|^넹|복\s?많이|잘\s?부탁|반갑|인사\s?드|"
     r"공유\s?(?:드립|합니다|드려)|보내\s?드립니다|보내드립니다|참고하세요|연락\s?드립니다|연락드릴|"
-    r"보내겠습니다|유익했|좋았어요|배웠습니다|조심하세요|고생\s?많|잘\s?(?:봤|읽었)|되세요|뵙겠|"
+    r"보내겠습니다|유익했|좋았어요|배웠습니다|조심하세요|챙기세요|건강하세요|고생\s?많|잘\s?(?:봤|읽었)|되세요|뵙겠|"
     r"^확인\s?요|영광|기다릴게|기다리겠",
 
     r"\bthanks?\b", r"\bthank you\b", r"\bgot it\b", r"\bnoted\b", r"\breceived\b",
@@ -171,7 +181,8 @@ THANKS = [
 ]
 # Passing something on, greetings: chatter, however long the sentence.
 CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달)",
-           r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|새해|명절|추석|메리\s?크리스마스",
+           r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|참고\s?(?:부탁|바랍)|"
+           r"알려\s?드립니다|알려드려요|새해|명절|추석|메리\s?크리스마스",
            r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b",
            r"\bsharing (?:this|an?|the|some)\b",
            r"\bshare (?:this|an?|some)\b", r"\barticle\b",
@@ -189,7 +200,8 @@ ACK_SHORT_CHARS = 40
 # not one: 탈퇴 counts only as the member's own wish or about the group.
 LEAVE = [
     r"해촉", r"사퇴", r"위촉\s?해제",
-    r"활동(?:을|은|도)?\s?(?:중단|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
+    r"활동(?:을|은|도)?\s?(?:중단|중지|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
+    r"명단에서\s?(?:제외|빠지|빼)",
     r"(?:을|를)\s?끝으로\s.{0,20}?(?:활동|단원)",
     r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가|빠지|빼)",
     r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)",
@@ -250,6 +262,7 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
                                                              LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
+_WHY = re.compile(r"왜|\bwhy\b")
 _STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|"
                           r"이런\s?(?:식|방식)으로|\bpropos|\bsuggest|\bidea|\bhow about\b|"
                           r"\bwhat if\b|블록체인")
@@ -363,6 +376,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         suggestion = _SUGGESTION_QUESTION.search(sentence)
         question = (None if idea_question or suggestion
                     else _QUESTION.search(sentence, script))
+        if question and _WHY.search(sentence) and _SYMPTOM.search(sentence, script):
+            # "이름이 왜 다 '알 수 없음'으로 나오나요?": a complaint in question form.
+            question = None
         if question or own_mail:
             # The member asks: topic words in a question are not a report.
             found.question += 1
