@@ -33,7 +33,7 @@ QUESTION = [
     r"확인\s?(?:부탁|좀|해\s?주|해주|요청|가능할까)",
     r"(?:조회|알려|보내|발급|재발송|전송|안내)\s?(?:좀\s?)?부탁",
     r"(?:다시|재)\s?(?:보내|발송|전송|받)", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
-    r"받고\s?싶",
+    r"받고\s?싶", r"(?:확인|조회)\s?(?:하고|해\s?보고)\s?싶", r"(?:는지|었는지|였는지)\s?(?:확인\s?(?:부탁|좀|해\s?주|하고\s?싶|가능)|알려|궁금)",
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
     # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
@@ -82,7 +82,7 @@ SYMPTOM = [
     r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
     r"\b(?:as|says?|shows?|reads?|announced as)\s[\"“']", r"\brandom (?:order|\w+)\b",
     r"\b(?:smaller|lower|less|shorter|slower|bigger|larger|longer|worse) than\b", r"\bempty\b",
-    r"\bused to\b|\bworked (?:before|fine|yesterday)\b",
+    r"\bused to\b|\bworked (?:before|fine|yesterday)\b", r"\b(?:don'?t|doesn'?t|didn'?t) match\b",
     r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
     r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
@@ -113,6 +113,7 @@ SYMPTOM = [
 # not about anything else ("답장이 없어요", "시간이 없어서").
 WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)", r"\bstill\b",
                 r"모르겠|어디\s?있는지|찾을\s?수|\bnever\b|\bcan'?t find\b",
+                r"\b(?:don'?t|didn'?t|isn'?t|aren'?t|wasn'?t)\b",
                 r"\bthere is no\b", r"\bno way to\b", r"\bdoes(?:n't| not) have\b"]
 # A wish or request about how the service should be (a review when about the app,
 # an idea when about a new service for the city).
@@ -279,7 +280,8 @@ _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을�
                             r"\bwhy not\b|\bwouldn'?t it be\b|"
                             r"\b(?:could|should) (?:the city|seoul|we)\b")
 # "Maybe keep it a bit longer?": a suggestion in question form, a wish.
-_SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨")
+_SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨|"
+                                  r"(?:미리|먼저|화면에|앱에서)\s?(?:알려|안내해|표시해)")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
