@@ -75,6 +75,8 @@ SYMPTOM = [
     r"지\s?못(?:해|합|하고|했|하네)", r"수가?\s?없(?:어|습|네|고|더라)", r"자꾸", r"계속\s?[가-힣]{1,6}(?:요|니다|네요)",
     r"없어져|없어졌|없어지|초기화돼|초기화되|날아가|날아갔|늦게\s?(?:떠|나와|와|옵|뜹|반영)|다르게\s?(?:나와|나옵|표시)",
     r"\bkeeps? \w+ing\b|\bkept \w+ing\b",
+    r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
+    r"\bplain ?text\b|\bunencrypted\b|\binsecure\b",
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
@@ -122,7 +124,7 @@ WISH = [
     r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시",
     r"[가-힣](?:어|아|여|워|줘)\s?주(?:세요|십시오|셨으면|시면|시기)", r"(?:주시면|주면)\s?(?:고맙|감사)",
     r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|보여\s?주|표시해",
-    r"\bplease (?:add|fix|make|change|trim|show|let)\b", r"\bshould\b",
+    r"\bplease (?!(?:re)?send|remove me|take me|unsubscribe|let me know)[a-z]+\b", r"\bshould\b",
     r"\bwould be (?:nice|great|good)\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
 ]
@@ -271,6 +273,7 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
 _WHY = re.compile(r"왜|\bwhy\b")
+_REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
 _STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|"
                           r"이런\s?(?:식|방식)으로|\bpropos|\bsuggest|\bidea|\bhow about\b|"
                           r"\bwhat if\b|블록체인")
@@ -392,6 +395,16 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             # The member asks: topic words in a question are not a report.
             found.question += 1
             found.cue("question", question or own_mail)
+            report = _REPORT_CLAUSE.match(sentence)
+            symptom = (report and not own_mail
+                       and _SYMPTOM.search(report.group(1), script))
+            if symptom:
+                # "송금 누르면 '알 수 없는 오류' 나오는데 저만 그런가요?": the report before
+                # "…는데" stands, whatever the question after it.
+                found.feedback += 1
+                found.app_feedback += bool(_APP.search(sentence, script))
+                found.cue("feedback", symptom)
+                last = "feedback"
             info = _INFO.search(sentence, script)
             if info or own_mail:
                 found.info_question += 1
