@@ -224,6 +224,7 @@ _LEXICON = Lexicon({
     "decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS),
 })
 _AUTO_SUBJECT = Lexicon({"auto": _flat(AUTO_REPLY_SUBJECTS)})
+_DECLINE_OR_ATTEND = Lexicon({"decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS)})
 _BOUNCE_WORDS = Lexicon({"bounce": _flat(BOUNCE_WORDS)})
 _tags = {k.casefold(): v for k, v in SUBJECT_TAGS.items()}
 
@@ -513,10 +514,12 @@ def classify(mail: ParsedMail) -> Classification:
         if command and not intents.content:
             return Classification("question", f"subject command {topic.strip()!r}",
                                   request=command)
-        # "참석을 못 해서 내용이 궁금합니다" gives a cause, not an answer to the invitation.
-        signals = _Signals(_ATTENDANCE_AS_CAUSE.sub(" ", topic),
-                           _ATTENDANCE_AS_CAUSE.sub(" ", statements(text)))
-        rsvp = _rsvp(signals, mail, is_reply)
+        rsvp = None
+        if _DECLINE_OR_ATTEND.first(topic) or _DECLINE_OR_ATTEND.first(text):
+            # "참석을 못 해서 내용이 궁금합니다" gives a cause, not an answer to the invitation.
+            signals = _Signals(_ATTENDANCE_AS_CAUSE.sub(" ", topic),
+                               _ATTENDANCE_AS_CAUSE.sub(" ", statements(text)))
+            rsvp = _rsvp(signals, mail, is_reply)
         if rsvp:
             if intents.content >= 2 and len(text) > RSVP_MAX_CHARS:
                 competing = _credit_kind(intents, own_subject, text)

@@ -166,9 +166,9 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\bapp\b", r"\bscreen", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
        r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
        r"계정|탭|다운로드|검색|화면|잔고|회원가입|가입|회원정보|저장|업로드|사진|글꼴|폰트|캘린더|"
-       r"아이콘|위젯|배너|팝업|카메라|qr|스캔|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
+       r"아이콘|위젯|배너|팝업|카메라|스캔|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
        # doing something in the app names it too: "…누르면", "tapping …"
-       r"누르|눌러|눌렀|클릭|터치|탭하|스크롤|\btap|\bclick|\bpress|\bscroll|\bswipe", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
+       r"누르|눌러|눌렀|클릭|터치|탭하|스크롤", r"\btap|\bclick|\bpress|\bscroll|\bswipe", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
        r"\baccount\b", r"\bdashboard\b", r"\btab\b", r"\bfeature", r"\bexport", r"\bversion\b",
        r"\bbeta\b", r"\bsession\b", r"\bform\b", r"\bcertificate", r"\bscanner\b", r"\bsdk\b",
        r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b", r"\bwebhook",
@@ -226,11 +226,10 @@ LEAVE = [
 ]
 # Mail about our own mail (a password or receipt mail that never came) is not feedback on
 # the city's service, however much it sounds like a symptom ("안 왔어요").
-OWN_MAIL = [r"(?:(?:비밀번호|비번|password)\s?(?:메일|e-?mail|mail)|압축\s?(?:파일\s?)?(?:비밀번호|비번)|"
-            r"영수증|receipts?\b|메일|\bmail\b|설치\s?파일|installer|답장|답변|회신|연락|"
-            r"\brepl(?:y|ies)\b|\banswer|\bconfirmation).{0,30}?"
-            r"(?:안\s?(?:와|왔|옵)|못\s?받|없어요|never|not received|didn'?t (?:get|receive)|"
-            r"지워|지웠|날아|잃어|lost|없어|없네|없습|\bno\b)"]
+OWN_MAIL = [r"(?:(?:비밀번호|비번)\s?메일|압축\s?(?:파일\s?)?(?:비밀번호|비번)|영수증|메일|설치\s?파일|답장|"
+            r"답변|회신|연락).{0,30}?(?:안\s?(?:와|왔|옵)|못\s?받|지워|지웠|날아|잃어|없어|없네|없습)",
+            r"(?:password\s?(?:e-?mail|mail)|receipts?\b|\bmail\b|installer|\brepl(?:y|ies)\b|\banswer|"
+            r"\bconfirmation).{0,30}?(?:never|not received|didn'?t (?:get|receive)|lost|\bno\b)"]
 
 _HANGUL = re.compile(r"[가-힣ㄱ-ㅣ]")
 _LATIN = re.compile(r"[a-z]")
@@ -371,7 +370,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
     for sentence in sentences(text)[:max_sentences]:
         found.sentences += 1
         script = _script(sentence)
-        if not found.names_service and _APP.search(sentence, script):
+        app = _APP.search(sentence, script)
+        if app:
             found.names_service = True
         leave = _LEAVE.search(sentence, script)
         if leave:
@@ -402,7 +402,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 # "송금 누르면 '알 수 없는 오류' 나오는데 저만 그런가요?": the report before
                 # "…는데" stands, whatever the question after it.
                 found.feedback += 1
-                found.app_feedback += bool(_APP.search(sentence, script))
+                found.app_feedback += bool(app)
                 found.cue("feedback", symptom)
                 last = "feedback"
             info = _INFO.search(sentence, script)
@@ -410,7 +410,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.info_question += 1
             continue
         symptom = _SYMPTOM.search(sentence, script)
-        if symptom is None and _APP.search(sentence, script):
+        if symptom is None and app:
             symptom = _WEAK_SYMPTOM.search(sentence, script)
         if symptom is None and not _SPECULATION.search(sentence):
             symptom = _REPRODUCTION.search(sentence)
@@ -418,7 +418,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         wish = _WISH.search(sentence, script) or suggestion
         city = _CITY.search(sentence, script)
         if (idea and not city and not _STRONG_IDEA.search(sentence)
-                and _APP.search(sentence, script)):
+                and app):
             # "큰 글씨 화면을 만들어 주시면": a wish about the app, not a new service.
             wish, idea = wish or idea, None
         if idea and (not symptom or city):
@@ -428,14 +428,13 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             continue
         if symptom:
             found.feedback += 1
-            found.app_feedback += bool(_APP.search(sentence, script))
+            found.app_feedback += bool(app)
             found.cue("feedback", symptom)
             last = "feedback"
             continue
         if wish:
             # A wish goes with what it is about, or carries on the sentence before it
             # ("…발급하면 편할 것 같아요. 앱에 같이 넣으면 좋겠네요" is still the idea).
-            city, app = _CITY.search(sentence, script), _APP.search(sentence, script)
             if (city and not app) or last == "idea":
                 found.idea += 1
                 found.cue("idea", wish)
