@@ -1,4 +1,4 @@
-"""The labelled member-mail corpus (tests/data/member_mail/*.txt, one file per split) as raw mail bytes.
+"""The labelled member-mail corpus (tests/data/member_mail/*.txt, a file per split) as mail.
 
 Each record is written as a member would type it; this module turns it into the mail a
 client would send: a reply on top of a quoted staff notice (Gmail/Outlook style), a
