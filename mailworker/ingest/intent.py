@@ -43,7 +43,7 @@ QUESTION = [
 # even when a sentence nearby describes what happened.
 INFO_QUESTION = [
     r"어떻게", r"어디", r"언제", r"몇\s?시", r"방법", r"알려", r"궁금", r"문의", r"뭔가요", r"무엇",
-    r"확인\s?(?:부탁|좀|해\s?주|해주|요청)", r"다시\s?(?:보내|받)", r"재발송", r"보내\s?주",
+    r"다시\s?(?:보내|받)", r"재발송", r"보내\s?주",
     r"\bhow\b", r"\bwhere\b", r"\bwhen\b", r"\bwhat\b", r"\bwhich\b", r"\bdo i\b",
     r"\bcan i\b", r"\bshould i\b", r"\bis there\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\bcould you\b", r"\bcan you\b",
@@ -60,7 +60,7 @@ SYMPTOM = [
     r"그대로\s?(?:예요|이에요|나옵|나와|입니다|있|남아)",
     # shown as the wrong thing, or not as expected: "1900-01-00으로 나옵니다", "…이 아니라 …이 열려요"
     r"(?:으로|로)\s?(?:나옵|나와|나오|표시돼|표시됩|보입|보여|떠요|뜹|바뀌어|바뀝|열려|열립)",
-    r"(?:이|가)\s?아니라\s", r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
+    r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
     r"아직(?:도)?\s.{0,20}?(?:보입|보여|나와|나옵|떠|그대로|남아)",
     r"(?:야|어야)\s?(?:하는데|되는데)", r"종료돼|종료됩|종료되",
     # a reproduction: an action in the app and what it did
@@ -76,7 +76,8 @@ SYMPTOM = [
     r"없어져|없어졌|없어지|초기화돼|초기화되|날아가|날아갔|늦게\s?(?:떠|나와|와|옵|뜹|반영)|다르게\s?(?:나와|나옵|표시)",
     r"\bkeeps? \w+ing\b|\bkept \w+ing\b",
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
-    r"\bplain ?text\b|\bunencrypted\b|\binsecure\b",
+    r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
+    r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
@@ -173,7 +174,8 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\bbeta\b", r"\bsession\b", r"\bform\b", r"\bcertificate", r"\bscanner\b", r"\bsdk\b",
        r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b", r"\bwebhook",
        r"\btoast\b", r"\bfont", r"\bicon", r"\bwidget", r"\bupload", r"\bsign ?up\b", r"\bcalendar\b",
-       r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b"]
+       r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b", r"\bkeyboard\b",
+       r"\berror messages?\b", r"\bmode\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드"]
 # Thanks, acknowledgement and chatter: no request, no report.
 THANKS = [
     r"감사|고맙|고마워|수고|잘\s?받았|받았습니다|받았어요|받았어|받았습니|잘\s?받|확인했|확인\s?했|확인\s?완료|"
