@@ -62,8 +62,10 @@ def test_intent_decides_over_topic_words(subject, body, kind):
     "시험 기간이라 너무 바빠서 품평을 못 보냈어요. 다음 주에 보낼게요.",
     "좋은 자리 만들어 주셔서 감사합니다.",
     "어제 제안을 보냈는데 아직 답장이 없어요. 잘 들어간 건가요?",
+    "제가 낸 제안이 구청 신문에 소개됐어요! 감사합니다.",      # names a proposal, makes none
+    "My proposal was mentioned in the district newsletter, thanks!",
 ])
-def test_complaints_about_nothing_of_the_service_earn_nothing(body):
+def test_mail_that_only_talks_about_the_service_or_a_proposal_earns_nothing(body):
     verdict = kind_of("안녕하세요", body)
     assert verdict.kind not in CREDITABLE_KINDS, verdict.reason
 

@@ -78,6 +78,7 @@ SYMPTOM = [
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
     r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
+    r"실패|안\s?되는\s?경우|\bdiffers?\b|\bdifferent from\b|\bshows? (?:up )?as\b|\beven in\b|\bout of order\b",
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
@@ -131,7 +132,15 @@ WISH = [
 ]
 # An idea for a new service or policy: proposing words and conditional-benefit forms.
 IDEA = [
-    r"제안", r"건의", r"아이디어", r"도입", r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
+    # proposing, not the word "proposal": "제안합니다", "…을 제안", "아이디어가 있어" (while
+    # "제가 낸 제안이 신문에 소개됐어요" only talks about one)
+    r"제안(?:합니다|드립니다|드려요|드리|하고\s?싶|하려|해\s?봅|입니다|이에요|예요|\s?하나|\s?한\s?가지|사항|\s?:)",
+    r"(?:을|를)\s?제안|(?:정책|서비스|사업|협력|새로운)\s?제안|제안\s?(?:드립|합니다)|^\[?제안",
+    r"건의(?:합니다|드립니다|드려요|사항|하고|\s?:)|아이디어(?:입니다|예요|이에요|가|\s?하나|\s?공유|를|로|\s?:)",
+    r"생각났|생각해\s?봤는데|떠올랐|도입", r"^(?:아이디어|제안|건의)(?:요|입니다|합니다|하나)?[.!~]*$",
+    # any change and a concrete good it would do: "…보내면 가짜 공문 사기를 막을 수 있을 듯해요"
+    r"[가-힣](?:면|게\s?되면)\s.{0,80}?(?:줄어|줄일|늘어|늘릴|막을|빨라|좋아질|투명해|편해질|쉬워질|아낄|절약|없앨|사라질)",
+    r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
     r"해\s?보면|해보면|해\s?보는|시범", r"만들면|만들어\s?(?:주|서)|구축", r"플랫폼",
     r"넓히|확대|확장|다른\s?분야|다음에는",
     # the same thing for something new: "같은 방식으로 예비군 이수증도 발급되게 하면"
@@ -147,7 +156,9 @@ IDEA = [
     r"투표|바꾸|연결|정산|공유|하면|처리)",
     r"(?:기록|관리|남기|공개|발급|연동|공유|바꾸|인증|적립|연결|운영|지급)(?:하|해)?(?:면|해서)\s.{0,60}?"
     r"(?:수\s?있|것\s?같|줄어|줄일|늘|없을|쉬워|편해|편할|막을|빨라|좋겠|좋을)",
-    r"\bpropos", r"\bsuggest", r"\bidea", r"\bhow about\b", r"\bwhat if\b",
+    r"\b(?:i|we)(?: would|'d)?(?: like to| want to)? (?:propose|suggest)\b", r"\bpropos(?:e|ing) (?:that|a|an|the)\b",
+    r"\b(?:proposal|suggestion|idea)\s?(?::|-|for)", r"\bsuggest(?:s|ing)? (?:that|a|an|the|adding)\b",
+    r"\b(?:an|one|my|two|some|new|an? \w+) ideas?\b", r"\bhow about\b", r"\bwhat if\b",
     r"\bwould be (?:great|nice|good) if the city\b", r"\bthe city (?:could|should|to)\b",
     r"\b(?:seoul|city|district)s? (?:could|should)\b", r"\bpilot", r"\bintroduce\b", r"\badopt\b",
     r"\blet (?:citizens|residents|people)\b", r"\bon the (?:city )?(?:ledger|blockchain)\b",
@@ -175,7 +186,8 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b", r"\bwebhook",
        r"\btoast\b", r"\bfont", r"\bicon", r"\bwidget", r"\bupload", r"\bsign ?up\b", r"\bcalendar\b",
        r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b", r"\bkeyboard\b",
-       r"\berror messages?\b", r"\bmode\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드"]
+       r"\berror messages?\b", r"\bmode\b", r"\bcallbacks?\b", r"\bintegration\b", r"\bpayments?\b",
+       r"\bpos\b", r"\bfield\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드"]
 # Thanks, acknowledgement and chatter: no request, no report.
 THANKS = [
     r"감사|고맙|고마워|수고|잘\s?받았|받았습니다|받았어요|받았어|받았습니|잘\s?받|확인했|확인\s?했|확인\s?완료|"
@@ -183,7 +195,7 @@ THANKS = [
     r"공유\s?(?:드립|합니다|드려)|보내\s?드립니다|보내드립니다|참고하세요|연락\s?드립니다|연락드릴|"
     r"(?:써|해|읽어|설치해|확인해)\s?(?:볼게요|보겠습니다|볼께요)|"
     r"보내겠습니다|유익했|좋았어요|배웠습니다|조심하세요|챙기세요|건강하세요|고생\s?많|잘\s?(?:봤|읽었)|되세요|뵙겠|"
-    r"^확인\s?요|영광|기다릴게|기다리겠",
+    r"^확인\s?요|영광|기다릴게|기다리겠|(?:설치|확인|등록|제출)\s?완료",
 
     r"\bthanks?\b", r"\bthank you\b", r"\bgot it\b", r"\bnoted\b", r"\breceived\b",
     r"\bperfect\b", r"\bcheers\b", r"\blooks good\b", r"\bwill (?:send|try|test)\b",
@@ -275,7 +287,7 @@ _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
 _WHY = re.compile(r"왜|\bwhy\b")
 _REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
-_STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|"
+_STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
                           r"이런\s?(?:식|방식)으로|\bpropos|\bsuggest|\bidea|\bhow about\b|"
                           r"\bwhat if\b|블록체인")
 _CHATTER = _Form(CHATTER)
@@ -285,7 +297,8 @@ _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을�
                             r"\b(?:could|should) (?:the city|seoul|we)\b")
 # "Maybe keep it a bit longer?": a suggestion in question form, a wish.
 _SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨|"
-                                  r"(?:미리|먼저|화면에|앱에서)\s?(?:알려|안내해|표시해)")
+                                  r"(?:미리|먼저|화면에|앱에서)\s?(?:알려|안내해|표시해)|"
+                                  r"(?:같은\s?(?:건|게|기능)|기능|설정)(?:은|이|도)?\s?없나요")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
