@@ -78,6 +78,7 @@ SYMPTOM = [
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
     r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
+    r"\boverflows?\b|\boverlaps?\b|\bhas no effect\b|\bno effect\b",
     r"실패|안\s?되는\s?경우|\bdiffers?\b|\bdifferent from\b|\bshows? (?:up )?as\b|\beven in\b|\bout of order\b",
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
@@ -450,7 +451,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if wish:
             # A wish goes with what it is about, or carries on the sentence before it
             # ("…발급하면 편할 것 같아요. 앱에 같이 넣으면 좋겠네요" is still the idea).
-            if (city and not app) or last == "idea":
+            if (city and (not app or _STRONG_IDEA.search(sentence))) or last == "idea":
                 found.idea += 1
                 found.cue("idea", wish)
             elif app or last == "feedback":
