@@ -10,44 +10,13 @@ import argparse
 import logging
 import os
 import sys
-from functools import cached_property
 
 from . import __version__
-from . import config as config_mod
 from .clock import Clock, SystemClock
+from .commands import CONFIG_HELP, Context, command, setup_logging  # noqa: F401 (re-exported)
 from .errors import MailworkerError
 
 log = logging.getLogger("mailworker")
-
-
-class Context:
-    """What a command needs, made on first use: configuration, clock, database."""
-
-    def __init__(self, config_path: str | None, clock: Clock | None = None,
-                 out=None, err=None):
-        self._config_path = config_path
-        self.clock = clock or SystemClock()
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
-        self._db = None
-
-    @cached_property
-    def cfg(self) -> config_mod.Config:
-        return config_mod.load(config_mod.find_config_path(self._config_path))
-
-    def db(self):
-        if self._db is None:
-            from .db import open_from_config
-            self._db = open_from_config(self.cfg, self.clock)
-        return self._db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def print(self, *args, **kw) -> None:
-        print(*args, file=self.out, **kw)
 
 
 def _register_all(sub) -> None:
@@ -56,8 +25,24 @@ def _register_all(sub) -> None:
     from .ingest import cli as ingest_cli
     from .ledger import cli as ledger_cli
     from .outbound import cli as outbound_cli
-    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli):
-        module.register(sub)
+    from . import staff_actions  # noqa: F401  (registers the digest's actions)
+    from .group import cli as group_cli
+    for module in (service_cli, ingest_cli, admin_cli, ledger_cli, outbound_cli, group_cli):
+        if module is admin_cli:
+            # `members resign` / `members purge` belong to the group's life cycle
+            module.register(sub, members_extra=group_cli.register_members)
+        else:
+            module.register(sub)
+    from .group import meeting_cli
+    meeting_cli.register(sub, preview=_render_mail)
+    meeting_cli.register_hours_actions(sub.choices["hours"])   # beside `hours` (admin_cli)
+
+
+def _render_mail(cfg, template: str, context: dict):
+    """The group's commands preview their mails with outbound's renderer (wired here:
+    group does not import outbound)."""
+    from .outbound.templates import Renderer
+    return Renderer(cfg).render(template, context)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,22 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailworker",
         description="Mail worker for the Seoul blockchain governance group: reads the group "
                     "inbox, credits volunteer hours, answers members, keeps the ledger.")
-    parser.add_argument("-c", "--config", help="configuration file (default: $MAILWORKER_CONFIG, "
-                        "./mailworker.toml, /etc/mailworker/mailworker.toml)")
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument("--version", action="version", version=f"mailworker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _register_all(sub)
     return parser
-
-
-def setup_logging(verbose: bool, level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # imapclient logs protocol lines at DEBUG; keep them out unless asked (it redacts LOGIN).
-    logging.getLogger("imapclient").setLevel(logging.INFO if not verbose else logging.DEBUG)
 
 
 def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
@@ -104,13 +80,6 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
         return 141
     finally:
         ctx.close()
-
-
-def command(sub, name: str, handler, help: str, **kw) -> argparse.ArgumentParser:
-    """Add a sub-command whose function is ``handler(args, ctx) -> exit status``."""
-    p = sub.add_parser(name, help=help, description=help, **kw)
-    p.set_defaults(handler=handler)
-    return p
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ variable's name). Relative paths are taken relative to the configuration file.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
-
 import os
 import stat
 import tomllib
@@ -19,9 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, SecretError
-
-REQUIRED = object()
-
 
 @dataclass(frozen=True)
 class Key:
@@ -94,6 +91,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "replicas": Key(list, [], "replica tables: name, url, key_file, public_key"),
         "batch_size": Key(int, 10000, "events per append batch (one commit per replica)"),
         "timeout_seconds": Key(int, 10, "network timeout for a replica served over HTTP"),
+        "audit_every": Key(str, "1d", "how often the service fully audits every replica: "
+                           "e.g. 30m, 6h, 1d; \"off\" never"),
     },
     "schedule": {
         "digest_time": Key(str, "09:00", "local time of the daily staff digest (HH:MM)"),
@@ -105,6 +104,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "staff": {
         "addresses": Key(list, [], "who receives the daily digest"),
         "language": Key(str, "ko", "language of the staff digest: ko or en", ("ko", "en")),
+        "action_address": Key(str, "", "where the digest's action links send their mail: the "
+                              "group inbox (empty: [outgoing] from_address)"),
+        "action_valid_days": Key(int, 7, "how long a digest's action link stays valid"),
     },
     "limits": {
         "max_message_bytes": Key(int, 25_000_000, "never download a larger message"),
@@ -114,6 +116,27 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_body_chars": Key(int, 20, "shorter new text earns no credit"),
         "daily_credit_cap": Key(int, 5, "at most this many credited hours per member per day"),
         "reply_to_non_members": Key(bool, True, "send non-members a polite reply (once a day)"),
+    },
+    "group": {
+        "rsvp_reminder_days": Key(int, 3, "remind members who have not answered a meeting "
+                                  "notice this many days before the meeting (0: never)"),
+        "allowance_krw": Key(int, 20000, "attendance allowance per member and meeting, KRW"),
+        "budget_krw": Key(int, 4000000, "allowance budget per year, KRW"),
+        "registration_warn_days": Key(int, 60, "the digest warns about credited activity "
+                                      "older than this that no hour export holds yet"),
+        "awards_digest_days": Key(int, 14, "the digest shows the half-year ranking in the "
+                                  "last this many days of each half"),
+        "awards_top": Key(int, 10, "how many of the ranking the digest shows"),
+        "term_start": Key(str, "2019-01-01", "first day of the members' term (YYYY-MM-DD)"),
+        "term_end": Key(str, "2020-12-31", "last day of the term; members earn no hours after"),
+        "term_notice_days": Key(int, 30, "members get the term-end notice this many days "
+                                "before the end"),
+        "offer_days": Key(int, 7, "a vacancy offer waits this many days for the reply"),
+        "applicant_retention_days": Key(int, 30, "applicants not appointed are deleted this "
+                                        "many days after their round closed"),
+        "member_retention_days": Key(int, 365, "former members' names and addresses are "
+                                     "deleted this many days after the term ends (hours stay, "
+                                     "under the pseudonym)"),
     },
 }
 
@@ -125,6 +148,7 @@ SECRETS = {
     ("ledger", "release_key"),
     ("ledger", "replica_token"),   # bearer token between the appender and served replicas
     ("database", "password"),      # PostgreSQL password (never in the URL)
+    ("staff", "action_key"),       # HMAC key of the digest's action tokens
 }
 
 
@@ -318,6 +342,20 @@ def build(raw: dict[str, Any], path: Path | None) -> Config:
     return Config(path, data, secrets)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> int | None:
+    """Seconds in a duration like "30m", "6h", "1d" (at least a minute); None if it is not
+    one (or is "off")."""
+    text = (text or "").strip().lower()
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit() or not number.isascii():
+        return None
+    seconds = int(number) * _UNITS[unit]
+    return seconds if seconds >= 60 else None
+
+
 def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     try:
         ZoneInfo(data["general"]["timezone"])
@@ -350,12 +388,46 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         raise ConfigError(f"{where}: [database] url must start with sqlite:/// or "
                           f"postgresql://, got {url.split(':')[0]!r}")
+    _check_group(data["group"], where)
     q = data["ledger"]["quorum"]
     if not 1 <= q <= 4:
         raise ConfigError(f"{where}: [ledger] quorum must be between 1 and 4")
+    if parse_every(data["ledger"]["audit_every"]) is None \
+            and data["ledger"]["audit_every"].strip().lower() != "off":
+        raise ConfigError(f"{where}: [ledger] audit_every must be a duration such as \"6h\" "
+                          f"or \"1d\" (s, m, h, d), or \"off\"; got "
+                          f"{data['ledger']['audit_every']!r}")
+    if not 1 <= data["staff"]["action_valid_days"] <= 90:
+        raise ConfigError(f"{where}: [staff] action_valid_days must be 1..90")
+    action_address = data["staff"]["action_address"]
+    if action_address and "@" not in action_address:
+        raise ConfigError(f"{where}: [staff] action_address {action_address!r} is not an "
+                          "e-mail address")
+    group = data["group"]
+    for key in ("rsvp_reminder_days", "allowance_krw", "budget_krw", "registration_warn_days",
+                "awards_digest_days", "awards_top"):
+        if group[key] < 0:
+            raise ConfigError(f"{where}: [group] {key} must not be negative")
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")
+
+
+def _check_group(group: dict[str, Any], where: str) -> None:
+    days = {}
+    for key in ("term_start", "term_end"):
+        try:
+            days[key] = dt.date.fromisoformat(group[key])
+        except ValueError:
+            raise ConfigError(f"{where}: [group] {key} must be a date like \"2019-01-01\", "
+                              f"got {group[key]!r}") from None
+    if days["term_end"] <= days["term_start"]:
+        raise ConfigError(f"{where}: [group] term_end ({group['term_end']}) must come after "
+                          f"term_start ({group['term_start']})")
+    for key in ("term_notice_days", "offer_days", "applicant_retention_days",
+                "member_retention_days"):
+        if group[key] < 1:
+            raise ConfigError(f"{where}: [group] {key} must be at least 1")
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -374,11 +446,6 @@ def load(path: str | os.PathLike) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     return build(raw, p)
-
-
-def defaults(base_dir: Path | None = None) -> Config:
-    """Built-in defaults, paths relative to ``base_dir`` (used by tests)."""
-    return build({}, (base_dir / "mailworker.toml") if base_dir else None)
 
 
 def find_config_path(explicit: str | None) -> Path:

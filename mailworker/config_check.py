@@ -84,6 +84,8 @@ def check_secrets(cfg: Config) -> list[Finding]:
             found.append(Finding(OK, f"{label}: readable from {cfg.secret_source(section, name)}"))
         elif (section, name) == ("ledger", "pseudonym_key"):
             found.append(_embedded_pseudonym_key(cfg))
+        elif (section, name) == ("staff", "action_key"):
+            found.append(_embedded_action_key(cfg))
         elif need == "required":
             found.append(Finding(PROBLEM, f"{label}: not configured; add {name}_file = "
                                           f"\"/path/to/0600-file\" or {name}_env = \"VARIABLE\" "
@@ -128,6 +130,19 @@ def _embedded_pseudonym_key(cfg: Config) -> Finding:
     except SecretError as exc:
         return Finding(PROBLEM, f"[ledger] pseudonym_key: {exc}")
     return Finding(OK, f"[ledger] pseudonym_key: readable from the embedded file {path}")
+
+
+def _embedded_action_key(cfg: Config) -> Finding:
+    from .action_tokens import embedded_key_path
+    path = embedded_key_path(cfg)
+    if not path.exists():
+        return Finding(OK, f"[staff] action_key: not configured; the first digest with action "
+                           f"links creates the embedded key {path}")
+    try:
+        read_secret_file(path, "the embedded staff action key")
+    except SecretError as exc:
+        return Finding(PROBLEM, f"[staff] action_key: {exc}")
+    return Finding(OK, f"[staff] action_key: readable from the embedded file {path}")
 
 
 # --- database -----------------------------------------------------------------------------
@@ -220,12 +235,61 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_places(cfg: Config) -> list[Finding]:
+# Values of config/mailworker.example.toml that only stand for the real ones.
+EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
+
+
+def _placeholder(value: str) -> bool:
+    value = value.strip().lower().rstrip(".")
+    return any(value == d or value.endswith("." + d) or value.endswith("@" + d)
+               for d in EXAMPLE_DOMAINS)
+
+
+def check_placeholders(cfg: Config) -> list[Finding]:
+    """The example file's stand-in values, left in place: each is a warning that says what
+    goes wrong with it and what to put there."""
     found = []
+    candidates = [
+        ("inbox", "host", cfg.inbox.host if cfg.inbox.type == "imap" else "",
+         "the worker cannot read the group inbox"),
+        ("inbox", "username", cfg.inbox.username if cfg.inbox.type == "imap" else "",
+         "the login will fail"),
+        ("outgoing", "host", cfg.outgoing.host if cfg.outgoing.transport == "smtp" else "",
+         "no mail will go out"),
+        ("outgoing", "from_address",
+         cfg.outgoing.from_address if cfg.outgoing.transport == "smtp" else "",
+         "members' replies go to an address nobody reads"),
+        ("ingest", "trusted_authserv_id", cfg.ingest.trusted_authserv_id,
+         "no mail carries this authserv-id, so NOBODY gets credit; put your receiving "
+         "server's id there (see the README, \"Spoofing protection\")"),
+    ]
+    for section, key, value, harm in candidates:
+        if value and _placeholder(value):
+            found.append(Finding(WARNING, f"[{section}] {key} = \"{value}\" is the example's "
+                                          f"placeholder: {harm}"))
+    staff = [a for a in cfg.staff.addresses if _placeholder(a)]
+    if staff:
+        found.append(Finding(WARNING, f"[staff] addresses holds the example's placeholder "
+                                      f"{', '.join(staff)}: the daily digest goes nowhere"))
+    return found
+
+
+def check_places(cfg: Config) -> list[Finding]:
+    found = check_placeholders(cfg)
     state = Path(cfg.general.state_dir)
     problem = _creatable(state)
-    found.append(Finding(PROBLEM, f"[general] state_dir {state}: {problem}") if problem
-                 else Finding(OK, f"[general] state_dir {state}: usable"))
+    if problem:
+        found.append(Finding(PROBLEM, f"[general] state_dir {state}: {problem}"))
+    elif not state.is_dir():
+        found.append(Finding(WARNING, f"[general] state_dir {state} does not exist yet: create "
+                                      f"it (install -d -m 0700 -o mailworker -g mailworker "
+                                      f"{state}); the service's StateDirectory= also creates "
+                                      "it at its first start"))
+    elif not os.access(state, os.W_OK | os.X_OK):
+        found.append(Finding(PROBLEM, f"[general] state_dir {state}: not writable by this "
+                                      "user; run the command as the service's user (mw ...)"))
+    else:
+        found.append(Finding(OK, f"[general] state_dir {state}: usable"))
 
     inbox = cfg.inbox
     if inbox.type == "maildir":

@@ -7,10 +7,6 @@ SQLite (WAL, full sync) is the default; ``postgresql://`` URLs go through
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Callable
 
@@ -21,9 +17,9 @@ from playhouse.migrate import SchemaMigrator
 
 from . import models
 from .clock import Clock, SystemClock, naive_utc
+from .private import private_dir, private_file
 from .errors import DatabaseError
 
-log = logging.getLogger(__name__)
 
 WAL_AUTOCHECKPOINT = 1000   # SQLite's default, in pages
 SQLITE_PRAGMAS = {
@@ -53,10 +49,45 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _add_missing_columns(db: pw.Database, migrator: SchemaMigrator, model, names) -> None:
+    have = {c.name for c in db.get_columns(model._meta.table_name)}
+    ops = [migrator.add_column(model._meta.table_name, model._meta.fields[n].column_name,
+                               model._meta.fields[n])
+           for n in names if model._meta.fields[n].column_name not in have]
+    if ops:
+        migrate_ops.migrate(*ops)
+
+
+def _migration_7(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Meetings, RSVPs, attendance, quality scores and hour-export batches; the References
+    and the meeting answer of a message (written by ingest, read by the group step); the
+    member's volunteer-portal ID. A no-op where migration 1 made them already."""
+    db.create_tables(models.GROUP_TABLES, safe=True)
+    _add_missing_columns(db, migrator, models.Message, ("thread_refs", "rsvp_answer"))
+    _add_missing_columns(db, migrator, models.Member, ("volunteer_id",))
+
+
+def _migration_6(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """The group's life cycle: recruitment rounds, applications, vacancies, and the
+    member's contact-purge stamp. A no-op where migration 1 already made them."""
+    db.create_tables(models.LIFECYCLE_TABLES, safe=True)
+    _add_missing_columns(db, migrator, models.Member, ("contact_purged_at",))
+
+
+def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Staff actions by mail and the audit trail: the staff requests ingest reads and the
+    audit entries. A no-op where migration 1 already created them."""
+    db.create_tables([models.StaffRequest, models.AuditEntry], safe=True)
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
+# Numbers may have gaps (parallel branches get numbers in advance); they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    6: _migration_6,
+    7: _migration_7,
+    8: _migration_8,
 }
 
 
@@ -67,21 +98,47 @@ def make_database(url: str, base_dir: Path | None = None,
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise DatabaseError(f"{path.parent}: cannot create the database folder: "
+                                f"{exc.strerror}") from None
+        try:
+            private_file(path)      # 0600, and so are the -wal/-shm SQLite adds
+        except OSError as exc:
+            raise DatabaseError(f"{path}: cannot create the database file: "
                                 f"{exc.strerror}") from None
         # BEGIN IMMEDIATE: a transaction takes the write lock when it starts, so it waits
         # its turn (busy timeout) instead of failing when it reads, another process
         # (a staff command) writes, and it then wants to write too.
         return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=15,
                                  lock_type="IMMEDIATE")
+    _need_driver(url)
     # The password comes from [database] password_file/_env, never from the URL text.
     extra = {"password": password} if password is not None else {}
     try:
         return url_connect(url, **extra)
     except (ValueError, RuntimeError, ImportError) as exc:
         raise DatabaseError(f"[database] url: cannot use {redact_url(url)}: {exc}") from None
+
+
+# URL scheme -> (Python module of the driver, the pip extra that installs it)
+DRIVERS = {"postgres": ("psycopg2", "postgres"), "postgresql": ("psycopg2", "postgres"),
+           "postgresext": ("psycopg2", "postgres"), "postgresqlext": ("psycopg2", "postgres")}
+
+
+def _need_driver(url: str) -> None:
+    """Say which package to install before peewee fails at connect time with a bare
+    ``ImproperlyConfigured``."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in DRIVERS:
+        return
+    module, extra = DRIVERS[scheme]
+    try:
+        __import__(module)
+    except ImportError:
+        raise DatabaseError(f"[database] url is a PostgreSQL database, but its driver "
+                            f"({module}) is not installed: pip install 'mailworker[{extra}]' "
+                            "in mailworker's virtualenv") from None
 
 
 def redact_url(url: str) -> str:
@@ -110,7 +167,13 @@ def migrate(db: pw.Database, clock: Clock | None = None) -> int:
     if have > latest:
         raise DatabaseError(f"the database schema is version {have}, newer than this "
                             f"mailworker knows ({latest}); upgrade mailworker")
-    for version in range(have + 1, latest + 1):
+    # Every migration not yet recorded, in order: numbers may have gaps, and a database
+    # upgraded by a build that lacked one still gets it (each is written to be safe on
+    # any later shape).
+    applied = set(db.execute_sql("SELECT version FROM schema_version").fetchall()
+                  if db.table_exists("schema_version") else [])
+    applied = {row[0] for row in applied}
+    for version in sorted(v for v in MIGRATIONS if v not in applied):
         with db.atomic():
             MIGRATIONS[version](db, migrator)
             models.SchemaVersion.create(version=version, applied_at=naive_utc(clock.now()))
@@ -137,104 +200,6 @@ def open_from_config(cfg, clock: Clock | None = None) -> pw.Database:
     password = (cfg.secret_text("database", "password")
                 if cfg.has_secret("database", "password") else None)
     return open_database(cfg.database.url, cfg.base_dir, clock, password)
-
-
-# --- commits of the ingest pass --------------------------------------------------------
-
-class IngestCommits:
-    """How the ingest pass commits on SQLite: without an fsync per batch, and with the
-    write-ahead log copied into the database file on a thread of its own.
-
-    Why it is safe: until a message is moved out of the inbox, the inbox still holds it,
-    so a batch that a power cut takes back is only read again. ``durable()`` puts
-    everything committed so far on disk (one fsync of the log, what
-    ``synchronous=FULL`` does at each commit), and the pipeline calls it before every
-    move. A crash of the process never loses a commit in WAL mode, whatever the sync.
-
-    Why the thread: SQLite copies the log into the database inside the commit that
-    fills it past ``wal_autocheckpoint``, on the one busy thread of the pass; with the
-    random index pages each message touches, that copy cost as much as the rest of the
-    batch write. Here a second connection copies it (the sqlite3 module lets go of the
-    GIL while SQLite works), at most every ``interval`` seconds so repeated pages are
-    copied once. On PostgreSQL (or another database) nothing changes.
-    """
-
-    def __init__(self, db: pw.Database, interval: float = 0.5,
-                 restart_bytes: int = 32 * 1024 * 1024):
-        self.db = db
-        self.interval = interval
-        self.restart_bytes = restart_bytes
-        self.sqlite = isinstance(db, pw.SqliteDatabase) and db.database not in ("", ":memory:")
-        self._poke = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> "IngestCommits":
-        if self.sqlite:
-            self.db.execute_sql("PRAGMA synchronous=NORMAL")
-            self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
-            self._thread = threading.Thread(target=self._copy_log, name="wal-checkpoint",
-                                            daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not self.sqlite:
-            return
-        self._stop.set()
-        self._poke.set()
-        self._thread.join()
-        self.db.execute_sql(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
-        self.db.execute_sql(f"PRAGMA synchronous={SQLITE_PRAGMAS['synchronous']}")
-
-    def committed(self) -> None:
-        """A batch was committed: the log may be worth copying."""
-        self._poke.set()
-
-    def durable(self) -> None:
-        """Everything committed so far is on disk when this returns."""
-        if not self.sqlite:
-            return
-        for path in (self.db.database + "-wal", self.db.database):
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue     # no log: everything is in the database file, synced by SQLite
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            return
-
-    def _log_size(self) -> int:
-        try:
-            return os.path.getsize(self.db.database + "-wal")
-        except OSError:
-            return 0
-
-    def _copy_log(self) -> None:
-        try:
-            conn = sqlite3.connect(self.db.database, timeout=15, isolation_level=None)
-        except sqlite3.Error as exc:
-            log.warning("cannot open %s to copy its write-ahead log: %s", self.db.database, exc)
-            return
-        try:
-            while not self._stop.is_set():
-                self._poke.wait()
-                self._poke.clear()
-                if self._stop.is_set():
-                    break
-                # PASSIVE copies what it can without blocking the writer; but the log only
-                # starts over once it was copied whole while no transaction ran, which a
-                # busy writer never allows, so past a size the writer is held off briefly.
-                mode = "RESTART" if self._log_size() > self.restart_bytes else "PASSIVE"
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
-                self._stop.wait(self.interval)
-        except sqlite3.Error as exc:
-            # Not fatal: the commits after the pass copy the log as usual.
-            log.warning("copying the write-ahead log of %s failed: %s", self.db.database, exc)
-        finally:
-            conn.close()
 
 
 # --- small State helpers ---------------------------------------------------------------

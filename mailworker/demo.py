@@ -7,7 +7,6 @@ credited twice.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import mailbox
 import os
@@ -15,10 +14,12 @@ import sys
 from pathlib import Path
 
 from . import config as config_mod
+from .csvfile import csv_text
+from .private import open_private, private_dir
 from .db import open_from_config
-from .demo_data import DEMO_MEMBERS, demo_messages
+from .demo_data import DEMO_MEMBERS, demo_applications, demo_messages
 from .members import import_roster
-from .models import HourCredit, Message
+from .models import HourCredit, Meeting, Message
 from .table import render
 
 DEMO_CONFIG = """\
@@ -49,10 +50,10 @@ addresses = ["secretariat@seoul-demo.example"]
 def run_demo(workspace: Path, ctx) -> int:
     from .service import Service
     # The table below says what happened; a log line per mail sent would bury it.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+    if logging.getLogger("mailworker").getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("mailworker").setLevel(logging.WARNING)
     workspace = workspace.resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
+    private_dir(workspace)
     cfg_path = workspace / "mailworker.toml"
     fresh = not cfg_path.exists()
     if fresh:
@@ -64,27 +65,118 @@ def run_demo(workspace: Path, ctx) -> int:
         roster_csv = workspace / "roster.csv"
         _write_roster(roster_csv)
         roster = import_roster(roster_csv, ctx.clock).summary()
+        meeting = _demo_meeting(cfg, ctx.clock)
+        first_round = _open_demo_round(cfg, ctx.clock)
         inbox = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
-        for _, raw in demo_messages():
+        for _, raw in demo_messages() + demo_applications():
             inbox.add(raw)
         service = Service(cfg, ctx.clock, keep_outcomes=True)
         report = service.run_once()
         _show(ctx, cfg, report, fresh, roster)
+        _show_meeting_and_export(ctx, cfg, meeting, workspace)
+        if first_round:
+            _group_year(ctx, cfg)
     finally:
         db.close()
     return 1 if report.errors else 0
 
 
+DEMO_MEETING_TITLE = "정례회의 (데모)"
+
+
+def _demo_meeting(cfg, clock):
+    """A meeting two weeks ahead with its notice queued: the demo's two meeting answers
+    (they reply to an older notice nobody knows) are tied to it as the only open meeting."""
+    import datetime as dt
+    from .clock import to_utc
+    from .group import meetings as mt
+    meeting = Meeting.get_or_none(Meeting.title == DEMO_MEETING_TITLE)
+    if meeting is None:
+        day = to_utc(clock.now()).astimezone(cfg.tz).date() + dt.timedelta(days=14)
+        starts = dt.datetime.combine(day, dt.time(19, 0), tzinfo=cfg.tz)
+        meeting = mt.create_meeting(starts, "서울시청 본관 8층 다목적홀", clock, cfg.tz,
+                                    DEMO_MEETING_TITLE)
+    mt.queue_meeting_mail(cfg, clock, meeting, "meeting_notice", "notice", mt.active_members())
+    return meeting
+
+
+def _show_meeting_and_export(ctx, cfg, meeting, workspace: Path) -> None:
+    from .group import exports
+    from .group import meetings as mt
+    p = ctx.print
+    me = _command_name()
+    counts = mt.answer_counts(meeting)
+    p("")
+    p(f"Meeting #{meeting.id} {meeting.title}, {mt.date_label(meeting, cfg.tz)}: "
+      f"{counts.attend} attend, {counts.decline} decline, {counts.unanswered} not answered")
+    view = exports.create_export(cfg, ctx.clock, None, None)
+    if view is None:
+        p("Hours export: nothing new (every credited activity is in an earlier batch)")
+    else:
+        path = workspace / f"hours-export-{view.batch.id}.csv"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            exports.write_batch_csv(view, fh)
+        p(f"Hours export: batch #{view.batch.id} with {len(view.rows)} credited "
+          f"activities for the volunteer centre in {path}")
+    p(f"  {me} --config {cfg.path} meeting show {meeting.id}   # who answered what")
+    p(f"  {me} --config {cfg.path} hours batches        # export batches")
+
+
+def _open_demo_round(cfg, clock) -> bool:
+    """A recruitment round for one student seat (first run only), so the demo's
+    applications are taken in arrival order."""
+    import datetime as dt
+    from .clock import local_day
+    from .group import recruitment
+    from .models import RecruitmentRound
+    if RecruitmentRound.select().exists():
+        return False
+    until = local_day(clock.now(), cfg.tz) + dt.timedelta(days=14)
+    recruitment.start_round(cfg, clock, until, {"student": 1})
+    return True
+
+
+def _group_year(ctx, cfg) -> None:
+    """What the secretariat does next, as staff commands would: close the round, appoint,
+    confirm the demo resignation; its seat becomes a vacancy offered to the waitlist."""
+    from .group import recruitment, roster, vacancies
+    from .members import open_resignation_requests
+    from .outbound.sender import drain_outbox
+    p = ctx.print
+    p("")
+    p("Recruitment round (recruit open/close/accept), one student seat:")
+    closed = recruitment.close_round(ctx.clock)
+    for i, app in enumerate(closed.round.applications.order_by("id"), 1):
+        p(f"  {i}. {app.name or app.email} ({app.category or 'category not given yet'}): "
+          f"{app.status}")
+    accepted = recruitment.accept_round(cfg, ctx.clock)
+    p(f"  appointed: {', '.join(a.name for a in accepted.appointed) or 'nobody'}")
+    for request in list(open_resignation_requests()):
+        done = vacancies.resign(cfg, ctx.clock, request.member.primary_address, True,
+                                "demo")
+        p(f"Resignation confirmed (members resign --confirm): {done.member.display_name}, "
+          f"{done.totals['total_hours']} hour(s) in total")
+    vacancies.vacancy_step(cfg, ctx.clock)
+    for v in roster.open_vacancies():
+        offer = f"offered to {v.offer.name}" if v.offer_id else v.status
+        p(f"Vacancy: one {v.category} seat, {offer}")
+    sent = drain_outbox(cfg, ctx.clock).message
+    p(f"Outgoing mail: {sent}")
+    p(render(["category", "quota", "filled", "vacant", "waitlisted", "offers"],
+             [[r.category, r.quota, r.filled, r.vacant, r.waitlisted, r.offers]
+              for r in roster.seats()]))
+
+
 def _write_roster(path: Path) -> None:
     """The demo roster as the CSV a staff member would export from Excel."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "email", "category", "aliases", "language"])
-        for m in DEMO_MEMBERS:
-            aliases = m.get("aliases") or m.get("extra_emails") or []
-            w.writerow([m["name"], m["email"], m["category"],
-                        ";".join(aliases) if isinstance(aliases, list) else aliases,
-                        m.get("language", "ko")])
+    rows = []
+    for m in DEMO_MEMBERS:
+        aliases = m.get("aliases") or m.get("extra_emails") or []
+        rows.append([m["name"], m["email"], m["category"],
+                     ";".join(aliases) if isinstance(aliases, list) else aliases,
+                     m.get("language", "ko")])
+    with open_private(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(csv_text(["name", "email", "category", "aliases", "language"], rows))
 
 
 def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
@@ -121,6 +213,7 @@ def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
     p(f"  {me} --config {cfg.path} status        # counts, outbox, ledger health")
     p(f"  {me} --config {cfg.path} hours         # volunteer hours per member")
     p(f"  {me} --config {cfg.path} triage list   # mail waiting for staff")
+    p(f"  {me} --config {cfg.path} seats         # seats, vacancies, waitlist")
 
 
 def _command_name() -> str:

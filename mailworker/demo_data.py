@@ -20,7 +20,6 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 GROUP_ADDRESS = "governance@seoul-demo.example"   # the demo workspace's from_address
-GROUP_NAME = "서울 블록체인 거버넌스 사무국"
 KST = timezone(timedelta(hours=9), "KST")
 
 DEMO_MEMBERS: list[dict] = [
@@ -434,3 +433,28 @@ _BUILDERS = [
 def demo_messages() -> list[tuple[str, bytes]]:
     """(short label, raw RFC 5322 bytes) for every demo mail, in a fixed order."""
     return [(label, build()) for label, build in _BUILDERS]
+
+
+# --- the group's life cycle: applications from non-members during a recruitment round ---
+
+def _application(label: str, sender: str, name: str, subject: str, day: int, hour: int,
+                 minute: int, body: str) -> tuple[str, bytes]:
+    return label, _mail(label, sender, name, subject, day, hour, minute, body).as_bytes()
+
+
+def demo_applications() -> list[tuple[str, bytes]]:
+    """Applications to the demo's recruitment round, in the order the inbox receives them
+    (one without a category, which gets the "please tell us" reply)."""
+    return [
+        _application("apply-oh", "jiwon.oh@example.net", "오지원", "[지원] 거버넌스 단원 지원합니다",
+                     20, 9, 5, "안녕하세요. 단원 모집 공고를 보고 지원합니다.\n\n이름: 오지원\n"
+                     "분야: 대학생\n소속: 서울시립대학교 3학년\n"),
+        _application("apply-kang", "haneul.kang@example.com", "강하늘", "[신청] 단원 신청",
+                     20, 9, 40, "이름: 강하늘\n분야: 대학생\n블록체인 수업을 들으며 관심이 생겼습니다.\n"),
+        _application("apply-emma", "emma.lee@example.org", "Emma Lee",
+                     "[apply] Governance group membership", 20, 11, 2,
+                     "Hello, I would like to join the group.\n\nName: Emma Lee\n"
+                     "Category: student\n"),
+        _application("apply-bae", "yuna.bae@example.com", "배유나", "[지원] 단원 활동 희망",
+                     20, 13, 30, "안녕하세요. 단원으로 활동하고 싶어 메일 드립니다.\n"),
+    ]

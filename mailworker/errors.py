@@ -38,5 +38,14 @@ class ImportRowsError(MailworkerError):
         super().__init__(f"{path}: {len(problems)} bad row(s), nothing imported:\n{lines}")
 
 
+class RosterFileError(ImportRowsError):
+    """The roster file as a whole cannot be read as a roster (a workbook, not text, empty):
+    said of the file, not counted as a bad row."""
+
+    def __init__(self, path, why: str):
+        self.problems = [(0, why)]
+        MailworkerError.__init__(self, f"{path}: {why}; nothing imported")
+
+
 class NotFound(MailworkerError):
     """A record named on the command line does not exist."""

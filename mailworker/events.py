@@ -38,3 +38,12 @@ def package_leaf(package_sha256: str, installer_sha256: str, version: str, when:
     return {"v": LEAF_VERSION, "type": "package", "package_sha256": package_sha256,
             "installer_sha256": installer_sha256, "version": version,
             "time": utc_stamp(when), "member": member_pseudonym}
+
+
+def staff_action_leaf(action: str, how: str, msg_sha256: str, hours: int, when: dt.datetime,
+                      member_pseudonym: str, staff_pseudonym: str) -> dict:
+    """A staff decision that changed a member's hours (e.g. a triage accept): which
+    message, how many hours, by which (pseudonymised) staff member, from cli or mail."""
+    return {"v": LEAF_VERSION, "type": "staff_action", "action": action, "how": how,
+            "msg_sha256": msg_sha256, "hours": hours, "time": utc_stamp(when),
+            "member": member_pseudonym, "staff": staff_pseudonym}

@@ -44,9 +44,11 @@ def _since_utc(since: dt.date | None, tz: ZoneInfo) -> dt.datetime | None:
 
 
 def hours_by_member(since: dt.date | None = None, member_email: str | None = None,
-                    tz: ZoneInfo | None = None) -> list[MemberHours]:
+                    tz: ZoneInfo | None = None, until: dt.date | None = None
+                    ) -> list[MemberHours]:
     """Hours of every member (active ones even with none; others only if they earned some),
-    most hours first. ``since`` is a local calendar day (Asia/Seoul unless ``tz``);
+    most hours first. ``since`` and ``until`` (both included) are local calendar days
+    (Asia/Seoul unless ``tz``);
     ``member_email`` (any of the member's addresses) limits the list to that member and
     raises ``NotFound`` if no member has that address."""
     tz = tz or ZoneInfo(DEFAULT_ZONE)
@@ -67,6 +69,8 @@ def hours_by_member(since: dt.date | None = None, member_email: str | None = Non
     start = _since_utc(since, tz)
     if start is not None:
         credits = credits.where(HourCredit.credited_at >= start)
+    if until is not None:
+        credits = credits.where(HourCredit.credited_at < local_day_bounds_utc(until, tz)[1])
     if only is not None:
         credits = credits.where(HourCredit.member == only)
     totals = {row.member_id: row for row in credits.group_by(HourCredit.member)}

@@ -16,8 +16,10 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from .clock import Clock, naive_utc
-from .errors import ImportRowsError, MailworkerError
-from .models import CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, db_proxy
+from .errors import ImportRowsError, MailworkerError, RosterFileError
+from .models import (CATEGORIES, CATEGORY_KO, MEMBER_STATUSES, Member, MemberAddress, Message,
+                     db_proxy)
+from .safetext import control_characters
 
 # Seats per category in the plan (100 in all). Going over is reported, not refused:
 # the secretariat decides.
@@ -44,6 +46,8 @@ _COLUMNS = {
     "aliases": "aliases", "alias": "aliases", "extra_emails": "aliases",
     "extraemails": "aliases", "추가이메일": "aliases", "별칭": "aliases",
     "language": "language", "lang": "language", "언어": "language",
+    "volunteer_id": "volunteer_id", "volunteerid": "volunteer_id", "봉사포털id": "volunteer_id",
+    "1365id": "volunteer_id", "봉사id": "volunteer_id",
 }
 REQUIRED_COLUMNS = ("name", "email", "category")
 
@@ -63,6 +67,7 @@ class RosterRow:
     category: str
     aliases: list[str]
     language: str | None      # None: column absent or empty (keep / default "ko")
+    volunteer_id: str | None = None   # volunteer-centre portal ID; None: absent (keep)
 
 
 @dataclass
@@ -103,6 +108,16 @@ def parse_language(text: str) -> str | None:
     return _LANGUAGES.get((text or "").strip().lower())
 
 
+def control_problem(what: str, text: str) -> str:
+    """Why ``text`` cannot be stored (control characters such as a line break inside a
+    cell would end up in mail headers), or ''."""
+    found = control_characters(text)
+    if not found:
+        return ""
+    return (f"{what} contains control character(s) {', '.join(found)} (a line break or "
+            "tab inside the cell?); write it on one line without them")
+
+
 def category_label(category: str) -> str:
     """'대학생 (student)' for tables people read."""
     return f"{CATEGORY_KO.get(category, category)} ({category})"
@@ -116,8 +131,8 @@ def _accepted_categories() -> str:
 
 def _decode(path: Path, raw: bytes) -> str:
     if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise ImportRowsError(path, [(1, "this is an Excel workbook (.xlsx/.xls), not CSV; in "
-                                         "Excel use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")])
+        raise RosterFileError(path, "this is an Excel workbook (.xlsx/.xls), not CSV; in Excel "
+                                    "use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -126,8 +141,20 @@ def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("cp949")
     except UnicodeDecodeError:
-        raise ImportRowsError(path, [(1, "the file is neither UTF-8 nor cp949 text; in Excel "
-                                         "use 'Save as' → 'CSV UTF-8 (쉼표로 분리)'")]) from None
+        raise RosterFileError(path, "the file is neither UTF-8 nor cp949 text; in Excel use "
+                                    "'Save as' → 'CSV UTF-8 (쉼표로 분리)'") from None
+
+
+def _delimiter(text: str) -> str:
+    """',' normally; ';' or a tab when the header line has those and no comma (Excel saves
+    CSV with ';' where the system's list separator is ';', and some tools save tabs)."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    for candidate in (";", "\t"):
+        if candidate in header:
+            return candidate
+    return ","
 
 
 @dataclass
@@ -157,12 +184,12 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
     except OSError as exc:
         raise MailworkerError(f"{path}: cannot read the roster file: {exc.strerror}") from None
     text = _decode(path, raw)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:
-        raise ImportRowsError(path, [(1, "the file is empty; the first line must be the "
-                                         "header: name,email,category")]) from None
+        raise RosterFileError(path, "the file is empty; the first line must be the header: "
+                                    "name,email,category") from None
     except csv.Error as exc:
         raise ImportRowsError(path, [(1, f"not readable as CSV: {exc}")]) from None
 
@@ -207,6 +234,10 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
             name = cell("name")
             if not name:
                 row_problems.append("name is empty")
+            for column in columns:
+                problem = control_problem(column, cell(column))
+                if problem:
+                    row_problems.append(problem)
             email_text = cell("email")
             email = normalize_email(email_text)
             if not email_text:
@@ -241,7 +272,8 @@ def _parse_roster(path: Path) -> tuple[Roster, list[tuple[int, str]]]:
             if row_problems:
                 problems.append((line, "; ".join(row_problems)))
             else:
-                rows.append(RosterRow(line, name, email, category, aliases, language))
+                rows.append(RosterRow(line, name, email, category, aliases, language,
+                                      cell("volunteer_id")[:100] or None))
     except csv.Error as exc:
         problems.append((reader.line_num, f"not readable as CSV: {exc}"))
     return Roster(rows, ignored), problems
@@ -326,7 +358,7 @@ def import_roster(path: str | Path, clock: Clock) -> ImportReport:
             if member is None:
                 member = Member.create(uuid=str(uuid.uuid4()), display_name=r.name,
                                        category=r.category, language=r.language or "ko",
-                                       created_at=now)
+                                       volunteer_id=r.volunteer_id, created_at=now)
                 MemberAddress.create(member=member, email=r.email, is_primary=True)
                 for a in r.aliases:
                     MemberAddress.create(member=member, email=a, is_primary=False)
@@ -335,7 +367,8 @@ def import_roster(path: str | Path, clock: Clock) -> ImportReport:
                 continue
             changed = False
             for attr, value in (("display_name", r.name), ("category", r.category),
-                                ("language", r.language or member.language)):
+                                ("language", r.language or member.language),
+                                ("volunteer_id", r.volunteer_id or member.volunteer_id)):
                 if getattr(member, attr) != value:
                     setattr(member, attr, value)
                     changed = True
@@ -388,6 +421,11 @@ def add_member(name: str, email: str, category: str, clock: Clock,
             extra.append(addr)
     if not name:
         raise RosterError("the name is empty")
+    for what, text in (("name", name), ("email", email or ""),
+                       *(("extra address", a) for a in aliases)):
+        problem = control_problem(what, text)
+        if problem:
+            raise RosterError(problem)
     if not is_valid_email(primary):
         raise RosterError(f"{email!r} is not an e-mail address")
     if key is None:
@@ -446,6 +484,46 @@ def set_member_status(email: str, status: str, clock: Clock,
             member.save()
             change.reason_changed = True
     return change
+
+
+def open_resignation_requests():
+    """Resignation request mails (해촉 요청) no one has confirmed yet, oldest first."""
+    return (Message.select(Message, Member).join(Member)
+            .where((Message.kind == "resignation") & (Message.disposition == "recorded")
+                   & Message.decided_at.is_null() & (Member.status != "resigned"))
+            .order_by(Message.received_at))
+
+
+def close_resignation_requests(member: Member, actor: str, clock: Clock) -> int:
+    """Mark a resigned member's open resignation requests as confirmed by ``actor``."""
+    return (Message.update(decided_by=actor, decided_at=naive_utc(clock.now()))
+            .where((Message.member == member) & (Message.kind == "resignation")
+                   & (Message.disposition == "recorded") & Message.decided_at.is_null())
+            .execute())
+
+
+def confirm_resignation(message_id: int, actor: str, clock: Clock,
+                        reason: str = "") -> tuple[Message, StatusChange]:
+    """Confirm the resignation request mail #``message_id``: the member who sent it is
+    set ``resigned`` (as `members set-status EMAIL resigned` does) and the request is
+    marked confirmed by ``actor``. Raises ``RosterError`` naming what is wrong."""
+    msg = (Message.select(Message, Member).join(Member)
+           .where(Message.id == message_id).first())
+    if msg is None or msg.kind != "resignation" or msg.disposition != "recorded":
+        raise RosterError(f"message #{message_id} is not a resignation request from a member")
+    if msg.decided_at is not None:
+        local = msg.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+        raise RosterError(f"the resignation request #{message_id} was already confirmed by "
+                          f"{msg.decided_by} at {local}")
+    member = msg.member
+    if member.status == "resigned":
+        raise RosterError(f"{member.display_name} has already resigned")
+    with db_proxy.atomic():
+        change = set_member_status(member.primary_address, "resigned", clock,
+                                   reason=reason or f"본인 요청 (해촉 요청 메일 #{msg.id})")
+        close_resignation_requests(member, actor, clock)
+    msg = Message.get_by_id(message_id)
+    return msg, change
 
 
 def find_member_by_address(addr: str) -> Member | None:

@@ -22,25 +22,36 @@ T = TypeVar("T")
 
 
 class PreparedInsert:
-    """INSERT of one row into ``model`` with exactly ``fields``; returns the new id."""
+    """INSERT of one row into ``model`` with exactly ``fields``; returns the new id.
+
+    Built with peewee's public query API only (never by editing its SQL text): one row
+    with RETURNING the id where the database has RETURNING, and ``many_sql`` for several
+    rows at once without it."""
 
     def __init__(self, model: type[pw.Model], fields: Sequence[pw.Field],
                  on_conflict_ignore: bool = False):
         self.model = model
         self.fields = list(fields)
-        query = model.insert({f: None for f in self.fields})
-        if on_conflict_ignore:
-            query = query.on_conflict_ignore()
-        self.sql, params = query.sql()
+        self.on_conflict_ignore = on_conflict_ignore
+        self.returning = bool(getattr(db_proxy.obj, "returning_clause", False))
+        self.sql, params = self._query(1, self.returning).sql()
         if len(params) != len(self.fields):
             raise ValueError(f"{model.__name__}: prepared insert expected "
                              f"{len(self.fields)} parameters, peewee made {len(params)}")
-        self.returning = " RETURNING " in self.sql.upper()
+        self._many = functools.lru_cache(maxsize=16)(
+            lambda count: self._query(count, False).sql()[0])
+
+    def _query(self, count: int, returning: bool) -> pw.ModelInsert:
+        query = self.model.insert_many([{f: None for f in self.fields}] * count)
+        if self.on_conflict_ignore:
+            query = query.on_conflict_ignore()
+        return (query.returning(self.model._meta.primary_key) if returning
+                else query.returning())
 
     def many_sql(self, count: int) -> str:
         """The same INSERT for ``count`` rows at once (parameters row after row), without
-        RETURNING: ids are not needed there."""
-        return multi_row_sql(self.sql, count)
+        RETURNING: ids are not needed there. Built once per count."""
+        return self._many(count)
 
     def execute(self, row: dict[pw.Field, Any]) -> int | None:
         """Insert; the new row's id, or None when ON CONFLICT ignored it."""
@@ -138,17 +149,10 @@ def insert_instance(model: type[pw.Model], values: dict[str, Any],
 MAX_PARAMETERS = 30_000
 
 
-@functools.lru_cache(maxsize=64)   # a few statements, and a few batch sizes each
-def multi_row_sql(sql: str, count: int) -> str:
-    """``INSERT ... VALUES (...)`` (or ``... SELECT ... FROM (VALUES (...)) ...``) with
-    its one parenthesised VALUES row repeated ``count`` times; RETURNING dropped."""
-    upper = sql.upper()
-    if " RETURNING " in upper:
-        sql = sql[: upper.rindex(" RETURNING ")]
-        upper = upper[: len(sql)]
-    start = upper.index("VALUES (") + len("VALUES ")
-    end = sql.index(")", start) + 1
-    return sql[:start] + ", ".join([sql[start:end]] * count) + sql[end:]
+def repeated_rows(prefix: str, row: str, suffix: str, count: int) -> str:
+    """``prefix`` + ``row`` repeated ``count`` times, comma-separated, + ``suffix``: a
+    multi-row VALUES list for a statement of our own making."""
+    return prefix + ", ".join([row] * count) + suffix
 
 
 def execute_rows(sql_for: Callable[[int], str], rows: list[Sequence[Any]]) -> None:

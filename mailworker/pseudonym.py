@@ -15,3 +15,11 @@ def pseudonym(key: bytes, member_uuid: str) -> str:
     if not key:
         raise ValueError("pseudonym key is empty")
     return hmac.new(key, f"member:{member_uuid}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def staff_pseudonym(key: bytes, actor: str) -> str:
+    """A staff member (address or login name) on the ledger: keyed, like a member's."""
+    if not key:
+        raise ValueError("pseudonym key is empty")
+    return hmac.new(key, f"staff:{actor.lower()}".encode("utf-8"), hashlib.sha256).hexdigest()

@@ -1,6 +1,7 @@
 """The long-running worker: one loop over the stages, stopping cleanly on SIGTERM.
 
-Each round: read new mail (IDLE or poll), append pending ledger events, drain the
+Each round: read new mail (IDLE or poll), perform the staff action mails it recorded
+(mailworker.staff_actions), append pending ledger events, drain the
 outbox, run scheduled jobs (the daily digest), tell systemd we are alive. Any network
 failure of the inbox means: close, wait with growing backoff, reconnect. A stage's
 configuration error is logged clearly and the other stages keep working.
@@ -18,11 +19,16 @@ from .clock import Clock
 from .errors import MailworkerError, SourceAuthError, SourceError
 from .group.steps import run_group_steps
 from .ingest.pipeline import Ingestor, PassResult
-from .ingest.sources import MailboxSource, source_from_config
+from .ingest.open_inbox import source_from_config
+from .ingest.sources import MailboxSource
 from .ledger.appender import append_pending
-from .ledger.keys import ensure_embedded_keys, pseudonym_key
+from .ledger.audit import audit_due, run_audit
+from .ledger.keys import pseudonym_key
+from .ledger.layout import ensure_embedded_keys
+from .ledger.merkle import LedgerError
 from .outbound.schedule import build_scheduler
 from .outbound.sender import drain_outbox
+from .staff_actions import perform_pending
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,8 @@ class Service:
         self.scheduler = build_scheduler(cfg, clock)
         self.connected = False
         self._backoff = 1.0
+        self._audit: threading.Thread | None = None
+        self._audit_inline = True       # run_forever sets False: audits on their own thread
 
     # -- one round -------------------------------------------------------------------
     def read_inbox(self) -> PassResult | None:
@@ -60,10 +68,18 @@ class Service:
     def after_ingest(self, report: RoundReport) -> None:
         """The stages downstream of ingest; each one's trouble is reported, not fatal."""
         try:
+            # Staff actions by mail first: their answers and credits go out this round.
+            done = perform_pending(self.cfg, self.clock)
+            if done:
+                log.info("staff: %s", done)
+        except MailworkerError as exc:
+            report.errors.append(f"staff actions: {exc}")
+        try:
             result = append_pending(self.cfg, self.clock)
             report.ledger = result.message
         except MailworkerError as exc:
             report.errors.append(f"ledger: {exc}")
+        self.audit_ledger(report)
         try:
             for line in run_group_steps(self.cfg, self.clock):
                 log.info("group: %s", line)
@@ -80,6 +96,36 @@ class Service:
         for err in report.errors:
             log.error("%s", err)
 
+    def audit_ledger(self, report: RoundReport) -> None:
+        """The full replica audit every ``[ledger] audit_every``. In the loop it runs on a
+        thread of its own (a big ledger takes a while; the watchdog must not wait for it);
+        with --once it runs here."""
+        if self._audit is not None and self._audit.is_alive():
+            return
+        try:
+            if not audit_due(self.cfg, self.clock):
+                return
+        except MailworkerError as exc:
+            report.errors.append(f"ledger audit: {exc}")
+            return
+        if self._audit_inline:
+            self._run_audit(report.errors)
+            return
+        self._audit = threading.Thread(target=self._run_audit, args=([],), daemon=True,
+                                       name="ledger-audit")
+        self._audit.start()
+
+    def _run_audit(self, errors: list[str]) -> None:
+        try:
+            run_audit(self.cfg, self.clock)
+        except (MailworkerError, LedgerError) as exc:
+            errors.append(f"ledger audit: {exc}")
+            log.error("ledger audit: %s", exc)
+        finally:
+            if threading.current_thread() is not threading.main_thread() and \
+                    threading.current_thread() is self._audit:
+                _close_thread_connection()
+
     def run_once(self) -> RoundReport:
         """One pass of everything (``mailworker run --once``, the demo). Inbox errors raise."""
         report = RoundReport()
@@ -92,6 +138,7 @@ class Service:
 
     # -- the loop --------------------------------------------------------------------
     def run_forever(self) -> None:
+        self._audit_inline = False
         self._install_signal_handlers()
         sdnotify.ready()
         sdnotify.status("reading the group inbox")
@@ -157,3 +204,10 @@ class Service:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
 
+
+def _close_thread_connection() -> None:
+    """Close the main-database connection peewee opened for the calling thread."""
+    from .models import db_proxy
+    db = db_proxy.obj
+    if db is not None and not db.is_closed():
+        db.close()

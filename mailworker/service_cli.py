@@ -5,7 +5,7 @@ import json
 import logging
 from pathlib import Path
 
-from .cli import command
+from .commands import command
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def cmd_run(args, ctx) -> int:
     from .service import Service
-    from .cli import setup_logging
+    from .commands import setup_logging
     cfg = ctx.cfg
     setup_logging(args.verbose, cfg.general.log_level)
     ctx.db()
@@ -42,9 +42,10 @@ def cmd_run(args, ctx) -> int:
 
 
 def cmd_status(args, ctx) -> int:
+    from .ledger.status import ledger_status
     from .status import format_text, gather
     ctx.db()
-    info = gather(ctx.cfg)
+    info = gather(ctx.cfg, ledger_status(ctx.cfg))
     if args.json:
         ctx.print(json.dumps(info, ensure_ascii=False, default=str))
     else:

@@ -9,8 +9,9 @@ from .db import state_get
 from .models import HourCredit, LedgerEvent, Message, Outbox
 
 
-def gather(cfg) -> dict:
-    from .ledger.status import ledger_status
+def gather(cfg, ledger: dict) -> dict:
+    """``ledger`` is the ledger's own status (``mailworker.ledger.status.ledger_status``),
+    handed in by the command that wires the stages: the core does not import them."""
     dispositions = {d: n for d, n in
                     Message.select(Message.disposition, pw.fn.COUNT(Message.id))
                     .group_by(Message.disposition).tuples()}
@@ -31,7 +32,7 @@ def gather(cfg) -> dict:
         "outbox": outbox,
         "outbox_failed": failed,
         "ledger_pending": LedgerEvent.select().where(LedgerEvent.leaf_index.is_null()).count(),
-        "ledger": ledger_status(cfg),
+        "ledger": ledger,
     }
 
 

@@ -245,12 +245,13 @@ def good_config(tmp_path, monkeypatch):
     monkeypatch.setenv("MW_TEST_PSEUDONYM_KEY", PSEUDONYM_SECRET)
     for sub in ("cur", "new", "tmp"):
         (tmp_path / "Maildir" / sub).mkdir(parents=True)
+    (tmp_path / "state").mkdir()
     raw = {"general": {"state_dir": "state"},
            "inbox": {"type": "maildir", "path": "Maildir"},
            "database": {"url": "sqlite:///state/mailworker.db"},
            "ledger": {"pseudonym_key_env": "MW_TEST_PSEUDONYM_KEY",
                       "release_key_file": str(_secret(tmp_path, "release.key", b"r" * 32))},
-           "staff": {"addresses": ["secretariat@example.org"]}}
+           "staff": {"addresses": ["secretariat@seoul.go.kr"]}}
     return raw
 
 
@@ -416,7 +417,8 @@ def _example_in(tmp_path) -> tuple[Path, Path]:
     """The example configuration with its folders moved under tmp_path: returns the
     configuration and the credentials folder (standing for /etc/mailworker/credentials)."""
     credentials, state = tmp_path / "etc-credentials", tmp_path / "state"
-    for name in ("imap-password", "smtp-password", "pseudonym-key", "release-key"):
+    for name in ("imap-password", "smtp-password", "pseudonym-key", "release-key",
+                 "staff-action-key"):
         write_secret_file(credentials / name, f"value of {name}\n".encode())
     text = (EXAMPLE.read_text(encoding="utf-8")
             .replace("/etc/mailworker/credentials/", f"{credentials}/")
@@ -475,3 +477,71 @@ def test_unused_empty_secret_is_not_a_problem(tmp_path, capsys):
     code, out = run(["--config", str(path), "config", "check"], capsys)
     assert code == 2
     assert "PROBLEM  [outgoing] password:" in out and "secret file is empty" in out
+
+
+# --- what a newcomer meets in config check ------------------------------------------------
+
+def test_config_check_warns_of_a_missing_state_dir(tmp_path, good_config, capsys):
+    good_config["general"]["state_dir"] = "not-yet"
+    code, out = run(["--config", str(write_config(tmp_path, good_config)), "config", "check"],
+                    capsys)
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if "state_dir" in x)
+    assert line.lstrip().startswith("WARNING") and "does not exist yet" in line
+    assert f"install -d -m 0700 -o mailworker -g mailworker {tmp_path / 'not-yet'}" in line
+    assert "usable" not in line
+    assert "configuration OK (1 warning(s))" in out
+
+
+def test_config_check_names_example_placeholders(tmp_path, good_config, capsys):
+    good_config["ingest"] = {"trusted_authserv_id": "mx.example.org"}
+    good_config["outgoing"] = {"transport": "smtp", "host": "relay.seoul.go.kr",
+                               "username": "", "from_address": "governance@example.org"}
+    good_config["staff"] = {"addresses": ["secretariat@example.org", "kim@seoul.go.kr"]}
+    code, out = run(["--config", str(write_config(tmp_path, good_config)), "config", "check"],
+                    capsys)
+    warnings = [x for x in out.splitlines() if x.lstrip().startswith("WARNING")]
+    text = "\n".join(warnings)
+    assert 'trusted_authserv_id = "mx.example.org" is the example\'s placeholder' in text
+    assert "NOBODY gets credit" in text
+    assert 'from_address = "governance@example.org"' in text
+    assert "secretariat@example.org" in text and "kim@seoul.go.kr" not in text
+    assert code == 0
+
+
+def test_config_check_is_quiet_about_real_values(tmp_path, good_config, capsys):
+    good_config["ingest"] = {"trusted_authserv_id": "mx.seoul.go.kr"}
+    good_config["staff"] = {"addresses": ["kim@seoul.go.kr"]}
+    code, out = run(["--config", str(write_config(tmp_path, good_config)), "config", "check"],
+                    capsys)
+    assert code == 0 and "placeholder" not in out, out
+
+
+def test_postgres_url_without_its_driver_says_what_to_install(tmp_path, good_config):
+    """A fresh interpreter in which psycopg2 cannot be imported (as on a machine where
+    only the base package was installed)."""
+    import subprocess
+    import sys
+    good_config["database"]["url"] = "postgresql://mw@127.0.0.1:1/mw"
+    path = write_config(tmp_path, good_config)
+    code = ("import sys; sys.modules['psycopg2'] = None; from mailworker.cli import main; "
+            f"sys.exit(main(['--config', {str(path)!r}, 'config', 'check']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "Traceback" not in out and "ImproperlyConfigured" not in out
+    line = next(x for x in out.splitlines() if "[database]" in x)
+    assert line.lstrip().startswith("PROBLEM")
+    assert "pip install 'mailworker[postgres]'" in line
+
+
+def test_config_may_follow_the_command(tmp_path, good_config, capsys):
+    path = str(write_config(tmp_path, good_config))
+    code, out = run(["config", "check", "--config", path], capsys)
+    assert code == 0 and f"Checking {path}" in out, out
+    code, out = run(["status", "--config", path], capsys)
+    assert code == 0 and f"configuration: {path}" in out, out
+    # Before the command it still works, and after it wins when both are given.
+    code, out = run(["--config", "/nonexistent.toml", "status", "-c", path], capsys)
+    assert code == 0, out

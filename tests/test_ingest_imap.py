@@ -293,7 +293,8 @@ def test_tls_is_verified_and_an_untrusted_certificate_is_refused(
 
 
 def test_fetch_answers_are_read_in_both_orders_and_unsolicited_flags_are_skipped():
-    from mailworker.ingest.imap_source import bodies_from_fetch, uid_set
+    from mailworker.ingest.imap_source import uid_set
+    from mailworker.ingest.imap_wire import bodies_from_fetch
     data = [(b"1 (UID 7 BODY[] {5}", b"hello"), b")",
             b"2 (FLAGS (\\Seen) UID 8)",                     # another client's flag change
             (b"3 (BODY[] {3}", b"abc"), b" UID 9)"]
@@ -310,16 +311,16 @@ def test_fetch_answers_are_read_in_both_orders_and_unsolicited_flags_are_skipped
 
 def test_a_flag_change_by_another_client_during_the_pass_changes_nothing(
         dovecot, imap_world, clock, monkeypatch):
-    from mailworker.ingest import imap_source
+    from mailworker.ingest import imap_wire
     cfg = imap_world(ingest={"daily_credit_cap": 100})
     dovecot.append([unique_review(i) for i in range(6)])
     answers = []
-    real = imap_source.bodies_from_fetch
+    real = imap_wire.bodies_from_fetch
 
     def spy(data):
         answers.append(list(data))
         return real(data)
-    monkeypatch.setattr(imap_source, "bodies_from_fetch", spy)
+    monkeypatch.setattr(imap_wire, "bodies_from_fetch", spy)
     source = from_config(cfg)
     source.open()
     try:

@@ -410,17 +410,22 @@ def test_rows_go_in_as_few_statements_as_the_parameter_limit_allows(world, monke
     assert statements and sum(statements) == 23   # the credits, in one call for the batch
 
 
-def test_multi_row_statements_keep_what_follows_the_values():
-    from mailworker.prepared import multi_row_sql
-    assert multi_row_sql('INSERT OR IGNORE INTO "t" ("a", "b") VALUES (?, ?)', 3) == \
-        'INSERT OR IGNORE INTO "t" ("a", "b") VALUES (?, ?), (?, ?), (?, ?)'
-    assert multi_row_sql('INSERT INTO "t" ("a") VALUES (%s) ON CONFLICT DO NOTHING '
-                         'RETURNING "t"."id"', 2) == \
-        'INSERT INTO "t" ("a") VALUES (%s), (%s) ON CONFLICT DO NOTHING'
-    assert multi_row_sql('INSERT INTO "c" ("x") SELECT v.column1 FROM (VALUES (?, ?)) AS v '
-                         'JOIN "m" ON m.a = v.column2', 2) == \
-        ('INSERT INTO "c" ("x") SELECT v.column1 FROM (VALUES (?, ?), (?, ?)) AS v '
-         'JOIN "m" ON m.a = v.column2')
+def test_multi_row_statements_come_from_peewees_public_api(database):
+    """Several rows in one INSERT, as peewee itself writes them (no SQL edited as text),
+    keeping ON CONFLICT and dropping RETURNING."""
+    from mailworker.ingest.sink import _credit_statement
+    from mailworker.prepared import _insert_statement
+    statement = _insert_statement(HourCredit, on_conflict_ignore=True)
+    assert statement.many_sql(3) == (
+        'INSERT OR IGNORE INTO "hour_credit" ("message_id", "member_id", "kind", "hours", '
+        '"credited_at", "by") VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?), '
+        '(?, ?, ?, ?, ?, ?)')
+    assert statement.many_sql(3) is statement.many_sql(3)          # built once per count
+    assert "RETURNING" not in statement.many_sql(2).upper()
+    credits = _credit_statement()
+    two = credits.many_sql(2)
+    assert two.count("(?, ?, ?, ?, ?, ?)") == 2
+    assert two.endswith('AS v JOIN "message" AS m ON m."sha256" = v.column1')
 
 
 def test_a_quarantined_message_takes_its_credit_back_so_the_daily_cap_holds(
@@ -448,7 +453,7 @@ def test_a_quarantined_message_takes_its_credit_back_so_the_daily_cap_holds(
 
 
 def test_nothing_leaves_the_inbox_before_its_batch_is_on_disk(world, monkeypatch):
-    from mailworker.db import IngestCommits
+    from mailworker.ingest.commits import IngestCommits
     from mailworker.models import db_proxy
     events = []
     real_durable, real_file = IngestCommits.durable, MaildirSource.file
@@ -474,7 +479,7 @@ def test_nothing_leaves_the_inbox_before_its_batch_is_on_disk(world, monkeypatch
 
 def test_the_write_ahead_log_is_copied_into_the_database_on_a_thread(database):
     import os
-    from mailworker.db import IngestCommits
+    from mailworker.ingest.commits import IngestCommits
     from mailworker.models import State
     path = database.database
     before = os.path.getsize(path)

@@ -128,3 +128,32 @@ def test_plain_output_does_not_pass_terminal_escapes(tmp_path):
     run_inspect([str(path)], False, out)
     assert "\x1b" not in out.getvalue()
     assert "\ufffd[2J\ufffd[31mred" in out.getvalue()
+
+
+def test_a_maildir_folder_and_its_message_files(tmp_path):
+    """What the demo leaves behind is a Maildir: its folders and files can be inspected."""
+    import mailbox
+    box = mailbox.Maildir(tmp_path / "Maildir", factory=None, create=True)
+    labels = {}
+    for label, raw in demo_messages():
+        labels[box.add(raw)] = label
+    out = io.StringIO()
+    assert run_inspect([str(tmp_path / "Maildir")], True, out) == 0
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(records) == len(labels)
+    for record in records:
+        key = Path(record["file"]).name.split(":")[0]
+        assert record["kind"] == DEMO_EXPECTED[labels[key]], record
+
+    one = next((tmp_path / "Maildir" / "new").iterdir())      # no .eml ending
+    out = io.StringIO()
+    assert run_inspect([str(one)], False, out) == 0
+    assert "1 file(s)" in out.getvalue()
+
+
+def test_an_empty_maildir_is_named(tmp_path):
+    import mailbox
+    mailbox.Maildir(tmp_path / "box", create=True)
+    out = io.StringIO()
+    assert run_inspect([str(tmp_path / "box")], True, out) == 1
+    assert "no messages in the Maildir" in json.loads(out.getvalue())["error"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from mailworker.ledger import bench
 
-from tests.conftest import skip_unless
+from tests.conftest import load_benchmark, skip_unless
+
+bench = load_benchmark("ledger_bench")
 
 
 def needs_pymerkle() -> None:

@@ -23,7 +23,8 @@ from mailworker.ledger.bootstrap import init_ledger
 from mailworker.ledger.checkpoint import open_note
 from mailworker.ledger.errors import ReplicaRefused
 from mailworker.ledger.handle import ledger_lock, open_ledger
-from mailworker.ledger.keys import ensure_embedded_keys, pseudonym_key
+from mailworker.ledger.keys import pseudonym_key
+from mailworker.ledger.layout import ensure_embedded_keys
 from mailworker.ledger.layout import replica_specs, verifiers
 from mailworker.ledger.status import ledger_status
 from mailworker.pseudonym import pseudonym

@@ -161,6 +161,12 @@ def test_empty_and_missing_files(tmp_path, database, clock):
     workbook.write_bytes(b"PK\x03\x04\x14\x00\x80\xff\xfe\x81\xff")
     with pytest.raises(ImportRowsError, match=r"Excel workbook .*CSV UTF-8"):
         import_roster(workbook, clock)
+    whole = tmp_path / "roster2.xlsx"
+    whole.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)    # a real workbook's size
+    with pytest.raises(ImportRowsError) as err:
+        import_roster(whole, clock)
+    assert "bad row" not in str(err.value) and "line 1" not in str(err.value)
+    assert str(err.value).endswith("nothing imported")
     garbage = tmp_path / "roster.bin"
     garbage.write_bytes(b"name,email,category\n\xff\xff\xff,x@example.org,student\n")
     with pytest.raises(ImportRowsError, match="neither UTF-8 nor cp949"):
@@ -249,7 +255,7 @@ def test_set_member_status_stamps_and_clears_resigned_at(database, clock):
     with pytest.raises(RosterError, match="no member has the address 'nobody@example.org'"):
         set_member_status("Nobody@example.org", "resigned", clock)
     with pytest.raises(RosterError, match=r"unknown status 'retired' \(one of: active, "
-                                          r"resigned, suspended\)"):
+                                          r"resigned, suspended, term_ended\)"):
         set_member_status("kim@example.net", "retired", clock)
     assert Member.get_by_id(member.id).status == "active"
 
@@ -435,5 +441,46 @@ def test_import_on_postgresql_is_all_or_nothing(pg, tmp_path, clock):
             import_roster(write_roster(tmp_path / "bad.csv", bad), clock)
         assert counts() == (7, 11)
         assert find_member_by_address("Minji.Kim@univ.example.ac.kr").display_name == "김민지"
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_rosters_are_read(tmp_path, database, clock, sep):
+    path = tmp_path / "roster.csv"
+    path.write_text(sep.join(["이름", "이메일", "분야"]) + "\n"
+                    + sep.join(["김민지", "minji.kim@example.com", "대학생"]) + "\n"
+                    + sep.join(["Daniel Kang", "daniel.kang@example.net", "developer"]) + "\n",
+                    encoding="utf-8")
+    result = import_roster(path, clock)
+    assert result.created == 2
+    assert find_member_by_address("daniel.kang@example.net").category == "developer"
+
+
+def test_control_characters_are_refused_where_staff_type_them(tmp_path, config_path, capsys,
+                                                                 clock):
+    # A line break inside a quoted cell is valid CSV; in a name it would reach mail headers.
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(("\ufeff" + HEADER + "\r\n"
+                        '"Eve\r\nBcc: spy@evil.example",eve@example.org,citizen,,\r\n'
+                        "Tab\tName,tab@example.org,citizen,,\r\n"
+                        "김민지,kim@example.net,대학생,,\r\n").encode("utf-8"))
+    code, out, err = run(["--config", str(config_path), "members", "import", str(roster)],
+                         capsys, clock)
+    assert code == 2 and "Traceback" not in err
+    assert "2 bad row(s), nothing imported" in err
+    assert "line 3: name contains control character(s) \\r, \\n" in err
+    assert "line 4: name contains control character(s) \\t" in err
+    code, out, err = run(["--config", str(config_path), "members", "add", "--name",
+                          "Mallory\x1cX", "--email", "m@example.org", "--category", "citizen"],
+                         capsys, clock)
+    assert code == 2 and "name contains control character(s) \\x1c" in err
+    database = reopen(config_path, clock)
+    try:
+        assert Member.select().count() == 0
+        with pytest.raises(RosterError, match="extra address contains control"):
+            add_member("X", "x@example.org", "citizen", clock, aliases=["y@example.org\x00"])
+        with pytest.raises(RosterError, match="name contains control character.*\\\\u2028"):
+            add_member("X\u2028Y", "x@example.org", "citizen", clock)
     finally:
         database.close()

@@ -7,7 +7,8 @@ import pytest
 
 from mailworker.events import canonical_json, contribution_leaf
 from mailworker.ledger.appender import append_pending
-from mailworker.ledger.keys import ensure_embedded_keys, pseudonym_key
+from mailworker.ledger.keys import pseudonym_key
+from mailworker.ledger.layout import ensure_embedded_keys
 from mailworker.models import LedgerEvent, Outbox
 from mailworker.outbound.sender import drain_outbox
 from mailworker.outbox import domain_of, enqueue

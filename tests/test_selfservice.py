@@ -15,7 +15,8 @@ from mailworker.ingest.maildir_source import MaildirSource
 from mailworker.ingest.pipeline import Ingestor
 from mailworker.ingest.sources import folder_names
 from mailworker.ledger.appender import append_pending
-from mailworker.ledger.keys import ensure_embedded_keys, pseudonym_key
+from mailworker.ledger.keys import pseudonym_key
+from mailworker.ledger.layout import ensure_embedded_keys
 from mailworker.models import HourCredit, Message, Outbox
 from mailworker.outbound.packages import password_from_key
 from mailworker.outbound.sender import drain_outbox

@@ -92,6 +92,13 @@ def test_demo_twice_credits_nothing_twice(tmp_path, capsys, monkeypatch):
     assert again == credits
     sent = list((tmp_path / "var" / "demo" / "sent-mail").glob("*.eml"))
     assert sent, "the demo's acknowledgements are written to the file transport"
+    # The demo's meeting got both meeting replies, and its hour export holds each credit once.
+    assert "1 attend, 1 decline" in first and "1 attend, 1 decline" in second
+    assert "Hours export: batch #1" in first and "Hours export: nothing new" in second
+    exported = sqlite3.connect(db).execute("SELECT COUNT(*) FROM hour_export_row").fetchone()[0]
+    assert exported == credits
+    assert (tmp_path / "var" / "demo" / "hours-export-1.csv").read_bytes().startswith(
+        b"\xef\xbb\xbf")
 
 
 def test_missing_config_is_one_clear_line(tmp_path, capsys, monkeypatch):

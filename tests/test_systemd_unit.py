@@ -109,7 +109,7 @@ def test_credentials_match_the_example_configuration():
     d = directives()
     credentials = {v.split(":", 1)[0]: v.split(":", 1)[1] for v in d["LoadCredential"]}
     assert set(credentials) == {"imap-password", "smtp-password", "pseudonym-key",
-                                "release-key"}
+                                "release-key", "staff-action-key"}
     assert all(src.startswith("/etc/mailworker/credentials/") for src in credentials.values())
 
     raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))

@@ -33,3 +33,20 @@ def run_group_steps(cfg, clock) -> list[str]:
         if summary:
             done.append(f"{name}: {summary}")
     return done
+
+
+# The meeting steps: answers are tied to meetings before reminders look for the silent.
+from . import rsvp as _rsvp  # noqa: E402  (rsvp needs nothing from this module)
+
+STEPS.append(("meeting answers", _rsvp.match_new_replies))
+STEPS.append(("meeting reminders", _rsvp.queue_reminders))
+
+# The group's life cycle (issue 12): application mail first, so an offer reply is seen
+# before its offer could expire; the purge last.
+from .purge import purge_step  # noqa: E402
+from .recruitment import application_step  # noqa: E402
+from .terms import term_step  # noqa: E402
+from .vacancies import resignation_step, vacancy_step  # noqa: E402
+
+STEPS += [("applications", application_step), ("resignations", resignation_step),
+          ("vacancies", vacancy_step), ("term", term_step), ("purge", purge_step)]

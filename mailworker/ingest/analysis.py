@@ -20,9 +20,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from ..application_form import read_application
 from .auth import authentication_verdict
 from .classify import classify
 from .parse import ParsedMail, body_fingerprint, parse_message, visible_chars
+from .staff_mail import STAFF_KIND, read_action
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Analysis:
     subject: str = ""
     date: dt.datetime | None = None
     in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
     attachments: list[dict] = field(default_factory=list)
     excerpt: str = ""
     defects: list[str] = field(default_factory=list)
@@ -44,10 +47,13 @@ class Analysis:
     kind_reason: str = ""
     rsvp: str | None = None
     request: str | None = None      # what a question asks for (self-service), see classify
+    applies: str = ""               # why it reads as an application ('' if it does not)
     auth_ok: bool = True
     auth_reason: str = ""
     body_sha: str | None = None     # fingerprint of the new text (None if there is none)
     text_chars: int = 0             # non-blank characters of new text
+    action_tokens: list[str] = field(default_factory=list)  # staff action tokens found
+    staff_reason: str = ""          # what a staff action mail says, without its token
     error: str | None = None        # why it could not be read (it will be quarantined)
     error_trace: str = ""           # the traceback, for the log
 
@@ -56,7 +62,7 @@ def summary(mail: ParsedMail) -> Analysis:
     """The header facts of a parsed mail (all an oversize message gets)."""
     return Analysis(message_id=mail.message_id, from_addr=mail.from_addr,
                     from_name=mail.from_name, subject=mail.subject, date=mail.date,
-                    in_reply_to=mail.in_reply_to,
+                    in_reply_to=mail.in_reply_to, references=list(mail.references),
                     attachments=[a.__dict__ for a in mail.attachments],
                     excerpt=excerpt(mail.new_text), defects=list(mail.defects))
 
@@ -70,7 +76,12 @@ def analyze(raw: bytes, trusted_authserv_id: str) -> Analysis:
         a.kind, a.kind_reason, a.rsvp = verdict.kind, verdict.reason, verdict.rsvp
         a.request = verdict.request
         a.auth_ok, a.auth_reason = authentication_verdict(mail, trusted_authserv_id)
+        # A digest link's mail is a staff action, whatever it looks like as member mail.
+        a.action_tokens, a.staff_reason = read_action(mail, a.kind)
+        if a.action_tokens:
+            a.kind, a.kind_reason = STAFF_KIND, "carries a staff action token"
         text = mail.new_text
+        a.applies = read_application(mail.subject, text).signal
         if text.strip():
             a.body_sha = body_fingerprint(text)
             a.text_chars = visible_chars(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import getpass
 import os
 
-from ..cli import command
+from ..commands import command, command_group
 from ..clock import to_utc
 from ..table import render
 
@@ -15,11 +15,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("files", nargs="+", metavar="FILE")
 
-    t = sub.add_parser("triage", help="messages waiting for a staff decision",
-                       description="Messages the classifier was unsure of. Accept credits "
-                       "one hour and answers the member; reject keeps your reason.")
-    tsub = t.add_subparsers(dest="triage_command", metavar="ACTION")
-    tsub.required = True
+    tsub = command_group(sub, "triage", "messages waiting for a staff decision",
+                         "Messages the classifier was unsure of. Accept credits one hour and "
+                         "answers the member; reject keeps your reason.")
     command(tsub, "list", cmd_triage_list, "list messages waiting in triage")
     a = command(tsub, "accept", cmd_triage_accept, "credit a triage message as review/proposal")
     a.add_argument("id", type=int)
@@ -47,6 +45,11 @@ def _staff(args) -> str:
         return "staff"
 
 
+def _item(msg) -> str:
+    who = msg.member.display_name if msg.member_id else (msg.sender or "(no sender)")
+    return f"#{msg.id} {who} — {msg.subject}"
+
+
 def cmd_triage_list(args, ctx) -> int:
     from .triage import pending
     ctx.db()
@@ -67,20 +70,33 @@ def cmd_triage_list(args, ctx) -> int:
 
 
 def cmd_triage_accept(args, ctx) -> int:
+    from .. import audit
     from ..ledger.keys import pseudonym_key
+    from ..models import db_proxy
     from .triage import accept
     ctx.db()
-    msg = accept(ctx.cfg, ctx.clock, args.id, args.as_kind, _staff(args), pseudonym_key(ctx.cfg))
+    key = pseudonym_key(ctx.cfg)
+    with db_proxy.atomic():      # the decision and its audit entry commit together
+        msg = accept(ctx.cfg, ctx.clock, args.id, args.as_kind, _staff(args), key)
+        audit.record(ctx.clock, actor=audit.cli_actor(args.by), how="cli",
+                     action=f"triage.accept_{args.as_kind}", item=_item(msg),
+                     detail=msg.reason, hours=1, member_uuid=msg.member.uuid,
+                     msg_sha256=msg.sha256, pseudonym_key=key)
     ctx.print(f"#{msg.id} accepted as {msg.kind}: 1 hour credited to "
               f"{msg.member.display_name}; acknowledgement queued.")
     return 0
 
 
 def cmd_triage_reject(args, ctx) -> int:
-    from ..models import Outbox
+    from .. import audit
+    from ..models import Outbox, db_proxy
     from .triage import reject
     ctx.db()
-    msg = reject(ctx.cfg, ctx.clock, args.id, args.reason, _staff(args))
+    with db_proxy.atomic():
+        msg = reject(ctx.cfg, ctx.clock, args.id, args.reason, _staff(args))
+        audit.record(ctx.clock, actor=audit.cli_actor(args.by), how="cli",
+                     action="triage.reject", item=_item(msg), reason=args.reason.strip(),
+                     detail=msg.reason)
     mailed = msg.member is not None and Outbox.get_or_none(
         Outbox.key == f"decided:{msg.sha256}") is not None
     ctx.print(f"#{msg.id} rejected: {msg.reason}"

@@ -39,7 +39,7 @@ def may_reply_to(address: str) -> bool:
 def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
            auth_ok: bool, auth_reason: str, new_text_chars: int, same_text_credited: bool,
            credited_today: int, duplicate_of: Message | None, min_body_chars: int,
-           daily_cap: int, reply_to_non_members: bool,
+           daily_cap: int, reply_to_non_members: bool, term_over: bool = False,
            request: str | None = None) -> Decision:
     """The disposition of one message, from facts the caller looked up (no I/O here).
 
@@ -77,6 +77,11 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
         return Decision("triage", f"unknown kind {kind!r}", reply="triage_notice")
     if member.status != "active":
         return Decision("no_credit", f"{kind} from a {member.status} member; not credited")
+    if term_over:
+        # The group step marks members term_ended after the end; until it has, the
+        # configured end date alone stops the hours.
+        return Decision("no_credit", f"{kind} after the end of the term "
+                        "([group] term_end); not credited")
     if not auth_ok:
         # No reply: the real member did not necessarily send it.
         return Decision("no_credit", f"{kind} not credited: {auth_reason}")

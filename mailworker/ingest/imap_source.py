@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import ssl
 import threading
 import time
 
 from imapclient import DELETED, IMAPClient
 from imapclient import exceptions as imap_errors
-from imapclient.response_parser import parse_fetch_response
 
 from ..errors import SourceAuthError, SourceUnavailable
+from .imap_wire import ImapWire
 from .sources import Fetched, KeyRanges, chunks, folder_names
 
 SIZE_FETCH_UIDS = 2000   # UIDs in one FETCH RFC822.SIZE (about 14 KB of command line)
@@ -31,7 +30,8 @@ log = logging.getLogger(__name__)
 class ImapSource:
     def __init__(self, host: str, port: int, security: str, username: str, password: str,
                  mailbox: str, folders: dict[str, str], timeout: float = 60,
-                 ca_file: str = "", use_idle: bool = True, idle_renew_seconds: int = 540):
+                 ca_file: str = "", use_idle: bool = True, idle_renew_seconds: int = 540,
+                 fast_wire: bool | None = None):
         self.host, self.port, self.security = host, port, security
         self.username = username
         self._password = password
@@ -41,9 +41,11 @@ class ImapSource:
         self.ca_file = ca_file
         self.use_idle = use_idle
         self.idle_renew_seconds = idle_renew_seconds
+        self.fast_wire = fast_wire      # None: the fast path where the library allows it
         self.name = f"imap://{host}:{port}/{mailbox}"
         self.uidvalidity: int | None = None
         self._client: IMAPClient | None = None
+        self._wire: ImapWire | None = None
         self._known_folders: set[str] = set()
         self._warned_no_uidplus = False
 
@@ -88,11 +90,8 @@ class ImapSource:
                 with contextlib.suppress(*_CLOSE_ERRORS):
                     client.shutdown()
                 raise
-        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
-            # imapclient turns imaplib's protocol trace on and sends it to that logger; with
-            # the logger off, the trace still formats every line (a FETCH answer's repr
-            # too): about a third of the cost of reading mail. Off unless someone listens.
-            client._imap.debug = 0
+        self._wire = ImapWire(client, self.fast_wire)
+        self._wire.quiet_trace()
         self._client = client
         self.uidvalidity = int(info[b"UIDVALIDITY"])
         self._known_folders = set()
@@ -101,6 +100,7 @@ class ImapSource:
 
     def close(self) -> None:
         client, self._client = self._client, None
+        self._wire = None
         if client is None:
             return
         try:
@@ -115,23 +115,14 @@ class ImapSource:
             raise SourceUnavailable(f"not connected to {self.name}")
         return self._client
 
+    @property
+    def wire(self) -> ImapWire:
+        self.client     # raises if not connected
+        return self._wire
+
     def waiting(self) -> KeyRanges:
         with self._network("listing the inbox"):
-            if self.client.has_capability("ESEARCH"):
-                return self._waiting_compact()
-            return KeyRanges.from_numbers(self.client.search(["NOT", "DELETED"]))
-
-    def _waiting_compact(self) -> KeyRanges:
-        """``UID SEARCH RETURN (ALL) NOT DELETED`` (RFC 4731): the answer is a sequence
-        set such as ``1:100000``, not one number per message, so listing a long backlog
-        costs neither time nor memory. imapclient does not read ESEARCH answers."""
-        imap = self.client._imap
-        typ, data = imap._simple_command("UID", "SEARCH", "RETURN", "(ALL)", "NOT", "DELETED")
-        self.client._checkok("search", typ, data)
-        typ, data = imap._untagged_response(typ, data, "ESEARCH")
-        text = b" ".join(d for d in data if isinstance(d, bytes))
-        found = _ESEARCH_ALL.search(text)
-        return KeyRanges.parse(found.group(1).decode("ascii") if found else "")
+            return self.wire.waiting()
 
     def large(self, keys: list[str], threshold: int) -> dict[str, int]:
         if not keys:
@@ -171,30 +162,15 @@ class ImapSource:
         return [got[u] for u in uids if u in got]
 
     def _fetch_bodies(self, uids: list[int]) -> dict[int, bytes]:
-        """UID FETCH BODY.PEEK[] of these UIDs: {uid: raw message}.
-
-        The same command imapclient's ``fetch`` sends, but the answer is read by
-        ``bodies_from_fetch`` (the shape of a body-only FETCH is simple) rather than by
-        imapclient's general response parser, which costs about 45 µs per message here,
-        a sixth of the whole ingest budget. Anything unexpected goes to that parser."""
-        imap = self.client._imap
-        tag = imap._command("UID", "FETCH", uid_set(uids), "(BODY.PEEK[])")
-        typ, data = imap._command_complete("FETCH", tag)
-        self.client._checkok("fetch", typ, data)
-        typ, data = imap._untagged_response(typ, data, "FETCH")
-        self._forget_expunges()   # moves made on the filing connection are told here too
-        try:
-            return bodies_from_fetch(data)
-        except ValueError:
-            parsed = parse_fetch_response(data, False, True)
-            return {uid: d[b"BODY[]"] for uid, d in parsed.items() if b"BODY[]" in d}
+        """UID FETCH BODY.PEEK[] of these UIDs: {uid: raw message} (see ``imap_wire``)."""
+        return self.wire.fetch_bodies(uids, uid_set(uids))
 
     def filer(self) -> "ImapSource":
         """A second connection to the same mailbox, for filing on another thread while
         this one fetches (the server works on both at once)."""
         twin = ImapSource(self.host, self.port, self.security, self.username, self._password,
                           self.mailbox, self.folders, timeout=self.timeout,
-                          ca_file=self.ca_file, use_idle=False)
+                          ca_file=self.ca_file, use_idle=False, fast_wire=self.fast_wire)
         twin.open()
         return twin
 
@@ -231,9 +207,7 @@ class ImapSource:
                                 self.mailbox)
 
     def _forget_expunges(self) -> None:
-        """Drop the server's EXPUNGE notices for what we just filed: imaplib keeps every
-        untagged answer nobody asked for, which would grow with each message filed."""
-        self.client._imap.untagged_responses.pop("EXPUNGE", None)
+        self.wire.forget_expunges()
 
     def wait_for_mail(self, timeout: float, stop: threading.Event) -> None:
         if not (self.use_idle and self.client.has_capability("IDLE")):
@@ -255,47 +229,12 @@ class ImapSource:
                                                     "closed the connection (BYE)")
                         break
             finally:
-                if self._client is not None and not _closed(self._client):
+                if self._client is not None and not self._wire.closed():
                     with contextlib.suppress(*_CLOSE_ERRORS):
                         self.client.idle_done()
 
 
 _CLOSE_ERRORS = (OSError, EOFError, imap_errors.IMAPClientError)
-_FETCH_HEAD = re.compile(rb"^\d+ \((?:UID (\d+) )?BODY\[\] \{\d+\}$")
-_TRAILING_UID = re.compile(rb"^ UID (\d+)\)$")
-_ESEARCH_ALL = re.compile(rb"\bALL ([0-9:,]+)")
-
-
-def bodies_from_fetch(data: list) -> dict[int, bytes]:
-    """Messages from the untagged answers to ``UID FETCH set (BODY.PEEK[])``.
-
-    Each answer is ``(b'SEQ (UID n BODY[] {len}', literal)`` then ``b')'`` (or the UID
-    after the literal, ``b' UID n)'``). Unsolicited FETCH answers without a literal (a flag
-    change by another client) are skipped. Raises ValueError on anything else."""
-    out: dict[int, bytes] = {}
-    i, n = 0, len(data)
-    while i < n:
-        item = data[i]
-        i += 1
-        if not isinstance(item, tuple):
-            if isinstance(item, bytes) and b"BODY[" not in item:
-                continue    # e.g. b'3 (FLAGS (\\Seen) UID 7)'
-            raise ValueError(f"unexpected FETCH answer {item[:60]!r}")
-        m = _FETCH_HEAD.match(item[0])
-        if m is None or i >= n or not isinstance(data[i], bytes):
-            raise ValueError(f"unexpected FETCH answer {item[0][:60]!r}")
-        tail = data[i]
-        i += 1
-        if m.group(1) is not None and tail == b")":
-            out[int(m.group(1))] = item[1]
-            continue
-        t = _TRAILING_UID.match(tail) if m.group(1) is None else None
-        if t is None:
-            raise ValueError(f"unexpected end of FETCH answer {tail[:60]!r}")
-        out[int(t.group(1))] = item[1]
-    return out
-
-
 def uid_set(uids) -> str:
     """A compact IMAP sequence set: 1:4,7,9:10."""
     ordered = sorted(set(uids))
@@ -307,13 +246,6 @@ def uid_set(uids) -> str:
         parts.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
         i = j + 1
     return ",".join(parts)
-
-
-def _closed(client: IMAPClient) -> bool:
-    try:
-        return client._imap.sock is None or client._imap.sock.fileno() < 0
-    except (AttributeError, OSError):
-        return True
 
 
 def _text(exc: Exception) -> str:

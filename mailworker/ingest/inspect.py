@@ -1,7 +1,10 @@
 """`mailworker inspect [--json] FILE...`: how would these .eml files be classified?
 
-Reads files only; never opens the database. A directory stands for the *.eml files in it.
-Staff use the plain table; scripts use --json (one object per file per line).
+Reads files only; never opens the database. A Maildir folder (one with cur/ and new/, such
+as the demo's ``var/demo/Maildir/.Processed``) stands for the messages in it, any other
+folder for the *.eml files in it, and a file for itself, whatever its name (a message file
+inside a Maildir has no .eml ending). Staff use the plain table; scripts use --json (one
+object per file per line).
 """
 from __future__ import annotations
 
@@ -16,15 +19,24 @@ COLUMNS = ("FILE", "KIND", "FROM", "SUBJECT", "REASON")
 WIDTHS = {"FILE": 28, "KIND": 11, "FROM": 30, "SUBJECT": 36, "REASON": 0}   # 0: no limit
 
 
+def _is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
 def _expand(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for name in paths:
         path = Path(name)
-        if path.is_dir():
+        if _is_maildir(path):
+            found = sorted((p for sub in ("new", "cur") for p in (path / sub).iterdir()
+                            if p.is_file() and not p.name.startswith(".")),
+                           key=lambda p: p.name)
+        elif path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".eml")
-            files.extend(found or [path])     # an empty folder is reported, not skipped
         else:
             files.append(path)
+            continue
+        files.extend(found or [path])     # an empty folder is reported, not skipped
     return files
 
 
@@ -50,7 +62,8 @@ def _record(path: Path, mail: ParsedMail) -> dict:
 
 def _inspect_one(path: Path) -> dict:
     if path.is_dir():
-        return {"file": str(path), "error": f"no .eml files in {path}"}
+        what = "messages in the Maildir" if _is_maildir(path) else ".eml files in"
+        return {"file": str(path), "error": f"no {what} {path}"}
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -6,7 +6,7 @@ and only after the commit are the messages moved out of the inbox. A crash befor
 commit leaves the mail in the inbox to be read again; a crash after it leaves mail whose
 content hash is already recorded, so the rerun only files it. Nothing lost, nothing twice.
 (A batch commit is not synced to disk by itself; what has been committed is synced once
-before each move, see ``db.IngestCommits``.)
+before each move, see ``commits.IngestCommits``.)
 
 Speed comes from overlap: one thread talks to the mailbox (the next batch is fetched and
 the last ones are moved while this one is parsed and written), a batch is parsed and
@@ -26,11 +26,13 @@ from typing import Callable, Iterator
 import peewee as pw
 
 from ..clock import Clock, naive_utc
-from ..db import IngestCommits, state_get, state_set
+from ..db import state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
-from . import record, selfservice
+from . import record, selfservice, staff_mail
 from .analysis import Analysis, Analyzer, Job, summary
+from .application import ApplicationDesk, term_over_at
+from .commits import IngestCommits
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
 from .parse import parse_headers_only
@@ -78,6 +80,7 @@ class Ingestor:
         self.tz = cfg.tz
         self.pseudonym_key = pseudonym_key
         self.keep_outcomes = keep_outcomes
+        self.staff = frozenset(a.strip().lower() for a in cfg.staff.addresses)
 
     def note_uidvalidity(self) -> None:
         """Remember the mailbox's UIDVALIDITY; a change is logged, content hashes keep us safe."""
@@ -101,6 +104,8 @@ class Ingestor:
         result = PassResult()
         self.note_uidvalidity()
         self.members = member_directory()
+        self.desk = ApplicationDesk()
+        self.term_over_at = term_over_at(self.cfg)
         self.history = CreditHistory(self.tz)
         self._to_file: dict[str, list[tuple[Fetched, Outcome]]] = {}
         self._filing: Future | None = None
@@ -274,6 +279,9 @@ class Ingestor:
                        sent_at=naive_utc(a.date) if a.date else None,
                        attachments=a.attachments,
                        in_reply_to=a.in_reply_to[:250] if a.in_reply_to else None,
+                       thread_refs=(_thread_refs(a.references) if a.kind == "rsvp"
+                                    else None),
+                       rsvp_answer=a.rsvp if a.kind == "rsvp" else None,
                        excerpt=a.excerpt)
         return row
 
@@ -308,9 +316,12 @@ class Ingestor:
         cfg, now, sha = self.cfg, self.clock.now(), f.sha256
         if f.headers_only:
             return self._record_oversize(f, sink, now)
-        member = self.members.get(a.from_addr) if a.from_addr else None
         duplicate_of = (self._known.by_message_id.get((a.message_id, a.from_addr))
                         if a.message_id else None)
+        if staff_mail.is_staff_mail(a.kind, a.action_tokens, a.from_addr, self.staff):
+            # Staff mail never reaches the member rules below: it earns no hours.
+            return staff_mail.record(self, f, a, sink, duplicate_of)
+        member = self.members.get(a.from_addr) if a.from_addr else None
         tally = self.history.tally(member, now) if member is not None else None
         decision = decide(
             kind=a.kind, kind_reason=a.kind_reason, member=member, sender=a.from_addr,
@@ -323,7 +334,11 @@ class Ingestor:
             min_body_chars=cfg.ingest.min_body_chars,
             daily_cap=cfg.ingest.daily_credit_cap,
             reply_to_non_members=cfg.ingest.reply_to_non_members,
+            term_over=self.term_over_at is not None and naive_utc(now) >= self.term_over_at,
             request=a.request)
+        kind = a.kind
+        if decision.disposition == "non_member":
+            kind, decision = self.desk.non_member(kind, decision, a.from_addr, a.applies, now)
         answer = None
         if decision.reply == "self_service":
             answer = selfservice.plan(member, a.request, auth_ok=a.auth_ok,
@@ -334,7 +349,7 @@ class Ingestor:
         if a.defects and decision.disposition in ("triage", "quarantined"):
             reason += "; parse problems: " + "; ".join(a.defects[:3])
         message = self._insert(sink, {
-            **self._base_row(f, sha, a), "kind": a.kind,
+            **self._base_row(f, sha, a), "kind": kind,
             "disposition": decision.disposition, "reason": reason[:1000], "member": member,
             "body_sha256": a.body_sha})
         if decision.credit:
@@ -355,6 +370,15 @@ class Ingestor:
                 record.queue_reply(cfg, sink, decision.reply, message, member, now,
                                    self.clock, extra)
         return message
+
+
+MAX_THREAD_REFS = 20   # the newest References are enough to find the mail replied to
+
+
+def _thread_refs(references: list[str]) -> str | None:
+    """References as stored for the group's RSVP matching: the last few ids, no <>."""
+    ids = [r.strip("<> ")[:250] for r in references[-MAX_THREAD_REFS:] if r.strip("<> ")]
+    return " ".join(ids) or None
 
 
 class BatchLookup:

@@ -19,8 +19,10 @@ from ..pseudonym import pseudonym
 
 REPLY_KEY_PREFIX = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
                     "resignation_ack": "resign", "rsvp_ack": "rsvp", "too_large": "toolarge",
+                    "non_member_reply": "nonmember", "recruitment_closed": "recruitclosed",
                     "question_received": "question", "hours_statement": "hours",
                     "receipts_again": "receipts", "help": "help", "triage_reply": "decided"}
+ONCE_A_DAY = ("non_member_reply", "recruitment_closed")   # per address and local day
 
 
 @functools.lru_cache(maxsize=256)
@@ -63,8 +65,9 @@ def queue_reply(cfg, sink, template: str, message: Message, member: Member | Non
     ctx = reply_context(message, member, now, tz)
     ctx.update(extra or {})
     to = to or message.sender
-    if key is None and template == "non_member_reply":   # at most one a day per address
-        key = f"nonmember:{to}:{to_utc(now).astimezone(tz).date().isoformat()}"
+    if key is None and template in ONCE_A_DAY:   # at most one a day per address
+        key = (f"{REPLY_KEY_PREFIX[template]}:{to}:"
+               f"{to_utc(now).astimezone(tz).date().isoformat()}")
     elif key is None:
         key = f"{REPLY_KEY_PREFIX[template]}:{message.sha256}"
     if attachments is None:

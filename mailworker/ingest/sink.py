@@ -14,9 +14,11 @@ from typing import Any
 
 import peewee as pw
 
-from ..models import HourCredit, LedgerEvent, Message, Outbox, db_proxy
-from ..prepared import (complete_row, execute_rows, insert_instance, insert_many,
-                        multi_row_sql, prepared)
+from ..models import HourCredit, LedgerEvent, Message, Outbox, StaffRequest, db_proxy
+import functools
+
+from ..prepared import (complete_row, execute_rows, insert_instance, insert_many, prepared,
+                        repeated_rows)
 
 CREDIT_FIELDS = ("member", "kind", "hours", "credited_at", "by")
 
@@ -32,18 +34,16 @@ class _CreditFromMessage:
         self.fields = fields
         query = HourCredit.insert_from(
             Message.select(Message.id, *[pw.Value(None) for _ in fields])
-            .where(Message.sha256 == ""), [HourCredit.message, *fields])
+            .where(Message.sha256 == ""), [HourCredit.message, *fields]).returning()
         self.sql, _ = query.sql()
-        if " RETURNING " in self.sql.upper():
-            self.sql = self.sql[: self.sql.upper().rindex(" RETURNING ")]
         p = db_proxy.obj.param
         columns = ", ".join(f'"{f.column_name}"' for f in [HourCredit.message, *fields])
         picked = ", ".join(f"v.column{i + 2}" for i in range(len(fields)))
-        row = "(" + ", ".join([p] * (len(fields) + 1)) + ")"
-        self._many_template = (
-            f'INSERT INTO "{HourCredit._meta.table_name}" ({columns}) SELECT m."id", '
-            f'{picked} FROM (VALUES {row}) AS v JOIN "{Message._meta.table_name}" AS m '
-            f'ON m."sha256" = v.column1')
+        self._row = "(" + ", ".join([p] * (len(fields) + 1)) + ")"
+        self._prefix = (f'INSERT INTO "{HourCredit._meta.table_name}" ({columns}) '
+                        f'SELECT m."id", {picked} FROM (VALUES ')
+        self._suffix = (f') AS v JOIN "{Message._meta.table_name}" AS m '
+                        f'ON m."sha256" = v.column1')
 
     def params(self, sha256: str, row: dict[str, Any]) -> list:
         return [f.db_value(row[f.name]) for f in self.fields] + [sha256]
@@ -51,8 +51,9 @@ class _CreditFromMessage:
     def many_params(self, sha256: str, row: dict[str, Any]) -> list:
         return [sha256] + [f.db_value(row[f.name]) for f in self.fields]
 
+    @functools.lru_cache(maxsize=16)
     def many_sql(self, count: int) -> str:
-        return multi_row_sql(self._many_template, count)
+        return repeated_rows(self._prefix, self._row, self._suffix, count)
 
 
 def _credit_statement() -> _CreditFromMessage:
@@ -73,6 +74,9 @@ class DirectSink:
     def outbox(self, values: dict[str, Any]) -> None:
         insert_instance(Outbox, values, on_conflict_ignore=True)
 
+    def staff_request(self, values: dict[str, Any]) -> None:
+        insert_instance(StaffRequest, values)
+
 
 class BatchedMessage(SimpleNamespace):
     """A message row waiting in a batch: its values by field name, read like a Message
@@ -83,7 +87,8 @@ class BatchedMessage(SimpleNamespace):
 
 class BatchSink:
     def __init__(self):
-        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": []}
+        self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": [],
+                                         "staff": []}
         self._pending: dict[str, list] | None = None
 
     # -- one message at a time ------------------------------------------------------
@@ -113,6 +118,9 @@ class BatchSink:
     def outbox(self, values: dict[str, Any]) -> None:
         self._pending["outbox"].append(complete_row(Outbox, values))
 
+    def staff_request(self, values: dict[str, Any]) -> None:
+        self._pending["staff"].append(complete_row(StaffRequest, values))
+
     def flush(self) -> None:
         """Write everything kept, one statement per table (messages first)."""
         insert_many(Message, self._tables["message"])
@@ -122,5 +130,6 @@ class BatchSink:
                                               for sha, row in self._tables["credit"]])
         insert_many(LedgerEvent, self._tables["event"])
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
+        insert_many(StaffRequest, self._tables["staff"])
         for rows in self._tables.values():
             rows.clear()

@@ -142,12 +142,3 @@ class KeyRanges(Sequence[str]):
 def folder_names(cfg) -> dict[str, str]:
     return {PROCESSED: cfg.inbox.processed_folder, QUARANTINE: cfg.inbox.quarantine_folder,
             TRIAGE: cfg.inbox.triage_folder}
-
-
-def source_from_config(cfg) -> MailboxSource:
-    """The configured mailbox: IMAP in production, a Maildir for the embedded default."""
-    if cfg.inbox.type == "imap":
-        from .imap_source import from_config
-        return from_config(cfg)
-    from .maildir_source import MaildirSource
-    return MaildirSource(cfg.inbox.path, folder_names(cfg))

@@ -22,6 +22,6 @@ Decisions, in one place:
 - **Status, verify, repair, receipts**: ``status.py``, ``audit.py``, ``receipt.py``.
 
 Entry points for the rest of mailworker: ``appender.append_pending``,
-``keys.ensure_embedded_keys``, ``keys.pseudonym_key``, ``status.ledger_status``,
+``layout.ensure_embedded_keys``, ``keys.pseudonym_key``, ``status.ledger_status``,
 ``receipt.build_receipt`` and ``receipt.verify_receipt``.
 """

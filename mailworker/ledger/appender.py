@@ -35,7 +35,8 @@ from ..errors import DatabaseError
 from ..events import utc_stamp
 from . import checkpoint as cp_mod
 from .checkpoint import Checkpoint
-from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt
+from .damage import damage_text, damaged_replicas, mark_damaged
+from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaDamaged
 from .merkle import LedgerError
 from .handle import STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger
 from . import tree
@@ -135,10 +136,14 @@ class _Appender:
         self.result.problems.append(text)
         log.warning("ledger: %s", text)
 
-    def drop(self, rep: LocalReplica, reason: str) -> None:
+    def drop(self, rep: LocalReplica, reason: str, damaged: bool = False) -> None:
+        """Leave ``rep`` out of this round; ``damaged``: and of every round until it is
+        repaired (recorded in the main database, shown by status and the digest)."""
         if rep in self.usable:
             self.usable.remove(rep)
         self.h.mark_down(rep.name, reason)
+        if damaged:
+            mark_damaged(rep.name, reason, self.clock)
 
     # -- the round -----------------------------------------------------------------------
     def run(self, max_events: int | None) -> AppendResult:
@@ -239,7 +244,11 @@ class _Appender:
     def _sync_replicas(self, tip: Tip) -> None:
         healthy, lagging = [], []
         sizes: dict[str, int] = {}
+        damaged = damaged_replicas()
         for rep in self.h.reachable:
+            if rep.name in damaged:
+                self.drop(rep, f"{rep.name}: {damage_text(rep.name, damaged[rep.name])}")
+                continue
             try:
                 size = sizes[rep.name] = rep.size()
                 if size >= tip.size:
@@ -247,7 +256,8 @@ class _Appender:
                     if mine != tip.root:
                         self.drop(rep, f"{rep.name}: its tree at size {tip.size} differs from "
                                        "the quorum checkpoint; it needs `mailworker ledger "
-                                       f"verify` and `mailworker ledger repair {rep.name}`")
+                                       f"verify` and `mailworker ledger repair {rep.name}`",
+                                  damaged=True)
                         continue
                     healthy.append(rep)
                 else:
@@ -296,7 +306,7 @@ class _Appender:
                 lines.append(rep.sign(cp, utc_stamp(self.clock.now())))
                 added = True
             except LedgerProblem as exc:
-                self.drop(rep, str(exc))
+                self.drop(rep, str(exc), damaged=isinstance(exc, ReplicaDamaged))
         if added:
             note = cp_mod.assemble(cp, lines)
             opened = self.h.open_note(note)
@@ -482,9 +492,9 @@ class _Appender:
     def _conclude(self, tip: Tip, batch: "_Batch", writers: list, outcomes: list) -> Tip | None:
         """Collect the signatures; at quorum, record the batch in the main database."""
         lines = []
-        for rep, (line, error) in zip(writers, outcomes):
+        for rep, (line, error, damaged) in zip(writers, outcomes):
             if error is not None:
-                self.drop(rep, error)
+                self.drop(rep, error, damaged=damaged)
             else:
                 lines.append(line)
         cp = batch.checkpoint
@@ -544,12 +554,14 @@ def _close_thread_connection() -> None:
 
 
 def _apply_and_sign(rep: LocalReplica, plan, cp: Checkpoint, stamp: str,
-                    previous: tuple[int, str] | None) -> tuple[str | None, str | None]:
-    """(signature line, None) or (None, why not). Runs in a worker thread."""
+                    previous: tuple[int, str] | None
+                    ) -> tuple[str | None, str | None, bool]:
+    """(signature line, None, False) or (None, why not, whether it found itself damaged).
+    Runs in a worker thread."""
     try:
-        return rep.apply_and_sign(plan, cp, stamp, previous), None
+        return rep.apply_and_sign(plan, cp, stamp, previous), None, False
     except LedgerProblem as exc:
-        return None, str(exc)
+        return None, str(exc), isinstance(exc, ReplicaDamaged)
 
 
 def _mark(events: list, first_index: int, now) -> None:

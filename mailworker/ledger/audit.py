@@ -6,23 +6,28 @@ checkpoint (and, where they differ, against a healthy replica leaf by leaf), and
 that the main database's appended events are the ledger's leaves. It changes nothing and
 names the replica and the first index that disagrees.
 
-Repair rebuilds one replica from the quorum: it cuts the replica's tree back to the first
-bad leaf, copies the rest from a replica that verifies clean and holds the quorum
+Repair rebuilds one replica from the quorum: a store file that cannot be read at all is
+moved aside (renamed with a time stamp, kept for inspection) and rebuilt from scratch;
+otherwise it cuts the replica's tree back to the first bad leaf, copies the rest from a replica that verifies clean and holds the quorum
 checkpoint, withdraws signatures the replica can no longer stand behind, and has it sign
 the quorum checkpoint again. It says everything it did; nothing is repaired silently.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 from dataclasses import dataclass, field
 
 from .. import models
-from ..clock import Clock
-from ..db import state_set
+from ..clock import Clock, to_utc
+from ..config import parse_every
+from ..db import state_get, state_set
 from ..events import utc_stamp
 from . import checkpoint as cp_mod
 from . import tree
-from .errors import LedgerProblem, ReplicaCorrupt, ReplicaUnavailable
+from .damage import clear_damaged, mark_damaged
+from .errors import LedgerProblem, ReplicaCorrupt, ReplicaUnavailable, ReplicaUnreadable
 from .handle import (STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger,
                      open_one)
 from .replica import AuditReport, LocalReplica, Problem
@@ -223,14 +228,19 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
     target = handle.replicas.get(name)
     if target is not None and not isinstance(target, LocalReplica):
         raise ReplicaUnavailable(f"{name} is served by another host ({target.spec.display_url});"
-                                 f" run `mailworker ledger repair {name}` on that host")
+                                 f" run `mailworker ledger repair {name}` on that host, then "
+                                 "`mailworker ledger verify` here")
     if target is None:
         why = handle.down.get(name, "")
-        if "is gone" not in why and "does not exist" not in why:
+        spec = next(s for s in handle.specs if s.name == name)
+        if spec.kind == "sqlite" and spec.path.exists() and "is gone" not in why:
+            target = _open_or_set_aside(cfg, spec, clock, act)
+        elif "is gone" not in why and "does not exist" not in why:
             raise ReplicaUnavailable(f"cannot repair {name}: {why}")
-        target = open_one(cfg, name, create=True)
+        else:
+            target = open_one(cfg, name, create=True)
+            act(f"its store was missing; created an empty one at {target.spec.display_url}")
         handle.replicas[name] = target
-        act(f"its store was missing; created an empty one at {target.spec.display_url}")
     sources = []
     for other in handle.reachable:
         if other.name == name:
@@ -243,7 +253,17 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
     if tip.size and not sources:
         raise ReplicaCorrupt(f"cannot repair {name}: no other reachable replica verifies clean "
                              f"against the quorum checkpoint of size {tip.size}")
-    audit = target.audit([tip.size])
+    try:
+        audit = target.audit([tip.size])
+    except ReplicaUnreadable as exc:
+        # Opened, but its pages are not readable: start it afresh from the quorum.
+        if target.spec.kind != "sqlite":
+            raise
+        act(f"its store cannot be read ({exc})")
+        target.close()
+        target = handle.replicas[name] = _open_or_set_aside(cfg, target.spec, clock, act,
+                                                            force=True)
+        audit = target.audit([tip.size])
     problems = list(audit.problems)
     parted = _parts_from_quorum(target, audit, tip, sources)
     if parted is not None:
@@ -258,6 +278,8 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
         act(f"nothing to repair: {audit.size} leaves verify and agree with the quorum "
             f"checkpoint of size {tip.size}")
         _cosign(cfg, handle, target, tip, clock, act)
+        if clear_damaged(name, clock):
+            act("it is no longer marked damaged; it counts for the quorum again")
         return out
     if cut < audit.size:
         cut = _usable_cut(target, cut)
@@ -287,8 +309,38 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
                              + "; ".join(p.message for p in after.problems))
     act(f"verified: {after.size} leaves recompute cleanly and agree with the quorum")
     _cosign(cfg, handle, target, tip, clock, act)
+    if clear_damaged(name, clock):
+        act("it is no longer marked damaged; it counts for the quorum again")
     out.repaired = True
     return out
+
+
+def _open_or_set_aside(cfg, spec, clock: Clock, act, force: bool = False) -> LocalReplica:
+    """Open the replica's SQLite file; if it cannot be read (or ``force``), rename it and
+    its -wal/-shm/-journal with a time stamp, keep them, and start an empty store."""
+    if not force:
+        try:
+            return open_one(cfg, spec.name)
+        except ReplicaUnreadable as exc:
+            act(f"its store cannot be read ({exc})")
+    stamp = to_utc(clock.now()).strftime("%Y%m%dT%H%M%SZ")
+    kept = []
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        src = spec.path.with_name(spec.path.name + suffix)
+        if src.exists():
+            dst = src.with_name(f"{spec.path.name}.unreadable-{stamp}{suffix}")
+            n = 1
+            while dst.exists():
+                n += 1
+                dst = src.with_name(f"{spec.path.name}.unreadable-{stamp}-{n}{suffix}")
+            os.replace(src, dst)
+            kept.append(dst)
+    if kept:
+        act(f"moved the unreadable store aside, kept for inspection: "
+            + ", ".join(str(k) for k in kept))
+    target = open_one(cfg, spec.name, create=True)
+    act(f"created an empty store at {target.spec.display_url}; rebuilding it from the quorum")
+    return target
 
 
 def _cosign(cfg, handle: LedgerHandle, target: LocalReplica, tip: Tip, clock: Clock,
@@ -347,3 +399,39 @@ def _truncation(rep: LocalReplica, cut: int) -> Rewrite:
                                  f"{cut}; repair it from an earlier cut")
         write_bundles[b] = tree.encode_leaves(leaves[:cut % tree.BUNDLE_WIDTH])
     return Rewrite(cut, write_tiles, delete_tiles, write_bundles, delete_bundles)
+
+
+# --- the scheduled audit -------------------------------------------------------------------
+
+LAST_AUDIT_KEY = "ledger.audit.last"
+
+
+def audit_due(cfg, clock: Clock) -> bool:
+    """True when ``[ledger] audit_every`` has passed since the last full audit began."""
+    every = parse_every(cfg.ledger.audit_every)
+    if every is None or models.db_proxy.obj is None:
+        return False
+    last = state_get(LAST_AUDIT_KEY)
+    if last is None:
+        return True
+    try:
+        when = dt.datetime.fromisoformat(last)
+    except ValueError:
+        return True
+    return (to_utc(clock.now()) - to_utc(when)).total_seconds() >= every
+
+
+def run_audit(cfg, clock: Clock) -> VerifyReport:
+    """Verify every replica in full and record what it found; returns the VerifyReport.
+    The time is recorded first, so an audit that dies is not retried at once."""
+    state_set(LAST_AUDIT_KEY, to_utc(clock.now()).isoformat(), clock.now())
+    report = verify_ledger(cfg)
+    for name, r in report.replicas.items():
+        if r["state"] == "damaged":
+            first = "; ".join(r["problems"][:2]) or r["summary"]
+            mark_damaged(name, f"the audit found: {first}", clock)
+        elif r["state"] in ("ok", "behind"):
+            clear_damaged(name, clock)
+    log.info("ledger audit: %s", "all replicas agree with the quorum" if report.ok
+             else "PROBLEMS FOUND; see `mailworker ledger verify`")
+    return report

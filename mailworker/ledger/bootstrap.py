@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..private import private_dir
 from .errors import LedgerProblem
 from .handle import open_ledger
-from .keys import create_secret_file, ensure_embedded_keys, generate_signer, skey_text
-from .layout import replica_specs, verifier_for
+from .keys import create_secret_file, generate_signer, skey_text
+from .layout import ensure_embedded_keys, replica_specs, verifier_for
 
 PUBLIC_KEYS_FILE = "public-keys.txt"
 
@@ -69,7 +70,7 @@ def init_ledger(cfg) -> InitReport:
         report.public_keys.append((spec.name, v.b64(), v.vkey()))
         lines.append(v.vkey())
     directory = Path(cfg.ledger.directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     keys_file = directory / PUBLIC_KEYS_FILE
     keys_file.write_text("# verifier keys of the ledger replicas (public; safe to share)\n"
                          + "\n".join(lines) + "\n", encoding="utf-8")

@@ -5,52 +5,46 @@ import json
 import sys
 from pathlib import Path
 
-from .. import cli
+from ..commands import command
 from ..errors import ConfigError
 
 
 def register(sub) -> None:
-    p = cli.command(sub, "ledger", _need_action,
-                    "the four-replica Merkle ledger: append, status, verify, repair, receipts")
+    p = command(sub, "ledger", _need_action,
+                "the four-replica Merkle ledger: append, status, verify, repair, receipts")
     actions = p.add_subparsers(dest="ledger_command", metavar="ACTION")
     actions.required = True
 
-    cli.command(actions, "init", _init, "create missing keys and replica stores; show the "
-                "public keys for a production configuration")
+    command(actions, "init", _init, "create missing keys and replica stores; show the "
+            "public keys for a production configuration")
 
-    a = cli.command(actions, "append", _append, "append pending events to the replicas now")
+    a = command(actions, "append", _append, "append pending events to the replicas now")
     a.add_argument("--max", type=int, default=None, metavar="N",
                    help="append at most N events")
 
-    s = cli.command(actions, "status", _status, "tree size, last checkpoint, replica health")
+    s = command(actions, "status", _status, "tree size, last checkpoint, replica health")
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
-    v = cli.command(actions, "verify", _verify, "recompute and cross-check all replicas; "
-                    "exit status 1 if any disagrees")
+    v = command(actions, "verify", _verify, "recompute and cross-check all replicas; "
+                "exit status 1 if any disagrees")
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
-    r = cli.command(actions, "repair", _repair, "rebuild one replica from the quorum")
+    r = command(actions, "repair", _repair, "rebuild one replica from the quorum")
     r.add_argument("replica", metavar="REPLICA", help="replica name, e.g. replica-3")
 
-    rc = cli.command(actions, "receipt", _receipt, "print the JSON receipt for a message")
+    rc = command(actions, "receipt", _receipt, "print the JSON receipt for a message")
     rc.add_argument("sha256", metavar="SHA256", help="the message's SHA-256 (64 hex digits)")
     rc.add_argument("-o", "--output", metavar="FILE", help="write the receipt to FILE")
 
-    vr = cli.command(actions, "verify-receipt", _verify_receipt,
-                     "check a receipt offline with the replicas' public keys")
+    vr = command(actions, "verify-receipt", _verify_receipt,
+                 "check a receipt offline with the replicas' public keys")
     vr.add_argument("file", metavar="FILE", help="receipt JSON file ('-' for standard input)")
     vr.add_argument("--keys", metavar="FILE", help="public keys, one per line (default: from "
                     "the configuration)")
     vr.add_argument("--quorum", type=int, default=None, metavar="N",
                     help="signatures needed (default: [ledger] quorum, or 3)")
 
-    b = cli.command(actions, "bench", _bench, "measure append and proof rates against pymerkle")
-    b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--quick", action="store_true", help="small sizes (CI)")
-    b.add_argument("--sizes", metavar="N,N,...", help="tree sizes for the proof rates")
-    b.add_argument("--dir", metavar="DIR", help="scratch folder (default: a temp folder)")
-
-    sv = cli.command(actions, "serve", _serve, "run one replica as a small HTTP service")
+    sv = command(actions, "serve", _serve, "run one replica as a small HTTP service")
     sv.add_argument("--replica", required=True, metavar="NAME",
                     help="replica name (or its number, 1-4)")
     sv.add_argument("--listen", default="127.0.0.1:8470", metavar="HOST:PORT",
@@ -88,9 +82,11 @@ def _status(args, ctx) -> int:
 
 
 def _verify(args, ctx) -> int:
-    from .audit import verify_ledger
+    from .audit import run_audit
     ctx.db()
-    report = verify_ledger(ctx.cfg)
+    # A full audit: what it finds marks replicas damaged, or clears them (after a repair
+    # done on another host).
+    report = run_audit(ctx.cfg, ctx.clock)
     ctx.print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if args.json
               else report.text())
     return 0 if report.ok else 1
@@ -157,11 +153,6 @@ def _optional_cfg(ctx):
         if "no configuration found" in str(exc):
             return None
         raise
-
-
-def _bench(args, ctx) -> int:
-    from .bench import run_cli
-    return run_cli(args, ctx)
 
 
 def _serve(args, ctx) -> int:

@@ -21,8 +21,17 @@ class ReplicaCorrupt(LedgerProblem):
     """A replica's store disagrees with itself or with the quorum."""
 
 
+class ReplicaUnreadable(ReplicaCorrupt):
+    """A replica's store file cannot be read at all (e.g. "file is not a database")."""
+
+
 class ReplicaRefused(LedgerProblem):
     """A replica refused to sign: the checkpoint is not consistent with what it holds."""
+
+
+class ReplicaDamaged(ReplicaCorrupt, ReplicaRefused):
+    """A replica found that its own stored data does not recompute (or no longer matches
+    what it signed): it refuses to sign and stays out of the quorum until repaired."""
 
 
 class CheckpointError(LedgerProblem):

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from .. import models
 from ..errors import ConfigError
+from ..private import private_dir
 from . import checkpoint as cp_mod
 from .checkpoint import Checkpoint, OpenedNote
-from .errors import CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaUnavailable
+from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaUnavailable,
+                     ReplicaUnreadable)
 from .keys import Verifier
 from .layout import ReplicaSpec, replica_specs, signer_for, verifier_for
 from .merkle import EMPTY_ROOT
@@ -145,6 +147,11 @@ def open_ledger(cfg, create_missing: bool = True) -> LedgerHandle:
         except _StoreMissing:
             missing.append(spec)
             continue
+        except ReplicaUnreadable as exc:
+            handle.down[spec.name] = (f"DAMAGED: {exc}; run `mailworker ledger repair "
+                                      f"{spec.name}` (it keeps the file aside and rebuilds "
+                                      "the replica from the others)")
+            continue
         except (LedgerProblem, ConfigError) as exc:
             handle.down[spec.name] = str(exc)
             continue
@@ -230,7 +237,7 @@ def _signature_names(note: str) -> set[str]:
 def ledger_lock(cfg, wait: bool = False):
     """One appender/repairer at a time on this host; yields False if another holds it."""
     directory = Path(cfg.ledger.directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     fd = os.open(directory / "ledger.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -20,7 +20,6 @@ import base64
 import binascii
 import hashlib
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..config import read_secret_file
 from ..errors import SecretError
+from ..private import private_dir
 from .errors import KeyFileError
 
 ED25519 = 0x01
@@ -196,34 +196,9 @@ def pseudonym_key(cfg) -> bytes:
     return read_secret_file(path, f"the embedded pseudonym key of {cfg.where}")
 
 
-def ensure_embedded_keys(cfg) -> list[Path]:
-    """Create missing embedded key files (0600): the pseudonym key when no secret is
-    configured, and the signing key of every replica whose key file lives in the ledger
-    directory. Existing files are never touched. Returns the files created."""
-    from .layout import replica_specs
-    created: list[Path] = []
-    directory = ledger_directory(cfg)
-    if not cfg.has_secret("ledger", "pseudonym_key"):
-        path = directory / PSEUDONYM_FILE
-        if not path.exists():
-            # 32 random bytes, stored as hex text so it can also be passed by environment.
-            create_secret_file(path, secrets.token_hex(32).encode("ascii"))
-            created.append(path)
-    for spec in replica_specs(cfg):
-        if spec.key_file is None or spec.key_file.exists():
-            continue
-        if not spec.embedded and spec.key_file.parent.resolve() != directory.resolve():
-            continue        # a production key lives where its operator put it
-        path = spec.key_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        create_secret_file(path, (skey_text(generate_signer(spec.name)) + "\n").encode("ascii"))
-        created.append(path)
-    return created
-
-
 def create_secret_file(path: Path, data: bytes) -> None:
     """Create a 0600 file only if it does not exist (two processes may race here)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

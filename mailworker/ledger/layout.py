@@ -14,13 +14,17 @@ file ``replica-N.key`` next to it. Otherwise each ``[[ledger.replicas]]`` table 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import read_secret_file, secret_file_path
 from ..db import redact_url
 from ..errors import ConfigError, SecretError
-from .keys import Verifier, parse_public_key, read_signer, valid_key_name
+from ..private import private_dir
+from .keys import (PSEUDONYM_FILE, Verifier, create_secret_file, generate_signer,
+                   ledger_directory, parse_public_key, read_signer, skey_text,
+                   valid_key_name)
 from .errors import KeyFileError
 
 EMBEDDED_NAMES = ("replica-1", "replica-2", "replica-3", "replica-4")
@@ -178,3 +182,27 @@ def signer_for(spec: ReplicaSpec):
         raise KeyFileError(f"{spec.where}: key_file {spec.key_file} does not belong to the "
                            "configured public_key")
     return signer
+
+
+def ensure_embedded_keys(cfg) -> list[Path]:
+    """Create missing embedded key files (0600): the pseudonym key when no secret is
+    configured, and the signing key of every replica whose key file lives in the ledger
+    directory. Existing files are never touched. Returns the files created."""
+    created: list[Path] = []
+    directory = ledger_directory(cfg)
+    if not cfg.has_secret("ledger", "pseudonym_key"):
+        path = directory / PSEUDONYM_FILE
+        if not path.exists():
+            # 32 random bytes, stored as hex text so it can also be passed by environment.
+            create_secret_file(path, secrets.token_hex(32).encode("ascii"))
+            created.append(path)
+    for spec in replica_specs(cfg):
+        if spec.key_file is None or spec.key_file.exists():
+            continue
+        if not spec.embedded and spec.key_file.parent.resolve() != directory.resolve():
+            continue        # a production key lives where its operator put it
+        path = spec.key_file
+        private_dir(path.parent)
+        create_secret_file(path, (skey_text(generate_signer(spec.name)) + "\n").encode("ascii"))
+        created.append(path)
+    return created

@@ -12,7 +12,8 @@ import urllib.request
 
 from . import tree
 from .checkpoint import Checkpoint
-from .errors import LedgerProblem, ReplicaCorrupt, ReplicaRefused, ReplicaUnavailable
+from .errors import (LedgerProblem, ReplicaCorrupt, ReplicaDamaged, ReplicaRefused,
+                     ReplicaUnavailable)
 from .layout import ReplicaSpec, verifier_for
 from .replica import AuditReport, Problem
 from .store import SignedRecord
@@ -61,12 +62,17 @@ class RemoteReplica:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
                 return json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
+            damaged = False
             try:
-                why = json.loads(exc.read().decode("utf-8")).get("error", exc.reason)
-            except (ValueError, OSError):
+                answer = json.loads(exc.read().decode("utf-8"))
+                why = answer.get("error", exc.reason)
+                damaged = answer.get("damaged") is True
+            except (ValueError, OSError, AttributeError):
                 why = exc.reason
             kind = {409: ReplicaRefused, 500: ReplicaCorrupt, 503: ReplicaUnavailable}.get(
                 exc.code, LedgerProblem)
+            if damaged:
+                kind = ReplicaDamaged
             if exc.code in (401, 403):
                 why = f"the replica refused our token ({why}); check [ledger] replica_token"
             raise kind(f"{self.name} ({self.spec.display_url}): {why}") from None

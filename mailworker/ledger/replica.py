@@ -1,9 +1,12 @@
 """One replica: its store, its signing key, and the rules it follows before signing.
 
 A replica signs a checkpoint only if its own stored tree has exactly that root at that
-size, and only if the tree it signed last is a prefix of it (checked with a consistency
-proof from its own store against the root it signed then). So a replica whose store was
-altered refuses to sign instead of vouching for a rewritten history.
+size, only if the tree it signed last is a prefix of it (checked with a consistency
+proof from its own store against the root it signed then), and only if what it stores
+at the tree's right edge recomputes: the leaves of the last bundle against their stored
+hashes, and every stored node on the path to the new root against its children. So a
+replica whose store was altered refuses to sign (``ReplicaDamaged``) instead of vouching
+for a rewritten history; damage deeper in the tree is found by the scheduled full audit.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from typing import Iterable
 from . import checkpoint as cp_mod
 from . import tree
 from .checkpoint import Checkpoint
-from .errors import (LedgerProblem, ReplicaCorrupt, ReplicaRefused, ReplicaUnavailable)
+from .errors import (LedgerProblem, ReplicaCorrupt, ReplicaDamaged, ReplicaRefused,
+                     ReplicaUnavailable)
 from .keys import Signer, Verifier
 from .layout import ReplicaSpec
 from .merkle import ConsistencyProofError, leaf_hash, node_hash, verify_consistency
@@ -166,10 +170,18 @@ class LocalReplica:
                 verify_consistency(lo[0], hi[0], lo[1], hi[1],
                                    self.consistency_proof(lo[0], hi[0]))
             except ConsistencyProofError as exc:
-                raise ReplicaRefused(
+                # The checkpoint's root is its own tree's: its store changed since.
+                raise ReplicaDamaged(
                     f"{self.name}: refuses to sign size {checkpoint.size}: it is not "
                     f"consistent with the checkpoint it signed last (size {last.size}): "
                     f"{exc}") from None
+        since = last.size if last is not None and last.size < checkpoint.size else None
+        problems = self.check_edge(checkpoint.size, since)
+        if problems:
+            raise ReplicaDamaged(
+                f"{self.name}: refuses to sign size {checkpoint.size}: what it stores does "
+                f"not recompute ({problems[0].message}); it stays out of the quorum until "
+                f"`mailworker ledger repair {self.name}`")
         line = cp_mod.sign(checkpoint, self.signer)
         self.store.add_signed(checkpoint.size, checkpoint.root, line, signed_at)
         return line
@@ -193,6 +205,34 @@ class LocalReplica:
         self.store.put_checkpoint(size, note)
 
     # -- audit ---------------------------------------------------------------------------
+    def check_edge(self, size: int, since: int | None = None) -> list[Problem]:
+        """What signing ``size`` rests on, recomputed from the store itself (not the tile
+        cache): the leaves from ``since`` (the size it signed last; else the last bundle)
+        against their stored hashes, and the stored nodes of the tiles on the path to the
+        root against their children."""
+        if size <= 0:
+            return []
+        rep = AuditReport(self.name, size)
+        bad: set[tuple[int, int]] = set()
+        last_bundle = (size - 1) // tree.BUNDLE_WIDTH
+        first_bundle = last_bundle if since is None else min(last_bundle,
+                                                             since // tree.BUNDLE_WIDTH)
+        self._audit_leaves(size, last_bundle + 1, 64, rep, bad, first_bundle=first_bundle)
+        path = []
+        tl = 0
+        while size >> (tree.TILE_HEIGHT * tl):
+            count = size >> (tree.TILE_HEIGHT * tl)
+            path.append(tree.tile_id(tl, (count - 1) >> tree.TILE_HEIGHT))
+            tl += 1
+        stored = set(self.store.read_tiles(path))
+        for tid in path:
+            if tid not in stored:
+                rep.problems.append(Problem(self.name, 0, "missing_row",
+                                            f"tile {_tile_name(tid)} on the path to its root "
+                                            "is missing"))
+        self._audit_nodes(size, path, stored, len(path), rep, bad)
+        return rep.problems
+
     def audit(self, sizes_of_interest: Iterable[int] = (), chunk: int = 64) -> AuditReport:
         """Check the whole store: every leaf against its stored hash, every stored node
         against the hash of its two stored children, every signature this replica
@@ -233,11 +273,11 @@ class LocalReplica:
         return rep
 
     def _audit_leaves(self, size: int, nbundles: int, chunk: int, rep: AuditReport,
-                      bad: set) -> int:
+                      bad: set, first_bundle: int = 0) -> int:
         """Each leaf's data against the leaf hash stored for it; returns leaves read."""
         add = rep.problems.append
         read = 0
-        for first in range(0, nbundles, chunk):
+        for first in range(first_bundle, nbundles, chunk):
             last = min(nbundles, first + chunk) - 1
             bundles = self.store.read_bundles(first, last)
             tiles = self.store.read_tiles(tree.tile_id(0, b) for b in range(first, last + 1))

@@ -3,9 +3,13 @@ four signing keys can live on four machines (protocol in wire.py).
 
 The replica's store and key are local to this host (its ``[[ledger.replicas]]`` entry has
 a sqlite:/// or postgresql:// url and a key_file); the other entries only need their
-public keys, to check the quorum checkpoints handed to this replica. Writes need the
-bearer token from ``[ledger] replica_token_file``/``_env``; without a token the server
-only listens on a loopback address. Put it behind a TLS proxy to cross a network.
+public keys, to check the quorum checkpoints handed to this replica. With a bearer token
+(``[ledger] replica_token_file``/``_env``) every request needs it, reads too; without one
+the server only listens on a loopback address. Put it behind a TLS proxy to cross a network.
+
+One client costs at most itself: each connection has its own thread (at most
+``MAX_CONNECTIONS`` at once, the rest are told 503), every read from the socket gives up
+after ``[ledger] timeout_seconds``, and a body must say its length, at most ``MAX_BODY``.
 """
 from __future__ import annotations
 
@@ -15,12 +19,12 @@ import logging
 import signal
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..errors import ConfigError, MailworkerError
 from . import checkpoint as cp_mod
-from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaRefused,
-                     ReplicaUnavailable)
+from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaDamaged,
+                     ReplicaRefused, ReplicaUnavailable)
 from .handle import open_one
 from .layout import verifiers
 from .merkle import LedgerError
@@ -29,6 +33,9 @@ from .wire import MAX_BODY, MAX_LEAVES, b64, unb64
 log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+MAX_CONNECTIONS = 32
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         b"Connection: close\r\n\r\n{\"error\": \"too many connections; try again\"}")
 
 
 class BadRequest(Exception):
@@ -163,9 +170,56 @@ def _str(q: dict, key: str) -> str:
     return value
 
 
-def make_handler(service: ReplicaService):
+def body_length(header: str | None) -> int:
+    """The Content-Length of a POST; BadRequest unless it is plain digits."""
+    text = (header or "").strip()
+    if not text:
+        raise BadRequest("a POST needs a Content-Length header")
+    if not text.isdigit() or not text.isascii():
+        raise BadRequest(f"Content-Length must be a whole number of bytes, not {text[:40]!r}")
+    return int(text)
+
+
+class ReplicaHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` at once."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(1)
+                request.sendall(_BUSY)
+            except OSError:
+                pass        # the client is gone; nothing to tell it
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address):
+        # One line in our log instead of a traceback on stderr; the client is dropped.
+        log.error("ledger serve: request from %s failed", client_address[0], exc_info=True)
+
+
+def make_handler(service: ReplicaService, read_timeout: float = 10.0):
     class Handler(BaseHTTPRequestHandler):
         server_version = "mailworker-ledger-replica/1"
+        timeout = read_timeout      # every socket read (request line, headers, body)
 
         def log_message(self, fmt, *args):       # requests go to our log, not stderr
             log.debug("%s %s", self.address_string(), fmt % args)
@@ -184,6 +238,8 @@ def make_handler(service: ReplicaService):
                     self._reply(200, fn())
             except BadRequest as exc:
                 self._reply(400, {"error": str(exc)})
+            except ReplicaDamaged as exc:
+                self._reply(500, {"error": str(exc), "damaged": True})
             except ReplicaRefused as exc:
                 self._reply(409, {"error": str(exc)})
             except ReplicaUnavailable as exc:
@@ -193,21 +249,42 @@ def make_handler(service: ReplicaService):
             except (LedgerProblem, LedgerError, MailworkerError) as exc:
                 self._reply(400, {"error": str(exc)})
 
+        def _refused(self) -> bool:
+            if service.authorized(self.headers.get("Authorization")):
+                return False
+            self.close_connection = True
+            self._reply(401, {"error": "missing or wrong bearer token"})
+            return True
+
         def do_GET(self):
+            if self._refused():
+                return
             url = urllib.parse.urlsplit(self.path)
             q = dict(urllib.parse.parse_qsl(url.query))
             self._run(lambda: service.get(url.path, q))
 
         def do_POST(self):
-            if not service.authorized(self.headers.get("Authorization")):
-                self._reply(401, {"error": "missing or wrong bearer token"})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._reply(413, {"error": "request too large"})
+            if self._refused():
                 return
             try:
-                body = json.loads(self.rfile.read(length).decode("utf-8") or "{}")
+                length = body_length(self.headers.get("Content-Length"))
+            except BadRequest as exc:
+                self.close_connection = True    # the rest of the stream means nothing
+                self._reply(400, {"error": str(exc)})
+                return
+            if length > MAX_BODY:
+                self.close_connection = True
+                self._reply(413, {"error": f"request too large: {length} bytes, at most "
+                                           f"{MAX_BODY}"})
+                return
+            raw = self.rfile.read(length)       # each read bounded by the socket timeout
+            if len(raw) < length:
+                self.close_connection = True
+                self._reply(400, {"error": f"the body ended after {len(raw)} of "
+                                           f"{length} bytes"})
+                return
+            try:
+                body = json.loads(raw.decode("utf-8") or "{}")
             except (ValueError, UnicodeDecodeError):
                 self._reply(400, {"error": "the body is not JSON"})
                 return
@@ -235,7 +312,8 @@ def serve(cfg, name: str, listen: str, ctx) -> int:
             raise ConfigError(f"{cfg.where}: serving {name} on {host} needs a token: set "
                               "[ledger] replica_token_file (a 0600 file) on both sides")
         try:
-            httpd = HTTPServer((host, port), make_handler(service))
+            httpd = ReplicaHTTPServer((host, port),
+                                      make_handler(service, cfg.ledger.timeout_seconds))
         except OSError as exc:
             raise ConfigError(f"cannot listen on {listen}: {exc.strerror}") from None
         stop = threading.Event()

@@ -3,6 +3,7 @@ is doing (size, lag behind the checkpoint, health), in words staff can act on.""
 from __future__ import annotations
 
 from .. import models
+from .damage import damage_text, damaged_replicas
 from .errors import LedgerProblem, ReplicaCorrupt
 from .handle import Tip, main_db_note, open_ledger
 from .merkle import EMPTY_ROOT
@@ -22,13 +23,28 @@ def ledger_status(cfg) -> dict:
         problems.extend(handle.notes)
         replicas = []
         usable = 0
+        damaged = damaged_replicas()
         for spec in handle.specs:
             row = {"name": spec.name, "url": spec.display_url, "reachable": False,
                    "size": None, "lag": None, "ahead": 0, "last_signed": None,
-                   "signed_checkpoint": spec.name in tip.signers}
+                   "signed_checkpoint": spec.name in tip.signers,
+                   "damaged": spec.name in damaged}
             rep = handle.replicas.get(spec.name)
+            if spec.name in damaged:
+                # Out of the quorum until repaired, whatever it looks like right now.
+                row["health"] = damage_text(spec.name, damaged[spec.name])
+                if rep is not None:
+                    try:
+                        row["reachable"], row["size"] = True, rep.size()
+                        row["lag"] = max(0, tip.size - row["size"])
+                    except LedgerProblem:
+                        pass
+                replicas.append(row)
+                continue
             if rep is None:
-                row["health"] = f"unavailable: {handle.down.get(spec.name, 'not opened')}"
+                why = handle.down.get(spec.name, "not opened")
+                row["damaged"] = why.startswith("DAMAGED")
+                row["health"] = why if row["damaged"] else f"unavailable: {why}"
                 replicas.append(row)
                 continue
             row["reachable"] = True
@@ -40,7 +56,8 @@ def ledger_status(cfg) -> dict:
                 last = rep.last_signed()
                 row["last_signed"] = last.size if last else None
                 if size >= tip.size and rep.root(tip.size) != tip.root:
-                    row["health"] = (f"damaged: its tree at size {tip.size} differs from the "
+                    row["damaged"] = True
+                    row["health"] = (f"DAMAGED: its tree at size {tip.size} differs from the "
                                      "quorum checkpoint; run `mailworker ledger verify`, then "
                                      f"`mailworker ledger repair {spec.name}`")
                 elif not rep.can_sign:
@@ -87,6 +104,7 @@ def ledger_status(cfg) -> dict:
         "appends_wait": waiting,
         "message": message,
         "replicas": replicas,
+        "damaged": [r["name"] for r in replicas if r["damaged"]],
         "problems": problems,
     }
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ..db import redact_url
-from .errors import ReplicaCorrupt, ReplicaUnavailable
+from ..private import private_dir, private_file
+from .errors import ReplicaCorrupt, ReplicaUnavailable, ReplicaUnreadable
 from .tree import AppendPlan
 
 log = logging.getLogger(__name__)
@@ -424,7 +425,8 @@ class SqliteReplicaStore(SqlReplicaStore):
             raise ReplicaUnavailable(f"{name}: store {path} does not exist")
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)
+                private_file(path)      # 0600, and its -wal/-shm/-journal with it
             self.conn = sqlite3.connect(f"file:{path}?mode={'rwc' if create else 'rw'}",
                                         uri=True, timeout=15, isolation_level=None,
                                         check_same_thread=False)
@@ -436,8 +438,14 @@ class SqliteReplicaStore(SqlReplicaStore):
             if self.conn is not None:
                 self.conn.close()
             kind = ReplicaUnavailable if isinstance(exc, (sqlite3.OperationalError, OSError)) \
-                else ReplicaCorrupt
+                and not _unreadable(exc) else ReplicaUnreadable
             raise kind(f"{name}: cannot open store {path}: {_first_line(exc)}") from None
+
+    def _failure(self, exc: BaseException, doing: str) -> Exception:
+        err = super()._failure(exc, doing)
+        if type(err) is ReplicaCorrupt and _unreadable(exc):
+            return ReplicaUnreadable(str(err))
+        return err
 
     def _use_rollback_journal(self) -> str:
         """Switch to journal_mode=TRUNCATE; a WAL store that another connection has open
@@ -572,3 +580,10 @@ class PostgresReplicaStore(SqlReplicaStore):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+def _unreadable(exc: BaseException) -> bool:
+    """SQLite's words for a file that is not (or no longer) a database."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "disk image" in text)

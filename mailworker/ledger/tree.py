@@ -96,26 +96,6 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
-    """Leaf ranges whose hashes form the RFC 9162 consistency proof, in proof order."""
-    if old_size in (0, new_size):
-        return []
-    out = []
-    start, width, m, complete = 0, new_size, old_size, True
-    while m != width:
-        k = split_point(width)
-        if m <= k:
-            out.append((start + k, start + width))
-            width = k
-        else:
-            out.append((start, start + k))
-            start, m, width, complete = start + k, m - k, width - k, False
-    if not complete:
-        out.append((start, start + width))
-    out.reverse()
-    return out
-
-
 def edge_tile_ids(size: int) -> list[int]:
     """Tiles on the right edge of a tree of ``size`` that are only partly filled."""
     out = []

@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from .. import cli
+from ..commands import command, command_group
 from ..clock import local_day, to_utc
 from ..errors import MailworkerError
 from ..models import Outbox
@@ -16,31 +16,35 @@ STATUSES = ("pending", "sent", "failed", "cancelled")
 
 
 def register(sub) -> None:
-    outbox = sub.add_parser("outbox", help="outgoing mail waiting, sent or failed",
-                            description="Outgoing mail: list it, send it now, retry or "
-                                        "cancel a row.")
-    osub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
-    osub.required = True
-    p = cli.command(osub, "list", cmd_outbox_list, "list outgoing mail (default: pending "
+    osub = command_group(sub, "outbox", "outgoing mail waiting, sent or failed",
+                         "Outgoing mail: list it, send it now, retry or cancel a row.")
+    p = command(osub, "list", cmd_outbox_list, "list outgoing mail (default: pending "
                                                    "and failed)")
     p.add_argument("--status", choices=STATUSES + ("all",), action="append",
                    help="only rows in this state (repeatable); 'all' for every row")
     p.add_argument("--limit", type=int, default=50, help="show at most this many (newest)")
-    p = cli.command(osub, "send", cmd_outbox_send, "send what is due now (one pass)")
+    p = command(osub, "send", cmd_outbox_send, "send what is due now (one pass)")
     p.add_argument("--limit", type=int, default=None, help="send at most this many")
-    p = cli.command(osub, "retry", cmd_outbox_retry, "send a failed or cancelled row again")
+    p = command(osub, "retry", cmd_outbox_retry, "send a failed or cancelled row again")
     p.add_argument("id", type=int)
-    p = cli.command(osub, "cancel", cmd_outbox_cancel, "do not send this row")
+    p = command(osub, "cancel", cmd_outbox_cancel, "do not send this row")
     p.add_argument("id", type=int)
 
-    notice = sub.add_parser("notice", help="notices to members (trial operation, meeting)")
-    nsub = notice.add_subparsers(dest="notice_command", metavar="ACTION")
-    nsub.required = True
-    p = cli.command(nsub, "send", cmd_notice_send,
-                    "queue a notice to members through the outbox",
-                    epilog=_notice_variables_help(),
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--template", required=True, help=" or ".join(NOTICE_TEMPLATES))
+    nsub = command_group(sub, "notice", "notices to members (trial operation, meeting, "
+                         "free-form announcements)",
+                         "Notices to members, queued through the outbox: the trial-operation "
+                         "notice, the meeting notice, or a free-form announcement written in "
+                         "a text file, to everyone or a category.")
+    p = command(nsub, "send", cmd_notice_send,
+                "queue a notice to members through the outbox",
+                epilog=_notice_variables_help(),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--template", help=" or ".join(NOTICE_TEMPLATES)
+                   + " (or --subject and --body-file for a free-form announcement)")
+    p.add_argument("--subject", help="free-form announcement: its subject")
+    p.add_argument("--body-file", type=Path, metavar="FILE",
+                   help="free-form announcement: its text (UTF-8; paragraphs split by blank "
+                        "lines; links are written out, e.g. https://...)")
     p.add_argument("--to", nargs="+", metavar="TARGET",
                    help="all (default), a category (student, 대학생, ...) or member addresses")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
@@ -48,15 +52,16 @@ def register(sub) -> None:
                         "--var service_name=\"S-지갑\" --var period=\"12월 1일~14일\"")
     p.add_argument("--dry-run", action="store_true", help="show the mail, queue nothing")
 
-    release = sub.add_parser("release", help="per-member encrypted installer packages")
-    rsub = release.add_subparsers(dest="release_command", metavar="ACTION")
-    rsub.required = True
-    p = cli.command(rsub, "build", cmd_release_build, "prepare an installer as a release")
+    rsub = command_group(sub, "release", "per-member encrypted installer packages",
+                         "Per-member encrypted installer packages: build a release from an "
+                         "installer, send each member their package and password, follow "
+                         "how far it has gone.")
+    p = command(rsub, "build", cmd_release_build, "prepare an installer as a release")
     p.add_argument("--installer", required=True, type=Path)
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
-    p = cli.command(rsub, "send", cmd_release_send,
-                    "send each active member their package (resumable)")
+    p = command(rsub, "send", cmd_release_send,
+                "send each active member their package (resumable)")
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
     p.add_argument("--members", nargs="+", metavar="EMAIL", help="only these members")
@@ -65,24 +70,24 @@ def register(sub) -> None:
     p.add_argument("--queue-only", action="store_true",
                    help="queue the mails; let `mailworker run` send them")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p = cli.command(rsub, "password", cmd_release_password,
-                    "show a member's package password, or export all to a sheet")
+    p = command(rsub, "password", cmd_release_password,
+                "show a member's package password, or export all to a sheet")
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--member", metavar="EMAIL")
     group.add_argument("--password-sheet", type=Path, metavar="FILE.csv")
-    p = cli.command(rsub, "status", cmd_release_status, "how far a release has been sent")
+    p = command(rsub, "status", cmd_release_status, "how far a release has been sent")
     p.add_argument("--version", required=True, dest="release_version", metavar="V",
                    help="release version, e.g. 1.2.0-beta1")
-    p = cli.command(rsub, "certificate", cmd_release_certificate,
-                    "register a member's S/MIME certificate (packages then need no password)")
+    p = command(rsub, "certificate", cmd_release_certificate,
+                "register a member's S/MIME certificate (packages then need no password)")
     p.add_argument("--member", required=True, metavar="EMAIL")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--file", type=Path, metavar="CERT.pem")
     group.add_argument("--remove", action="store_true")
 
-    p = cli.command(sub, "digest", cmd_digest, "the staff's daily digest, by hand")
+    p = command(sub, "digest", cmd_digest, "the staff's daily digest, by hand")
     p.add_argument("--date", help="YYYY-MM-DD: the digest of that morning, about the day "
                                   "before (default: today)")
     mode = p.add_mutually_exclusive_group()
@@ -151,13 +156,27 @@ def _notice_variables_help() -> str:
         lines.append(line)
     lines += ["example:",
               "  mailworker notice send --template meeting_notice --to student \\",
-              "    --var meeting_date=\"12월 10일 19:00\" --var place=\"서울시청 3층\" --dry-run"]
+              "    --var meeting_date=\"12월 10일 19:00\" --var place=\"서울시청 3층\" --dry-run",
+              "free-form announcement:",
+              "  mailworker notice send --subject \"설명회 안내\" --body-file briefing.txt "
+              "--to all --dry-run"]
     return "\n".join(lines)
 
 
 def cmd_notice_send(args, ctx) -> int:
-    from .notices import NoticeError, plan_notice, queue_notice
+    from .notices import NoticeError, plan_announcement, plan_notice
     ctx.db()
+    if args.subject is not None or args.body_file is not None:
+        if args.template or args.var:
+            raise NoticeError("give either --template (with --var) or --subject and "
+                              "--body-file, not both")
+        if args.subject is None or args.body_file is None:
+            raise NoticeError("a free-form announcement needs both --subject and --body-file")
+        plan = plan_announcement(ctx.cfg, args.subject, args.body_file, args.to)
+        return _notice_send(args, ctx, plan)
+    if not args.template:
+        raise NoticeError("give --template NAME (" + ", ".join(NOTICE_TEMPLATES) + ") or "
+                          "--subject and --body-file for a free-form announcement")
     values = {}
     for item in args.var:
         name, sep, value = item.partition("=")
@@ -165,6 +184,11 @@ def cmd_notice_send(args, ctx) -> int:
             raise NoticeError(f"--var {item!r}: write NAME=VALUE, e.g. --var period=\"12월\"")
         values[name.strip()] = value
     plan = plan_notice(ctx.cfg, args.template, args.to, values)
+    return _notice_send(args, ctx, plan)
+
+
+def _notice_send(args, ctx, plan) -> int:
+    from .notices import queue_notice
     who = plan.preview_member
     ctx.print(f"notice {plan.template} to {len(plan.members)} member(s)")
     if args.dry_run:
@@ -179,7 +203,13 @@ def cmd_notice_send(args, ctx) -> int:
             ctx.print(f"  … and {len(plan.members) - 20} more")
         ctx.print("dry run: nothing was queued")
         return 0
-    queue_notice(ctx.cfg, ctx.clock, plan)
+    from ..audit import cli_actor, record
+    from ..models import db_proxy
+    with db_proxy.atomic():
+        queue_notice(ctx.cfg, ctx.clock, plan)
+        record(ctx.clock, actor=cli_actor(), how="cli", action="notice.send",
+               item=f"{plan.template} to {' '.join(args.to or ['all'])}",
+               detail=f"queued {plan.queued}, {plan.already} queued earlier")
     ctx.print(f"queued {plan.queued}; {plan.already} already queued earlier (not again)")
     for note in plan.skipped:
         ctx.print(f"  skipped {note}")
@@ -207,6 +237,11 @@ def cmd_release_send(args, ctx) -> int:
     report = send_release(ctx.cfg, ctx.clock, args.release_version, args.members,
                           args.password_sheet, wait=not args.queue_only,
                           progress=not args.no_progress)
+    from ..audit import cli_actor, record
+    record(ctx.clock, actor=cli_actor(), how="cli", action="release.send",
+           item=f"release {report.version}",
+           detail=f"queued {report.queued}, {report.already} queued before; "
+                  f"{report.sent} sent, {report.failed} failed")
     ctx.print(f"release {report.version}: queued {report.queued} package mail(s) now "
               f"({report.smime} S/MIME); {report.already} member(s) had it queued before")
     ctx.print(f"  package mails: {report.sent} sent, {report.pending} waiting, "

@@ -34,6 +34,7 @@ from ..ledger.merkle import LedgerError
 from ..ledger.receipt import ReceiptSource, build_receipt
 from ..models import Outbox
 from ..outbox import parse_recipients
+from ..safetext import message_id_or_none, one_line
 from .chart import bar_chart_png
 from .statement import hours_statement, member_receipts
 from .templates import Renderer
@@ -67,14 +68,25 @@ class _Policy(email.policy.EmailPolicy):
     verbatim when its value is short printable ASCII, which is then exactly what the
     full refold would write; anything else (long, non-ASCII, defective) is refolded."""
 
-    def _fold(self, name, value, refold_binary=False):
+    # The public folding methods (generators call one of the two); the standard library's
+    # own refold stays the answer for everything the shortcut does not cover.
+    def fold(self, name, value):
+        verbatim = self._verbatim(name, value)
+        return verbatim if verbatim is not None else super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        verbatim = self._verbatim(name, value)
+        return (verbatim.encode("ascii") if verbatim is not None
+                else super().fold_binary(name, value))
+
+    def _verbatim(self, name, value) -> str | None:
         if (name.lower() in _VERBATIM_MIME and hasattr(value, "name")
                 and not getattr(value, "defects", True)):
             text = str(value)
             if (text.isascii() and text.isprintable() and "=?" not in text
                     and len(name) + 2 + len(text) <= self.max_line_length):
                 return f"{name}: {text}{self.linesep}"
-        return super()._fold(name, value, refold_binary)
+        return None
 
 
 # 7bit: every text part is base64 or quoted-printable, so any relay accepts it.
@@ -85,8 +97,10 @@ REFERENCE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 # Replies to a member's own mail are auto-replies in the RFC 3834 sense; the rest is
 # generated mail. Both tell vacation responders not to answer us.
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
-                   "resignation_ack", "rsvp_ack", "too_large", "question_received",
-                   "hours_statement", "receipts_again", "help", "triage_reply"}
+                   "resignation_ack", "rsvp_ack", "too_large", "staff_action_done",
+                   "staff_action_refused", "application_received", "application_incomplete",
+                   "recruitment_closed", "question_received", "hours_statement",
+                   "receipts_again", "help", "triage_reply"}
 
 
 _MAX_LINE = 78
@@ -355,9 +369,11 @@ def _smime_envelope(body: EmailMessage, row: Outbox) -> EmailMessage:
 def _headers(msg: EmailMessage, cfg, row: Outbox, subject: str, recipients: list[str],
              now: dt.datetime, context: dict) -> None:
     try:
-        sender = [(cfg.outgoing.from_name, Address(addr_spec=cfg.outgoing.from_address))]
+        sender = [(one_line(cfg.outgoing.from_name),
+                   Address(addr_spec=cfg.outgoing.from_address))]
         if len(recipients) == 1 and row.member is not None:
-            to = [(row.member.display_name, Address(addr_spec=recipients[0]))]
+            # A name stored before names were checked (or by hand) may hold CR/LF.
+            to = [(one_line(row.member.display_name), Address(addr_spec=recipients[0]))]
         else:
             to = [("", Address(addr_spec=a)) for a in recipients]
     except (ValueError, IndexError, TypeError) as exc:
@@ -367,13 +383,18 @@ def _headers(msg: EmailMessage, cfg, row: Outbox, subject: str, recipients: list
         # The email package's folding only for what ours does not handle.
         msg[name] = _address_header(name, mailboxes) or [
             Address(display_name=d, addr_spec=a.addr_spec) for d, a in mailboxes]
-    msg["Subject"] = _subject_header(subject)
+    msg["Subject"] = _subject_header(one_line(subject))
     date = format_datetime(to_utc(now).astimezone(cfg.tz))
     msg["Date"] = FoldedHeader("Date", date, date)
-    msg["Message-ID"] = _simple("Message-ID", row.message_id)
-    reply_to = context.get("in_reply_to")
-    if reply_to:
-        ref = reply_to if reply_to.startswith("<") else f"<{reply_to}>"
+    own_id = message_id_or_none(row.message_id)
+    if own_id is None:
+        raise ComposeError(f"outbox row #{row.id}: its Message-ID {row.message_id!r} is not "
+                           "a usable msg-id (changed in the database?)")
+    msg["Message-ID"] = _simple("Message-ID", own_id)
+    # The member's Message-ID is a stranger's text: threading is left out when it is not
+    # a plain msg-id, never the mail.
+    ref = message_id_or_none(context.get("in_reply_to"))
+    if ref:
         msg["In-Reply-To"] = _simple("In-Reply-To", ref)
         msg["References"] = _simple("References", ref)
     auto = "auto-replied" if row.template in REPLY_TEMPLATES else "auto-generated"

@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import quote
 
 import peewee as pw
+
+from .. import audit
+from ..action_tokens import action_key, mailto_body, sign
+from ..members import open_resignation_requests
+from ..staff_registry import actions_for, link_expiry
 
 from ..clock import Clock, half_year_start, local_day_bounds_utc, naive_utc, to_utc
 from ..db import state_get, state_set
 from ..errors import MailworkerError
-from ..models import (CATEGORIES, HourCredit, LedgerEvent, Member, Message, Outbox)
+from ..models import (CATEGORIES, HourCredit, HourExportRow, LedgerEvent, Meeting, Member,
+                      Message, Outbox, Rsvp)
 from ..outbox import domain_of, enqueue
 
 log = logging.getLogger(__name__)
@@ -29,7 +36,7 @@ log = logging.getLogger(__name__)
 FIRST_DAY_KEY = "digest.first_day"
 CHART_DAYS = 30
 LIST_LIMITS = {"items": 100, "triage": 30, "non_members": 20, "quarantined": 20,
-               "failures": 20}
+               "failures": 20, "resignations": 30, "audit": 50}
 EXCERPT_CHARS = 200
 
 
@@ -117,14 +124,26 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
 
     triage_q = (Message.select(Message, Member).join(Member, pw.JOIN.LEFT_OUTER)
                 .where(Message.disposition == "triage").order_by(Message.received_at))
+    links = ActionLinks(cfg, now)
     triage = [{"id": m.id, "display_name": who(m), "subject": m.subject, "kind": m.kind,
-               "received_local": local(m.received_at), "reason": m.reason}
+               "received_local": local(m.received_at), "reason": m.reason,
+               "actions": links.for_item("triage", m.id)}
               for m in triage_q.limit(LIST_LIMITS["triage"])]
     questions_waiting = triage_q.where(Message.kind == "question").count()
     # Members' thanks and chatter, and questions answered automatically: counts only.
     day_counts = dict(Message.select(Message.disposition, pw.fn.COUNT(Message.id))
                       .where(in_day & Message.disposition.in_(("noted", "answered")))
                       .group_by(Message.disposition).tuples())
+    resign_q = open_resignation_requests()
+    resignations = [{"id": m.id, "display_name": m.member.display_name,
+                     "address": m.sender, "subject": m.subject,
+                     "received_local": local(m.received_at),
+                     "actions": links.for_item("resignation", m.id)}
+                    for m in resign_q.limit(LIST_LIMITS["resignations"])]
+    audit_rows = audit.entries(covered, tz, until=covered)
+    audit_list = [{"when_local": local(e.at), "actor": e.actor, "how": e.how,
+                   "action": e.action, "item": e.item, "reason": e.reason,
+                   "detail": e.detail} for e in audit_rows[:LIST_LIMITS["audit"]]]
     non_q = (Message.select().where(in_day & (Message.disposition == "non_member"))
              .order_by(Message.received_at))
     non_members = [{"sender": m.sender or "(no sender)", "subject": m.subject,
@@ -150,6 +169,9 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "triage": triage, "triage_total": triage_q.count(),
         "questions_waiting": questions_waiting,
         "other_total": day_counts.get("noted", 0), "answered_total": day_counts.get("answered", 0),
+        "resignations": resignations, "resignations_total": resign_q.count(),
+        "audit": audit_list, "audit_total": len(audit_rows),
+        "links_valid_local": local(links.expires),
         "non_members": non_members, "non_members_total": non_q.count(),
         "quarantined": quarantined, "quarantined_total": quar_q.count(),
         "failures": failures, "failures_total": fail_q.count(),
@@ -157,8 +179,38 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "hours": _hours(cfg, covered),
         "ledger": _ledger(cfg),
         "chart": chart_ctx,
+        "group": _group_meetings(cfg, covered, now),
+        "roster": group_roster(cfg, clock),
     }
     return context, chart_spec
+
+
+class ActionLinks:
+    """The digest's action links: ``mailto:`` the group inbox with a prepared subject and
+    body holding a signed token (RFC 6068: subject and body percent-encoded as UTF-8,
+    line breaks as %0D%0A). The key is read only when the digest has an item to act on."""
+
+    def __init__(self, cfg, now: dt.datetime):
+        self.cfg = cfg
+        self.expires = link_expiry(cfg, now)
+        self.address = cfg.staff.action_address or cfg.outgoing.from_address
+        self.language = cfg.staff.language
+        self._key: bytes | None = None
+
+    def for_item(self, item_type: str, item_id: int) -> list[dict]:
+        out = []
+        for action in actions_for(item_type):
+            if self._key is None:
+                self._key = action_key(self.cfg)
+            token = sign(self._key, action.code, item_id, self.expires)
+            label = action.label(self.language)
+            subject = f"{label} #{item_id} [{token}]"
+            body = mailto_body(token, self.language).replace("\n", "\r\n")
+            href = (f"mailto:{quote(self.address, safe='@')}?subject={quote(subject, safe='')}"
+                    f"&body={quote(body, safe='')}")
+            out.append({"label": label, "href": href, "token": token,
+                        "needs_reason": action.needs_reason})
+        return out
 
 
 def _excerpt(text: str) -> str:
@@ -191,7 +243,7 @@ def _ledger(cfg) -> dict:
     try:
         status = ledger_status(cfg)
     except (MailworkerError, LedgerError) as exc:
-        return {"ok": False, "error": str(exc), "pending": pending}
+        return {"ok": False, "error": str(exc), "pending": pending, "damaged": []}
     def shown(value) -> str:
         return "-" if value is None else str(value)
 
@@ -200,8 +252,11 @@ def _ledger(cfg) -> dict:
                 for r in status.get("replicas", [])]
     checkpoint = (status.get("checkpoint_summary") or status.get("last_checkpoint")
                   or "none yet")
+    # Damaged replicas go to the top of the digest: staff must repair them.
+    damaged = [{"name": shown(r.get("name")), "health": shown(r.get("health"))}
+               for r in status.get("replicas", []) if r.get("damaged")]
     return {"ok": True, "error": "", "size": status.get("size", 0), "pending": pending,
-            "checkpoint": str(checkpoint), "replicas": replicas}
+            "checkpoint": str(checkpoint), "replicas": replicas, "damaged": damaged}
 
 
 def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
@@ -230,3 +285,120 @@ def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
            "max_day": busiest.isoformat(), "first_day": first_day.isoformat(),
            "last_day": last_day.isoformat(), "width": width, "height": height}
     return ctx, spec
+
+
+# --- the group's sections: next meeting, half-year ranking, hours not yet registered ----
+# Read from the database (the rules live in mailworker.group, which outbound may not import;
+# a test keeps the ranking here in the same order as `mailworker awards`).
+
+def _group_meetings(cfg, covered: dt.date, now: dt.datetime) -> dict:
+    return {"meeting": _next_meeting(cfg, now), "ranking": _half_year_ranking(cfg, covered),
+            "unexported": _unexported_hours(cfg, now)}
+
+
+def _next_meeting(cfg, now: dt.datetime) -> dict | None:
+    meeting = (Meeting.select().where(Meeting.starts_at >= naive_utc(now))
+               .order_by(Meeting.starts_at, Meeting.id).first())
+    if meeting is None:
+        return None
+    answers = [a for (a,) in Rsvp.select(Rsvp.answer).where(Rsvp.meeting == meeting).tuples()]
+    prefix = f"meeting:{meeting.id}:notice:"
+    noticed = (Outbox.select().where(Outbox.key.startswith(prefix)).count())
+    local = to_utc(meeting.starts_at).astimezone(cfg.tz)
+    return {"id": meeting.id, "title": meeting.title, "place": meeting.place,
+            "when_local": local.strftime("%Y-%m-%d %H:%M"),
+            "noticed": noticed, "attend": answers.count("attend"),
+            "decline": answers.count("decline"),
+            "unanswered": max(noticed - len(answers), 0)}
+
+
+def _half_year_ranking(cfg, covered: dt.date) -> dict | None:
+    """The top of the commendation ranking in the last days of a half-year."""
+    first = dt.date(covered.year, 1 if covered.month <= 6 else 7, 1)
+    last = dt.date(covered.year, 6, 30) if covered.month <= 6 else dt.date(covered.year, 12, 31)
+    if (last - covered).days >= cfg.group.awards_digest_days or cfg.group.awards_top <= 0:
+        return None
+    start = local_day_bounds_utc(first, cfg.tz)[0]
+    end = local_day_bounds_utc(last, cfg.tz)[1]
+    per: dict[int, dict] = {}
+    for member_id, kind, credited_at in (
+            HourCredit.select(HourCredit.member, HourCredit.kind, HourCredit.credited_at)
+            .where((HourCredit.credited_at >= start) & (HourCredit.credited_at < end)
+                   & HourCredit.kind.in_(("review", "proposal")))
+            .order_by(HourCredit.credited_at, HourCredit.id).tuples()):
+        t = per.setdefault(member_id, {"review": 0, "proposal": 0})
+        t[kind] += 1
+        t["reached"] = credited_at
+    members = {m.id: m for m in Member.select().where(Member.id.in_(list(per)))} if per else {}
+    order = sorted(per, key=lambda i: (-(per[i]["review"] + per[i]["proposal"]),
+                                       per[i]["reached"], members[i].display_name, i))
+    rows = [{"rank": n, "display_name": members[i].display_name,
+             "category": members[i].category, "resigned": members[i].status == "resigned",
+             "reviews": per[i]["review"], "proposals": per[i]["proposal"],
+             "total": per[i]["review"] + per[i]["proposal"]}
+            for n, i in enumerate(order[:cfg.group.awards_top], 1)]
+    half = f"{covered.year}H{1 if covered.month <= 6 else 2}"
+    label = (f"{covered.year}년 {'상' if covered.month <= 6 else '하'}반기"
+             if cfg.staff.language == "ko" else half)
+    return {"half": half, "label": label, "last_day": last.isoformat(), "rows": rows,
+            "members": len(per)}
+
+
+def _unexported_hours(cfg, now: dt.datetime) -> dict | None:
+    """Credited activity older than [group] registration_warn_days in no export batch."""
+    days = cfg.group.registration_warn_days
+    cutoff_day = to_utc(now).astimezone(cfg.tz).date() - dt.timedelta(days=days)
+    cutoff = local_day_bounds_utc(cutoff_day, cfg.tz)[0]
+    waiting = ((Message.received_at < cutoff)
+               & Message.id.not_in(HourExportRow.select(HourExportRow.message)))
+    count, hours = (HourCredit.select(pw.fn.COUNT(HourCredit.id), pw.fn.SUM(HourCredit.hours))
+                    .join(Message).where(waiting).tuples().get())
+    if not count:
+        return None
+    oldest = (Message.select(Message.received_at).join(HourCredit).where(waiting)
+              .order_by(Message.received_at).scalar())
+    return {"count": int(count), "hours": int(hours or 0), "days": days,
+            "oldest": to_utc(oldest).astimezone(cfg.tz).date().isoformat()}
+
+
+# --- the group's life cycle (templates ko|en/_digest_group_roster.j2) ------------------
+
+def group_roster(cfg, clock: Clock) -> dict:
+    """Open round and applications, vacancies and offers (pending resignations have their
+    own section with the 해촉 확인 action).
+
+    Read from the group's tables (outbound never imports the group package)."""
+    from ..models import Application, RecruitmentRound, Vacancy
+    tz = cfg.tz
+    now = naive_utc(clock.now())
+
+    def local(when, with_time=True) -> str:
+        if when is None:
+            return ""
+        return to_utc(when).astimezone(tz).strftime("%Y-%m-%d %H:%M" if with_time
+                                                    else "%Y-%m-%d")
+
+    round_ctx = None
+    r = RecruitmentRound.get_or_none(RecruitmentRound.status == "open")
+    if r is not None:
+        counts = dict(Application.select(Application.category, pw.fn.COUNT(Application.id))
+                      .where(Application.round == r).group_by(Application.category).tuples())
+        rows = [{"category": c, "seats": r.seats.get(c, 0), "applications": counts.get(c, 0)}
+                for c in CATEGORIES if r.seats.get(c, 0) or counts.get(c)]
+        last_day = (to_utc(r.until).astimezone(tz) - dt.timedelta(seconds=1)).date()
+        round_ctx = {"id": r.id, "last_day": last_day.isoformat(),
+                     "ended": now >= r.until, "rows": rows,
+                     "unknown": counts.get(None, 0),
+                     "total": sum(counts.values()),
+                     "short": [{"category": row["category"],
+                                "seats": row["seats"] - row["applications"]}
+                               for row in rows if row["applications"] < row["seats"]],
+                     "extensions": r.extensions}
+    vacancies = []
+    for v in (Vacancy.select().where(Vacancy.status != "filled").order_by(Vacancy.id)):
+        offer = v.offer if v.offer_id else None
+        vacancies.append({"category": v.category, "status": v.status,
+                          "opened_local": local(v.opened_at, False),
+                          "offered_to": offer.name if offer else "",
+                          "reply_by": local(offer.offer_until) if offer else ""})
+    return {"round": round_ctx, "vacancies": vacancies}

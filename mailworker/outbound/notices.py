@@ -1,4 +1,5 @@
-"""Notices from the secretariat to members (trial operation, regular meeting).
+"""Notices from the secretariat to members (trial operation, regular meeting, and free-form
+announcements written by staff in a text file).
 
 ``queue_notice`` renders the notice once for the first recipient before queueing anything
 (a missing value stops it with the value's name), then queues one outbox row per member.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..clock import Clock
 from ..events import canonical_json
@@ -67,6 +69,36 @@ def select_recipients(targets: list[str] | None) -> list[Member]:
 def plan_notice(cfg, template: str, targets: list[str] | None, values: dict) -> NoticePlan:
     if template not in NOTICE_TEMPLATES:
         raise NoticeError(f"--template {template}: notices are " + ", ".join(NOTICE_TEMPLATES))
+    return _plan(cfg, template, targets, values)
+
+
+ANNOUNCEMENT_MAX_CHARS = 20000
+
+
+def plan_announcement(cfg, subject: str, body_file, targets: list[str] | None) -> NoticePlan:
+    """A free-form announcement: the subject as given, the body from a UTF-8 text file
+    (paragraphs split by blank lines; links become links in the HTML part)."""
+    subject = " ".join(subject.split())
+    if not subject:
+        raise NoticeError("--subject must not be empty")
+    try:
+        raw = Path(body_file).read_bytes()
+    except OSError as exc:
+        raise NoticeError(f"--body-file {body_file}: cannot read it: {exc.strerror}") from None
+    try:
+        body = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise NoticeError(f"--body-file {body_file}: not UTF-8 text; save it as UTF-8") from None
+    body = body.replace("\r\n", "\n").strip()
+    if not body:
+        raise NoticeError(f"--body-file {body_file}: the file is empty")
+    if len(body) > ANNOUNCEMENT_MAX_CHARS:
+        raise NoticeError(f"--body-file {body_file}: {len(body):,} characters is more than "
+                          f"{ANNOUNCEMENT_MAX_CHARS:,}; send a link to a longer text instead")
+    return _plan(cfg, "announcement", targets, {"title": subject, "body": body})
+
+
+def _plan(cfg, template: str, targets: list[str] | None, values: dict) -> NoticePlan:
     members = select_recipients(targets)
     if not members:
         raise NoticeError("no active member matches --to " + " ".join(targets or ["all"]))

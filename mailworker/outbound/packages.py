@@ -4,7 +4,7 @@ A release is built once (``build_release``): the installer is copied to
 ``<state_dir>/releases/<version>/`` with its SHA-256, and deflated once into
 ``installer.deflate`` (unless it does not shrink, as with most installers, which are
 already compressed: then it is stored). Each member's package is then a WinZip AES-256
-zip (AE-2, written with pyzipper, opened by 7-Zip and Bandizip) holding the installer, a
+zip (AE-2, written by ``winzip_aes``, opened by 7-Zip and Bandizip) holding the installer, a
 ``manifest.json`` with the member's pseudonymous fingerprint (a leaked copy can be traced
 to its member without the manifest naming anyone) and a short README. Writing a package
 only encrypts the already-deflated stream with the member's key: deflating 50 MB again
@@ -29,14 +29,12 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyzipper
-import pyzipper.zipfile_aes
-from pyzipper import zipfile as _pyzipper_zipfile
-
 from ..clock import Clock, naive_utc
+from ..private import open_private, private_dir
 from ..errors import MailworkerError
 from ..events import canonical_json, package_leaf, utc_stamp
 from ..models import LedgerEvent, Outbox
+from .winzip_aes import DEFLATED, STORED, ZipTooLarge, ZipWriter
 
 CHUNK = 1 << 20
 PASSWORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford: no I, L, O, U
@@ -72,7 +70,7 @@ class Release:
 
     @property
     def zip_method(self) -> int:
-        return pyzipper.ZIP_DEFLATED if self.method == "deflate" else pyzipper.ZIP_STORED
+        return DEFLATED if self.method == "deflate" else STORED
 
 
 def human_size(n: int) -> str:
@@ -127,7 +125,7 @@ def build_release(cfg, clock: Clock, installer: Path, version: str) -> tuple[Rel
                 f"({existing.installer_name}, SHA-256 {existing.installer_sha256[:16]}…); "
                 "choose a new version number")
         return existing, False
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     name = installer.name
     copy = directory / name
     tmp = directory / f".{name}.tmp"
@@ -204,62 +202,31 @@ class Package:
     size: int
 
 
-class _Precompressed:
-    def __init__(self, release: Release):
-        self.file_size = release.installer_size
-        self.crc32 = release.installer_crc32
+_stream_cache: dict[tuple, bytes] = {}
 
 
-class _PackageWriteFile(_pyzipper_zipfile._ZipWriteFile):
-    """pyzipper's entry writer, fed with the release's already-deflated stream.
-
-    For such an entry the bytes written are compressed already: they are only encrypted,
-    and the entry's size and CRC come from the release (pyzipper's own tests of the AE-2
-    format, and ours with 7zz, check the result).
-    """
-
-    def __init__(self, zf, zinfo, zip64, encrypter=None):
-        super().__init__(zf, zinfo, zip64, encrypter)
-        self._precompressed = getattr(zinfo, "precompressed", None)
-        if self._precompressed is not None:
-            self._compressor = None
-
-    def write(self, data):
-        if self._precompressed is None:
-            return super().write(data)
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-        if self._encrypter:
-            data = self._encrypter.encrypt(data)
-        self._compress_size += len(data)
-        self._fileobj.write(data)
-        return len(data)
-
-    def close(self):
-        if self._precompressed is not None and not self.closed:
-            self._file_size = self._precompressed.file_size
-            self._crc = self._precompressed.crc32
-        super().close()
-
-
-class _PackageZipInfo(pyzipper.zipfile_aes.AESZipInfo):
-    __slots__ = ("precompressed",)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.precompressed = None
-
-
-class _PackageZip(pyzipper.AESZipFile):
-    zipinfo_cls = _PackageZipInfo
-    zipwritefile_cls = _PackageWriteFile
+def _release_stream(release: Release) -> bytes:
+    """The release's deflated (or stored) installer bytes, read once for all the members'
+    packages of a send (one release at a time is kept)."""
+    path = release.stream_path
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    data = _stream_cache.get(key)
+    if data is None:
+        _stream_cache.clear()
+        data = _stream_cache[key] = path.read_bytes()
+    if len(data) != release.stream_size:
+        raise ReleaseError(f"release {release.version}: {path} holds {len(data)} bytes, the "
+                           f"release description says {release.stream_size}; build the "
+                           "release again under a new version")
+    return data
 
 
 def build_member_package(release: Release, out_path: Path, fingerprint: str,
                          password: str | None, issued: dt.datetime,
                          group_name: str) -> Package:
     """Write one member's zip (AES-256 when ``password`` is given, else plain for S/MIME)."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out_path.parent)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     manifest = {"version": release.version, "installer": release.installer_name,
                 "installer_sha256": release.installer_sha256,
@@ -268,27 +235,19 @@ def build_member_package(release: Release, out_path: Path, fingerprint: str,
                 "issued_by": group_name}
     readme = _readme(release, fingerprint, group_name)
     stamp = naive_utc(issued).timetuple()[:6]
-    kwargs = {}
-    if password is not None:
-        kwargs = dict(encryption=pyzipper.WZ_AES, encryption_kwargs={"nbits": 256})
-    with _PackageZip(tmp, "w", compression=pyzipper.ZIP_DEFLATED, **kwargs) as zf:
-        if password is not None:
-            zf.setpassword(password.encode("ascii"))
-        for name, data in (("manifest.json", json.dumps(manifest, indent=2,
-                                                          ensure_ascii=False).encode()),
-                           ("README.txt", readme.encode("utf-8-sig"))):
-            info = _PackageZipInfo(name, date_time=stamp)
-            info.compress_type = pyzipper.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
-        info = _PackageZipInfo(release.installer_name, date_time=stamp)
-        info.compress_type = release.zip_method
-        info.file_size = release.installer_size
-        info.external_attr = 0o644 << 16
-        info.precompressed = _Precompressed(release)
-        with zf.open(info, "w") as entry, open(release.stream_path, "rb") as stream:
-            while chunk := stream.read(CHUNK):
-                entry.write(chunk)
+    stream = _release_stream(release)
+    try:
+        with open_private(tmp, "wb") as fh:
+            zf = ZipWriter(fh, password.encode("ascii") if password is not None else None)
+            zf.add_bytes("manifest.json", json.dumps(manifest, indent=2,
+                                                     ensure_ascii=False).encode(), stamp)
+            zf.add_bytes("README.txt", readme.encode("utf-8-sig"), stamp)
+            zf.add_stream(release.installer_name, [stream], len(stream),
+                          release.installer_crc32, release.installer_size,
+                          release.zip_method, stamp)
+            zf.close()
+    except ZipTooLarge as exc:
+        raise ReleaseError(f"release {release.version}: {exc}") from None
     os.replace(tmp, out_path)
     return Package(out_path, _sha256_file(out_path), out_path.stat().st_size)
 

@@ -10,7 +10,6 @@ with a progress bar until this release's mails are out (or waiting for a retry).
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import time
@@ -20,6 +19,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from ..csvfile import csv_text
+from ..private import private_dir
 from ..clock import Clock, to_utc
 from ..models import CATEGORY_KO, Member, MemberAddress, Outbox, db_proxy
 from ..outbox import domain_of, enqueue
@@ -209,21 +210,19 @@ def write_password_sheet(cfg, version: str, members: list[Member], path: Path) -
     """CSV (UTF-8 with BOM, for Excel), mode 0600: name, address, category, password."""
     path = Path(path)
     release_key = cfg.secret("ledger", "release_key")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
+    rows = []
+    for m in members:
+        password, note = ((("", "S/MIME: no password")) if m.certificate else
+                          (password_from_key(release_key, version, m.uuid), ""))
+        rows.append([m.display_name, m.primary_address,
+                     CATEGORY_KO.get(m.category, m.category), version, password, note])
+    # csv_text: BOM first, and a name such as "=HYPERLINK(...)" stays text in Excel.
+    data = csv_text(["name", "email", "category", "version", "password", "note"], rows)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", "email", "category", "version", "password", "note"])
-        for m in members:
-            if m.certificate:
-                writer.writerow([m.display_name, m.primary_address,
-                                 CATEGORY_KO.get(m.category, m.category), version, "",
-                                 "S/MIME: no password"])
-                continue
-            writer.writerow([m.display_name, m.primary_address,
-                             CATEGORY_KO.get(m.category, m.category), version,
-                             password_from_key(release_key, version, m.uuid), ""])
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(data)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return path

@@ -27,6 +27,7 @@ from ..clock import Clock, naive_utc, to_utc
 from ..errors import NotFound, MailworkerError
 from ..ledger.receipt import ReceiptSource
 from ..models import LedgerEvent, Outbox, db_proxy
+from ..safetext import without_addresses
 from .compose import RECEIPT_WAIT_NOTE, ComposeError, Deferred, prepare
 from .packages import human_size
 from .templates import TemplateError, renderer_for
@@ -102,6 +103,14 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
                 prepared = prepare(cfg, row, now, renderer, receipts)
             except (ComposeError, TemplateError) as exc:
                 _give_up(row, str(exc), stored_now, result)
+                continue
+            except MailworkerError:
+                raise       # configuration or secrets: nothing can go out, staff must act
+            except Exception as exc:  # noqa: BLE001 - one row's data must not stop the drain
+                _give_up(row, f"this mail could not be built from the stored row "
+                              f"({type(exc).__name__}: {exc}); nothing was sent, the other "
+                              f"mails went on", stored_now, result,
+                         logged=f"could not be built ({type(exc).__name__})")
                 continue
             if isinstance(prepared, Deferred):
                 (Outbox.update(not_before=naive_utc(prepared.until), last_error=prepared.why)
@@ -216,21 +225,26 @@ def _temporary(cfg, row: Outbox, attempt: int, exc: SendFailure, stored_now, rng
         (Outbox.update(status="failed", attempts=attempt, last_error=why)
          .where(Outbox.id == row.id).execute())
         result.failed += 1
-        log.warning("outbox #%d (%s) failed: %s", row.id, row.template, why)
+        log.warning("outbox #%d (%s) failed: %s", row.id, row.template,
+                    without_addresses(why))
         return
     delay = retry_delay(attempt, cfg.outgoing.retry_base_seconds, rng)
     (Outbox.update(attempts=attempt, last_error=str(exc),
                    not_before=stored_now + dt.timedelta(seconds=delay))
      .where(Outbox.id == row.id).execute())
     result.retried += 1
-    log.info("outbox #%d (%s): %s; try %d in %.0f s", row.id, row.template, exc,
-             attempt + 1, delay)
+    log.info("outbox #%d (%s): %s; try %d in %.0f s", row.id, row.template,
+             without_addresses(str(exc)), attempt + 1, delay)
 
 
-def _give_up(row: Outbox, why: str, stored_now, result: DrainResult) -> None:
-    Outbox.update(status="failed", last_error=why).where(Outbox.id == row.id).execute()
+def _give_up(row: Outbox, why: str, stored_now, result: DrainResult,
+             logged: str | None = None) -> None:
+    """``logged``: what the log says instead of ``why`` when ``why`` may quote stored
+    personal data (the full reason stays in ``last_error`` for staff)."""
+    Outbox.update(status="failed", last_error=why[:2000]).where(Outbox.id == row.id).execute()
     result.failed += 1
-    log.error("outbox #%d (%s) failed: %s", row.id, row.template, why)
+    log.error("outbox #%d (%s) failed: %s", row.id, row.template,
+              logged or without_addresses(why))
 
 
 def _mark_sent(cfg, row: Outbox, stored_now, notes: list[str]) -> None:

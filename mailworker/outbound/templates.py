@@ -21,27 +21,37 @@ from ..models import CATEGORY_KO
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
                   "rsvp_ack", "too_large", "trial_notice", "meeting_notice", "package",
-                  "package_password", "digest", "question_received", "hours_statement",
-                  "receipts_again", "help", "triage_reply")
+                  "package_password", "digest", "staff_action_done", "staff_action_refused",
+                  "meeting_reminder", "announcement",
+                  # the group's life cycle (mailworker.group)
+                  "application_received", "application_incomplete", "recruitment_closed",
+                  "appointment", "resignation_confirmed", "vacancy_offer", "term_end_notice",
+                  "final_statement", "recruitment_call",
+                  # members answered by mail (issue 11)
+                  "question_received", "hours_statement", "receipts_again", "help",
+                  "triage_reply")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
-NOTICE_TEMPLATES = ("trial_notice", "meeting_notice")
+NOTICE_TEMPLATES = ("trial_notice", "meeting_notice", "recruitment_call")
 # The --var values each notice uses: (required, optional). A test checks them against the
 # templates; `notice send --help` lists them.
 NOTICE_VARIABLES = {
     "trial_notice": (("service_name", "period"), ("details",)),
     "meeting_notice": (("meeting_date", "place"), ("agenda", "reply_by")),
+    "recruitment_call": (("last_day", "seats"), ("details",)),
 }
 LANGUAGES = ("ko", "en")
 
 LABELS = {
     "ko": {"kind": {"review": "품평", "proposal": "제안", "resignation": "해촉 요청",
                     "rsvp": "참석 회신", "triage": "분류 대기", "auto_reply": "자동 회신",
-                    "bounce": "반송", "question": "문의", "other": "인사·확인"},
+                    "bounce": "반송", "application": "단원 지원", "question": "문의",
+                    "other": "인사·확인"},
            "category": dict(CATEGORY_KO),
            "answer": {"attend": "참석", "decline": "불참"}},
     "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
                     "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
-                    "bounce": "bounce", "question": "question", "other": "thanks/other"},
+                    "bounce": "bounce", "application": "application", "question": "question",
+                    "other": "thanks/other"},
            "category": {"student": "university student", "citizen": "citizen",
                         "developer": "blockchain developer", "business": "blockchain business"},
            "answer": {"attend": "attend", "decline": "not attend"}},
@@ -96,6 +106,31 @@ def _paragraphs(text: str):
     return jinja2.utils.markupsafe.Markup("<br>\n".join(escaped.split("\n")))
 
 
+_URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]]")
+
+
+def _announcement_html(text: str):
+    """Staff's plain text as HTML paragraphs (blank lines) with line breaks and live links."""
+    escape = jinja2.utils.markupsafe.escape
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))]
+    out = []
+    for paragraph in paragraphs:
+        if not paragraph.strip():
+            continue
+        lines = []
+        for line in paragraph.split("\n"):
+            pieces, last = [], 0
+            for m in _URL.finditer(line):
+                url = m.group()
+                pieces.append(str(escape(line[last:m.start()])))
+                pieces.append(f'<a href="{escape(url)}">{escape(url)}</a>')
+                last = m.end()
+            pieces.append(str(escape(line[last:])))
+            lines.append("".join(pieces))
+        out.append("<p>" + "<br>\n".join(lines) + "</p>")
+    return jinja2.utils.markupsafe.Markup("\n".join(out))
+
+
 class Renderer:
     def __init__(self, cfg, directory: Path | None = None):
         self.directory = directory or templates_dir(cfg)
@@ -113,6 +148,8 @@ class Renderer:
         self.html_env = jinja2.Environment(autoescape=True, **common)
         self.html_env.filters["paragraphs"] = _paragraphs
         self.text_env.filters["paragraphs"] = lambda text: text
+        self.html_env.filters["announcement_html"] = _announcement_html
+        self.text_env.filters["announcement_html"] = lambda text: text
         for env in (self.text_env, self.html_env):
             env.filters["untagged"] = untagged
 

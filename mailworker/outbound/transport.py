@@ -25,6 +25,7 @@ from typing import Protocol
 import aiosmtplib
 
 from ..errors import ConfigError, MailworkerError
+from ..private import open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class FileTransport:
 
     def open(self) -> None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
         except OSError as exc:
             raise ConfigError(f"[outgoing] directory {self.directory}: cannot create it: "
                               f"{exc.strerror}") from None
@@ -80,7 +81,7 @@ class FileTransport:
         final = self.directory / name
         tmp = self.directory / f".{name}.tmp"
         try:
-            with open(tmp, "wb") as fh:
+            with open_private(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
