@@ -79,6 +79,8 @@ SYMPTOM = [
     r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
     r"\boverflows?\b|\boverlaps?\b|\bhas no effect\b|\bno effect\b",
+    r"처음부터\s?다시|\bstart over\b|\bfrom scratch\b",
+    r"\b0[- ]?bytes?\b|\bzero bytes\b",
     r"실패|안\s?되는\s?경우|\bdiffers?\b|\bdifferent from\b|\bshows? (?:up )?as\b|\beven in\b|\bout of order\b",
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
@@ -138,7 +140,7 @@ IDEA = [
     r"제안(?:합니다|드립니다|드려요|드리|하고\s?싶|하려|해\s?봅|입니다|이에요|예요|\s?하나|\s?한\s?가지|사항|\s?:)",
     r"(?:을|를)\s?제안|(?:정책|서비스|사업|협력|새로운)\s?제안|제안\s?(?:드립|합니다)|^\[?제안",
     r"건의(?:합니다|드립니다|드려요|사항|하고|\s?:)|아이디어(?:입니다|예요|이에요|가|\s?하나|\s?공유|를|로|\s?:)",
-    r"생각났|생각해\s?봤는데|떠올랐|도입", r"^(?:아이디어|제안|건의)(?:요|입니다|합니다|하나)?[.!~]*$",
+    r"생각났|생각해\s?봤는데|떠올랐|도입", r"(?:정책|제도|사업)(?:이요|입니다|이에요)",r"^(?:아이디어|제안|건의)(?:요|입니다|합니다|하나)?[.!~]*$",
     # any change and a concrete good it would do: "…보내면 가짜 공문 사기를 막을 수 있을 듯해요"
     r"[가-힣](?:면|게\s?되면)\s.{0,80}?(?:줄어|줄일|늘어|늘릴|막을|빨라|좋아질|투명해|편해질|쉬워질|아낄|절약|없앨|사라질)",
     r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
@@ -179,7 +181,7 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\bapp\b", r"\bscreen", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
        r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
        r"계정|탭|다운로드|검색|화면|잔고|회원가입|가입|회원정보|저장|업로드|사진|글꼴|폰트|캘린더|"
-       r"아이콘|위젯|배너|팝업|카메라|스캔|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
+       r"아이콘|위젯|배너|팝업|카메라|스캔|이체|한도|인식|촬영|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
        # doing something in the app names it too: "…누르면", "tapping …"
        r"누르|눌러|눌렀|클릭|터치|탭하|스크롤", r"\btap|\bclick|\bpress|\bscroll|\bswipe", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
        r"\baccount\b", r"\bdashboard\b", r"\btab\b", r"\bfeature", r"\bexport", r"\bversion\b",
@@ -208,7 +210,7 @@ CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|�
            r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|참고\s?(?:부탁|바랍)|"
            r"알려\s?드립니다|알려드려요|새해|명절|추석|메리\s?크리스마스",
            r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b",
-           r"\bsharing (?:this|an?|the|some)\b",
+           r"\bsharing (?:this|some|the (?:link|article|news))\b|\bsharing an? (?:link|article|video|post)\b",
            r"\bshare (?:this|an?|some)\b", r"\barticle\b",
            r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b",
            r"\bmerry christmas\b",
@@ -383,6 +385,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
     """Intent counts of casefolded member text."""
     found = Intents()
     last = ""          # the intent of the last report or idea sentence
+    undecided = 0      # wishes about the app that name the city's side too
     for sentence in sentences(text)[:max_sentences]:
         found.sentences += 1
         script = _script(sentence)
@@ -458,6 +461,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.feedback += 1
                 found.app_feedback += bool(app)
                 found.cue("feedback", wish)
+                # "지역화폐 결제 되게 해 주면 좋겠어요": the city's and the app's at once;
+                # an idea elsewhere in the mail decides it (see below).
+                undecided += bool(city and app)
             continue
         thanks = _THANKS.search(sentence, script)
         if not (thanks and (len(sentence) <= ACK_SHORT_CHARS
@@ -466,4 +472,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if thanks:
             found.thanks += 1
             found.cue("thanks", thanks)
+    if undecided and found.idea and found.feedback == undecided:
+        # Nothing but such wishes reported, and an idea proposed: they belong to the idea.
+        found.idea += undecided
+        found.feedback -= undecided
+        found.app_feedback -= undecided
     return found
