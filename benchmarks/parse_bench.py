@@ -12,7 +12,7 @@ and a 1 MB mail with a screenshot attached. For each it measures on one core:
   * stdlib ``email.message_from_bytes``      (what mail-parser wraps; parsing only)
   * ``mailparser.parse_from_bytes``          (mail-parser's full parse)
   * ``parse_message``                        (ours: everything ParsedMail holds)
-  * ``classify`` and ``body_fingerprint``    (of the parsed mail)
+  * ``classify`` and ``text_print``          (of the parsed mail)
   * all three together                       (what the ingest pipeline pays per message)
 
 and prints µs/msg, msg/s (or MB/s) and the ratio to each baseline measured in the same run.
@@ -41,7 +41,8 @@ import mailparser  # noqa: E402
 
 from mailworker.demo_data import SCREENSHOT_PNG  # noqa: E402
 from mailworker.ingest.classify import classify  # noqa: E402
-from mailworker.ingest.parse import body_fingerprint, parse_message  # noqa: E402
+from mailworker.ingest.fingerprint import text_print  # noqa: E402
+from mailworker.ingest.parse import parse_message  # noqa: E402
 from tests.mailfactory import unique_review  # noqa: E402
 
 SENTENCES = [
@@ -116,7 +117,7 @@ def pipeline_step(raw: bytes) -> None:
     """What ``Ingestor`` asks of parsing for one message."""
     mail = parse_message(raw)
     classify(mail)
-    body_fingerprint(mail.new_text)
+    text_print(mail.new_text)
 
 
 def small_rows(label: str, make, n: int, rounds: int = 5) -> None:
@@ -137,7 +138,7 @@ def small_rows(label: str, make, n: int, rounds: int = 5) -> None:
                                               small[: max(50, len(small) // 10)], rounds),
          "parse_message": timed(parse_message, fresh[1:]),
          "classify (of a parsed mail)": timed(classify, parsed, rounds),
-         "body_fingerprint (of its new text)": timed(body_fingerprint, texts, rounds),
+         "text_print (of its new text)": timed(text_print, texts, rounds),
          "parse + classify + fingerprint": timed(pipeline_step, fresh)}
 
     print(f"\n{len(small)} mails of {avg:,.0f} bytes: {label}")

@@ -113,6 +113,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "ingest": {
         "trusted_authserv_id": Key(str, "", "authserv-id whose Authentication-Results we trust"),
+        "internal_authserv_ids": Key(list, [], "authserv-ids of our own relays that add "
+                                     "Authentication-Results above the trusted one"),
+        "analysis_seconds": Key((int, float), 5, "a message whose reading takes longer is "
+                                "quarantined"),
         "min_body_chars": Key(int, 20, "shorter new text earns no credit"),
         "daily_credit_cap": Key(int, 5, "at most this many credited hours per member per day"),
         "reply_to_non_members": Key(bool, True, "send non-members a polite reply (once a day)"),
@@ -283,7 +287,7 @@ def write_secret_file(path: Path, data: bytes) -> None:
 
 def _type_name(t) -> str:
     return {str: "a string", int: "a whole number", bool: "true or false",
-            list: "a list"}.get(t, str(t))
+            list: "a list", (int, float): "a number"}.get(t, str(t))
 
 
 def build(raw: dict[str, Any], path: Path | None) -> Config:
@@ -411,6 +415,12 @@ def _check_semantics(data: dict[str, dict[str, Any]], where: str) -> None:
     for addr in data["staff"]["addresses"]:
         if not isinstance(addr, str) or "@" not in addr:
             raise ConfigError(f"{where}: [staff] addresses has {addr!r}, not an e-mail address")
+    for authserv_id in data["ingest"]["internal_authserv_ids"]:
+        if not isinstance(authserv_id, str) or not authserv_id.strip() or " " in authserv_id:
+            raise ConfigError(f"{where}: [ingest] internal_authserv_ids has {authserv_id!r}, "
+                              "not an authserv-id (a host name such as \"relay.example.org\")")
+    if not data["ingest"]["analysis_seconds"] > 0:
+        raise ConfigError(f"{where}: [ingest] analysis_seconds must be more than 0")
 
 
 def _check_group(group: dict[str, Any], where: str) -> None:

@@ -49,6 +49,14 @@ def _migration_2(db: pw.Database, migrator: SchemaMigrator) -> None:
         migrate_ops.migrate(migrator.drop_column("message", "filed"))
 
 
+def _migration_3(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """Sketches of credited texts and their band keys, for near-copy look-ups (issue 10).
+    Texts credited before this version have no sketch, and their ``message.body_sha256``
+    is of the older normal form: ingest looks that form up too, so a verbatim resend of
+    such a text is still found (``ingest.fingerprint.TextPrint.legacy_sha``)."""
+    db.create_tables([models.CreditedText, models.TextBand], safe=True)
+
+
 def _add_missing_columns(db: pw.Database, migrator: SchemaMigrator, model, names) -> None:
     have = {c.name for c in db.get_columns(model._meta.table_name)}
     ops = [migrator.add_column(model._meta.table_name, model._meta.fields[n].column_name,
@@ -85,6 +93,7 @@ def _migration_8(db: pw.Database, migrator: SchemaMigrator) -> None:
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     1: _migration_1,
     2: _migration_2,
+    3: _migration_3,
     6: _migration_6,
     7: _migration_7,
     8: _migration_8,

@@ -3,24 +3,37 @@
 Creates a workspace (config, demo roster, Maildir inbox with realistic member mail, file
 transport for outgoing mail, SQLite, four local ledger replicas), runs one pass and shows
 what happened. Running it again delivers the same mails again and shows that nothing is
-credited twice.
+credited twice, with what the earlier run recorded for each mail. The workspace also holds a
+release key and a small installer file, so `release build` / `release send` can be tried.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import mailbox
 import os
+import secrets
+import shutil
 import sys
 from pathlib import Path
 
+import peewee as pw
+
 from . import config as config_mod
+from .clock import local_day
 from .csvfile import csv_text
-from .private import open_private, private_dir
 from .db import open_from_config
 from .demo_data import DEMO_MEMBERS, demo_applications, demo_messages
+from .ledger.keys import create_secret_file
 from .members import import_roster
-from .models import HourCredit, Meeting, Message
-from .table import render
+from .models import HourCredit, Meeting, Member, Message
+from .private import open_private, private_dir
+from .table import fit_limits, render
+
+RELEASE_KEY_FILE = "ledger/release.key"
+DEMO_INSTALLER = "installer/seoul-wallet-beta.apk"
+MIN_COLUMNS = 100     # below this the table is cut as if the terminal were this wide
 
 DEMO_CONFIG = """\
 # mailworker demo workspace, made by `mailworker demo`. Paths are relative to this file.
@@ -41,13 +54,15 @@ url = "sqlite:///mailworker.db"
 
 [ledger]
 directory = "ledger"
+# The demo's own release key (made by the demo, mode 0600): package passwords derive from it.
+release_key_file = "ledger/release.key"
 
 [staff]
 addresses = ["secretariat@seoul-demo.example"]
 """
 
 
-def run_demo(workspace: Path, ctx) -> int:
+def run_demo(workspace: Path, ctx, wide: bool = False, as_json: bool = False) -> int:
     from .service import Service
     # The table below says what happened; a log line per mail sent would bury it.
     if logging.getLogger("mailworker").getEffectiveLevel() > logging.DEBUG:
@@ -60,6 +75,7 @@ def run_demo(workspace: Path, ctx) -> int:
         cfg_path.write_text(DEMO_CONFIG, encoding="utf-8")
     cfg = config_mod.load(cfg_path)
     ctx.__dict__["cfg"] = cfg  # later commands in this process use the demo config
+    _ensure_release_files(cfg, workspace)
     db = open_from_config(cfg, ctx.clock)
     try:
         roster_csv = workspace / "roster.csv"
@@ -72,10 +88,19 @@ def run_demo(workspace: Path, ctx) -> int:
             inbox.add(raw)
         service = Service(cfg, ctx.clock, keep_outcomes=True)
         report = service.run_once()
-        _show(ctx, cfg, report, fresh, roster)
-        _show_meeting_and_export(ctx, cfg, meeting, workspace)
+        rows = _rows(report)
+        if as_json:
+            for row in rows:
+                ctx.print(json.dumps(row, ensure_ascii=False))
+            for err in report.errors:
+                print(f"Problem: {err}", file=ctx.err)
+            notes = _NotesTo(ctx.err, ctx.clock)   # stdout stays one JSON object a line
+        else:
+            _show(ctx, cfg, report, rows, fresh, roster, wide)
+            notes = ctx
+        _show_meeting_and_export(notes, cfg, meeting, workspace)
         if first_round:
-            _group_year(ctx, cfg)
+            _group_year(notes, cfg)
     finally:
         db.close()
     return 1 if report.errors else 0
@@ -87,7 +112,6 @@ DEMO_MEETING_TITLE = "정례회의 (데모)"
 def _demo_meeting(cfg, clock):
     """A meeting two weeks ahead with its notice queued: the demo's two meeting answers
     (they reply to an older notice nobody knows) are tied to it as the only open meeting."""
-    import datetime as dt
     from .clock import to_utc
     from .group import meetings as mt
     meeting = Meeting.get_or_none(Meeting.title == DEMO_MEETING_TITLE)
@@ -125,8 +149,6 @@ def _show_meeting_and_export(ctx, cfg, meeting, workspace: Path) -> None:
 def _open_demo_round(cfg, clock) -> bool:
     """A recruitment round for one student seat (first run only), so the demo's
     applications are taken in arrival order."""
-    import datetime as dt
-    from .clock import local_day
     from .group import recruitment
     from .models import RecruitmentRound
     if RecruitmentRound.select().exists():
@@ -179,24 +201,60 @@ def _write_roster(path: Path) -> None:
         fh.write(csv_text(["name", "email", "category", "aliases", "language"], rows))
 
 
-def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
+def _ensure_release_files(cfg, workspace: Path) -> None:
+    """The demo's release key (0600, made once, never replaced) and a small stand-in
+    installer, so `release build` and `release send` work on the demo workspace."""
+    path = cfg.resolve(RELEASE_KEY_FILE)
+    # Only the demo's own key file, as its config names it; never a key configured by hand.
+    if (cfg.has_secret("ledger", "release_key")
+            and cfg.secret_source("ledger", "release_key") == f"file {path}"):
+        create_secret_file(path, secrets.token_hex(32).encode("ascii"))
+    installer = workspace / DEMO_INSTALLER
+    if not installer.exists():
+        installer.parent.mkdir(parents=True, exist_ok=True)
+        # Not a real app: a few KB that stand for the beta installer members receive.
+        installer.write_bytes(b"Seoul blockchain wallet beta (demo installer)\n" * 100)
+
+
+def _rows(report) -> list[dict]:
+    """One dict per mail of the pass. A mail recorded by an earlier run shows what that
+    run recorded (kind, subject, result, reason): the pass itself only filed it."""
+    outcomes = report.ingest.outcomes
+    # By content hash: a row written in this pass's batch has no id in the outcome.
+    shas = [o.message.sha256 for o in outcomes]
+    full = {m.sha256: m for m in Message.select(Message, Member)
+            .join(Member, pw.JOIN.LEFT_OUTER).where(Message.sha256.in_(shas))}
+    hours = {sha: h for sha, h in HourCredit.select(Message.sha256, HourCredit.hours)
+             .join(Message).where(Message.sha256.in_(shas)).tuples()}
+    rows = []
+    for i, o in enumerate(outcomes, 1):
+        m = full.get(o.message.sha256)
+        if m is None:       # not written (its batch failed): the pass reports the error
+            continue
+        who = m.member.display_name if m.member_id else (m.sender or "(no sender)")
+        result = f"already recorded: {m.disposition}" if o.already else m.disposition
+        credited = hours.get(m.sha256, 0)
+        rows.append({"n": i, "from": who, "subject": m.subject or "(no subject)",
+                     "kind": m.kind or "-", "result": result, "already": o.already,
+                     "hours": None if o.already else credited,
+                     "earlier_hours": credited if o.already else None,
+                     "reason": m.reason or ""})
+    return rows
+
+
+def _show(ctx, cfg, report, rows: list[dict], fresh: bool, roster_note: str,
+          wide: bool) -> None:
     p = ctx.print
     p(f"Demo workspace: {cfg.base_dir}  ({'created' if fresh else 'reused'})")
     p(f"Roster: {roster_note}")
     p("")
-    rows = []
-    for i, o in enumerate(report.ingest.outcomes, 1):
-        m = o.message
-        who = m.member.display_name if m.member else (m.sender or "(no sender)")
-        credited = (HourCredit.select().join(Message)
-                    .where(Message.sha256 == m.sha256).first())
-        if o.already:
-            result, hours = "already recorded", "-"
-        else:
-            result, hours = m.disposition, (credited.hours if credited else 0)
-        rows.append([i, who, m.subject or "(no subject)", m.kind, result, hours, m.reason])
-    p(render(["#", "from", "subject", "kind", "result", "hours", "reason"], rows,
-             {1: 22, 2: 30, 6: 60}))
+    headers = ["#", "from", "subject", "kind", "result", "hours", "reason"]
+    table = [[r["n"], r["from"], r["subject"], r["kind"], r["result"],
+              "-" if r["hours"] is None else r["hours"], r["reason"]] for r in rows]
+    limits = {} if wide else fit_limits(headers, table, _columns(), shrinkable=[1, 2, 6])
+    p(render(headers, table, limits))
+    if limits:
+        p("(cut to fit the terminal; the full text: --wide or --json)")
     p("")
     p(f"Inbox: {report.ingest.summary()}")
     if report.ledger:
@@ -206,14 +264,40 @@ def _show(ctx, cfg, report, fresh: bool, roster_note: str) -> None:
     for err in report.errors:
         p(f"Problem: {err}")
     if report.ingest.already:
-        p("Nothing was credited twice: the same mails were already recorded by the last run.")
+        p("Nothing was credited twice: the same mails were already recorded by the last run "
+          "(the table shows what that run recorded).")
     p("")
     p("Next steps:")
-    me = _command_name()
-    p(f"  {me} --config {cfg.path} status        # counts, outbox, ledger health")
-    p(f"  {me} --config {cfg.path} hours         # volunteer hours per member")
-    p(f"  {me} --config {cfg.path} triage list   # mail waiting for staff")
-    p(f"  {me} --config {cfg.path} seats         # seats, vacancies, waitlist")
+    me = f"{_command_name()} --config {cfg.path}"
+    p(f"  {me} status        # counts, outbox, ledger health")
+    p(f"  {me} hours         # volunteer hours per member")
+    p(f"  {me} triage list   # mail waiting for staff")
+    p(f"  {me} seats         # seats, vacancies, waitlist")
+    # The digest dated D covers the day before: today's demo mail is in tomorrow's.
+    tomorrow = local_day(ctx.clock.now(), cfg.tz) + dt.timedelta(days=1)
+    p(f"  {me} digest --preview --date {tomorrow}   # the staff digest covering today")
+    if cfg.has_secret("ledger", "release_key"):
+        installer = cfg.base_dir / DEMO_INSTALLER
+        p(f"  {me} release build --installer {installer} --version 1.0")
+        p(f"  {me} release send --version 1.0   # each member's encrypted package")
+    else:
+        p(f"  (this workspace was made by an older demo without a release key: remove "
+          f"{cfg.base_dir} and run the demo again to try releases)")
+
+
+def _columns() -> int:
+    return max(MIN_COLUMNS, shutil.get_terminal_size((MIN_COLUMNS, 24)).columns)
+
+
+class _NotesTo:
+    """What the demo's later steps print, sent to another stream (stderr with --json)."""
+
+    def __init__(self, stream, clock):
+        self.stream = stream
+        self.clock = clock
+
+    def print(self, *args, **kw) -> None:
+        print(*args, file=self.stream, **kw)
 
 
 def _command_name() -> str:

@@ -171,6 +171,20 @@ class LedgerEvent(BaseModel):
     appended_at = pw.DateTimeField(null=True)
 
 
+class CreditedText(BaseModel):
+    """The sketch of a credited text (see ``ingest.fingerprint``), so a near-copy sent
+    later, by anyone, is found. Keyed by the message's content hash, like the ledger."""
+    msg_sha256 = pw.CharField(unique=True)
+    member = pw.ForeignKeyField(Member, backref="credited_texts", index=False)
+    signature = pw.BlobField()
+
+
+class TextBand(BaseModel):
+    """Look-up keys of a credited text's sketch, one per band: a near-copy shares one."""
+    band = pw.BigIntegerField(index=True)
+    msg_sha256 = pw.CharField()
+
+
 class State(BaseModel):
     """Small named values: last fetch time, mailbox UIDVALIDITY, digest sent dates."""
     key = pw.CharField(primary_key=True)
@@ -355,4 +369,5 @@ class Vacancy(BaseModel):
 LIFECYCLE_TABLES = [RecruitmentRound, Application, ApplicationMail, Vacancy]
 
 ALL_TABLES = [SchemaVersion, Member, MemberAddress, Message, HourCredit, Outbox,
-              LedgerEvent, State, StaffRequest, AuditEntry, *GROUP_TABLES, *LIFECYCLE_TABLES]
+              LedgerEvent, State, CreditedText, TextBand, StaffRequest, AuditEntry,
+              *GROUP_TABLES, *LIFECYCLE_TABLES]

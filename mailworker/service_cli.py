@@ -18,6 +18,11 @@ def register(sub) -> None:
     p = command(sub, "demo", cmd_demo,
                 "try mailworker on embedded defaults: a local demo inbox under var/demo/")
     p.add_argument("--dir", default="var/demo", help="demo workspace (default: var/demo)")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--wide", action="store_true",
+                       help="show subjects and reasons in full (default: fit the terminal)")
+    shown.add_argument("--json", action="store_true",
+                       help="one JSON object per mail instead of the table")
 
 
 def cmd_run(args, ctx) -> int:
@@ -55,4 +60,4 @@ def cmd_status(args, ctx) -> int:
 
 def cmd_demo(args, ctx) -> int:
     from .demo import run_demo
-    return run_demo(Path(args.dir), ctx)
+    return run_demo(Path(args.dir), ctx, wide=args.wide, as_json=args.json)

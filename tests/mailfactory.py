@@ -38,9 +38,19 @@ def make_mail(sender: str = "kim.minji@example.net", subject: str = "전자증�
     return msg.as_bytes()
 
 
+_DETAILS = ("지갑", "증명서", "로그인", "화면", "버튼", "알림", "결제", "설정", "업데이트",
+            "목록", "검색", "사진", "지도", "예약", "메뉴", "글씨", "속도", "배터리", "번역",
+            "주소", "인증", "저장", "공유", "카메라", "음성", "달력", "포인트", "쿠폰")
+
+
 def unique_review(i: int, sender: str = "kim.minji@example.net", size: int = 0) -> bytes:
-    """A distinct review body (different text each time); padded to about ``size`` bytes."""
-    body = f"{REVIEW_KO}\n\n테스트 번호 {i}: 화면 {i % 7}번에서 오류가 재현됩니다.\n"
+    """A distinct review body (a different text each time, not a near-copy of another:
+    its own sentences name other parts of the app); padded to about ``size`` bytes."""
+    import random
+    pick = random.Random(i).sample(_DETAILS, 12)
+    details = " ".join(f"{a}에서 {b} 문제가 {n}번 생깁니다."
+                       for n, (a, b) in enumerate(zip(pick[::2], pick[1::2]), start=i % 5 + 1))
+    body = f"{REVIEW_KO}\n\n테스트 번호 {i}: {details}\n"
     if size:
         filler = "버그 재현 로그 " * 8 + "\n"
         while len(body.encode()) < size - 600:

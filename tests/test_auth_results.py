@@ -1,4 +1,5 @@
-"""Authentication-Results: only our own server's header counts (RFC 8601)."""
+"""Authentication-Results: only our own server's topmost header counts (RFC 8601), and a
+pass must vouch for the From domain (DMARC alignment, RFC 7489)."""
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,9 @@ from mailworker.ingest.parse import parse_message
 OURS = "mx.seoul.example.org"
 
 
-def mail_with(*auth_results: str):
+def mail_with(*auth_results: str, sender: str = "minjun.kim@example.com"):
     head = "".join(f"Authentication-Results: {v}\r\n" for v in auth_results)
-    raw = (head + "From: minjun.kim@example.com\r\nTo: governance@example.org\r\n"
+    raw = (head + f"From: {sender}\r\nTo: governance@example.org\r\n"
            "Subject: 지갑 앱 오류\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
            "로그인이 안 됩니다.\r\n").encode("utf-8")
     return parse_message(raw)
@@ -22,7 +23,7 @@ def test_trusted_pass():
         f"{OURS}; dkim=pass header.d=example.com header.s=s1; spf=pass "
         "smtp.mailfrom=example.com; dmarc=pass (p=reject dis=none) header.from=example.com"), OURS)
     assert ok
-    assert reason == f"{OURS}: dkim=pass spf=pass dmarc=pass"
+    assert reason == f"{OURS}: dmarc=pass for example.com"
 
 
 def test_trusted_dmarc_fail():
@@ -30,7 +31,7 @@ def test_trusted_dmarc_fail():
         f"{OURS}; dkim=pass header.d=attacker.example; spf=pass smtp.mailfrom=attacker.example;"
         " dmarc=fail (p=none) header.from=example.com"), OURS)
     assert not ok
-    assert reason.startswith(f"{OURS}: dmarc=fail")
+    assert reason.startswith(f"{OURS}: DMARC check failed")
 
 
 def test_trusted_neither_dkim_nor_spf_passes():
@@ -38,7 +39,8 @@ def test_trusted_neither_dkim_nor_spf_passes():
         f"{OURS}; dkim=fail (bad signature) header.d=example.com; spf=softfail "
         "smtp.mailfrom=example.com"), OURS)
     assert not ok
-    assert reason == f"{OURS}: neither dkim nor spf passes (dkim=fail spf=softfail)"
+    assert reason == (f"{OURS}: no check passed for the From domain example.com "
+                      "(dkim=fail for example.com, spf=softfail for example.com)")
 
 
 def test_trusted_one_of_dkim_or_spf_passes_without_dmarc():
@@ -60,7 +62,9 @@ def test_untrusted_fail_is_ignored():
 def test_untrusted_pass_does_not_count():
     mail = mail_with("evil.example; dkim=pass; spf=pass; dmarc=pass",
                      f"{OURS}.evil.example; dkim=pass; dmarc=pass")
-    assert authentication_verdict(mail, OURS) == (False, f"no Authentication-Results from {OURS}")
+    assert authentication_verdict(mail, OURS) == (
+        False, f"no sender authentication from {OURS}: the topmost Authentication-Results "
+        "header is from evil.example")
 
 
 def test_missing_header():
@@ -89,6 +93,62 @@ def test_case_version_comments_and_none():
     assert not ok and "no dkim/spf/dmarc results" in reason
 
 
+@pytest.mark.parametrize("results", [
+    "spf=pass smtp.mailfrom=attacker@evil.example; dmarc=none",
+    "dkim=pass header.d=evil.example header.s=s1; dmarc=none",
+    "dkim=pass header.i=@evil.example; spf=pass smtp.mailfrom=evil.example",
+    "dkim=pass header.d=com; spf=pass smtp.mailfrom=x@co.kr",
+    "dmarc=pass header.from=evil.example",
+    "dkim=pass header.d=example.com; dmarc=fail header.from=example.com",
+    "spf=pass",           # no smtp.mailfrom: nothing to align
+])
+def test_unaligned_or_failed_passes_earn_nothing(results):
+    ok, reason = authentication_verdict(mail_with(f"{OURS}; {results}"), OURS)
+    assert not ok, reason
+    assert "example.com" in reason
+
+
+@pytest.mark.parametrize("sender, results", [
+    ("minjun.kim@example.com", "dkim=pass header.d=mail.example.com"),         # relaxed
+    ("minjun.kim@mail.example.com", "dkim=pass header.d=example.com"),
+    ("minjun.kim@example.com", "spf=pass smtp.mailfrom=bounce@lists.example.com"),
+    ("junho@example.co.kr", "dkim=pass header.d=mx.example.co.kr"),
+    ("minji@univ.ac.kr", "spf=pass smtp.mailfrom=bounces@mail.univ.ac.kr"),
+    ("staff@seoul.go.kr", "dkim=pass header.d=news.seoul.go.kr; dmarc=none"),
+    ("minjun.kim@example.com", "dmarc=pass"),
+    ("minjun.kim@example.com", 'dkim=pass header.d="example.com"'),
+])
+def test_aligned_passes_are_accepted(sender, results):
+    ok, reason = authentication_verdict(mail_with(f"{OURS}; {results}", sender=sender), OURS)
+    assert ok, reason
+
+
+@pytest.mark.parametrize("sender, results", [
+    ("kim@other.co.kr", "dkim=pass header.d=example.co.kr"),      # co.kr is a public suffix
+    ("kim@other.ac.kr", "spf=pass smtp.mailfrom=x@univ.ac.kr"),
+    ("kim@jongno.seoul.kr", "dkim=pass header.d=evil.seoul.kr"),
+])
+def test_sharing_only_a_public_suffix_is_not_aligned(sender, results):
+    ok, _ = authentication_verdict(mail_with(f"{OURS}; {results}", sender=sender), OURS)
+    assert not ok
+
+
+def test_internal_relays_above_ours_are_skipped():
+    mail = mail_with("relay.seoul.example.org; dkim=none",
+                     f"{OURS}; dkim=pass header.d=example.com")
+    assert authentication_verdict(mail, OURS, ["relay.seoul.example.org"])[0]
+    ok, reason = authentication_verdict(mail, OURS)
+    assert not ok and "relay.seoul.example.org" in reason and "forged" in reason
+
+
+def test_our_id_below_a_foreign_header_is_forged():
+    mail = mail_with("mx.evil.example; dkim=pass header.d=example.com",
+                     f"{OURS}; dkim=pass header.d=example.com; dmarc=pass")
+    ok, reason = authentication_verdict(mail, OURS, ["relay.seoul.example.org"])
+    assert not ok
+    assert reason.startswith("sender authentication forged")
+
+
 @pytest.mark.parametrize("value, expected", [
     ("mx.example.org; dkim=pass header.i=@example.com; spf=neutral",
      ("mx.example.org", {"dkim": ["pass"], "spf": ["neutral"]})),
@@ -101,3 +161,15 @@ def test_case_version_comments_and_none():
 ])
 def test_parse_authentication_results(value, expected):
     assert parse_authentication_results(value) == expected
+
+
+def test_parse_results_reads_properties():
+    from mailworker.ingest.auth import parse_results
+    authserv, results = parse_results(
+        'mx.example.org; dkim=pass (good) header.d=Example.COM header.s="s;1"; '
+        "spf=pass smtp.mailfrom=a@b.example; dmarc=pass header.from=example.com")
+    assert authserv == "mx.example.org"
+    assert [(r.method, r.result) for r in results] == [("dkim", "pass"), ("spf", "pass"),
+                                                       ("dmarc", "pass")]
+    assert results[0].properties == {"header.d": "Example.COM", "header.s": "s;1"}
+    assert results[1].properties == {"smtp.mailfrom": "a@b.example"}

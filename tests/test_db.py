@@ -164,6 +164,36 @@ def test_version_1_database_is_upgraded_in_place(db_url, clock):
         database.close()
 
 
+def test_version_2_database_gets_the_credited_text_tables(db_url, clock):
+    """Schema 2 (before near-copy look-ups) reaches schema 3 keeping its rows; the new
+    tables work, their band index included."""
+    database = db_mod.open_database(db_url, clock=clock)
+    now = clock.now().replace(tzinfo=None)
+    database.drop_tables([models.TextBand, models.CreditedText])
+    models.SchemaVersion.delete().where(models.SchemaVersion.version > 2).execute()
+    kept = _message(now, _member(now))
+    database.close()
+
+    database = db_mod.open_database(db_url, clock=clock)
+    try:
+        assert db_mod.current_version(database) == max(db_mod.MIGRATIONS)
+        assert {"credited_text", "text_band"} <= set(database.get_tables())
+        assert "text_band_band" in {i.name for i in database.get_indexes("text_band")}
+        models.CreditedText.create(msg_sha256=kept.sha256, member=kept.member,
+                                   signature=b"\x00" * 256)
+        models.TextBand.create(band=-(1 << 62), msg_sha256=kept.sha256)
+        assert models.TextBand.get().band == -(1 << 62)
+        assert models.Message.get_by_id(kept.id).subject == "[품평] 앱 설치 오류"
+    finally:
+        database.close()
+    # opening again changes nothing (the migration ran once)
+    database = db_mod.open_database(db_url, clock=clock)
+    try:
+        assert models.TextBand.select().count() == 1
+    finally:
+        database.close()
+
+
 def test_address_belongs_to_one_member_only(db_url, clock):
     database = db_mod.open_database(db_url, clock=clock)
     now = clock.now().replace(tzinfo=None)

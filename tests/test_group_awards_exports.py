@@ -222,10 +222,10 @@ def test_hours_until_limits_the_period(world, capsys):
 def test_digest_shows_the_ranking_only_at_the_end_of_the_half_in_awards_order(world):
     set_member_status(DANIEL, "resigned", world.clock)
     world.clock.set(seoul(2026, 11, 26, 9, 0))
-    context, _ = gather(world.cfg, world.clock, dt.date(2026, 11, 26))
+    context = gather(world.cfg, world.clock, dt.date(2026, 11, 26))
     assert context["group"]["ranking"] is None
     world.clock.set(seoul(2026, 12, 20, 9, 0))
-    context, _ = gather(world.cfg, world.clock, dt.date(2026, 12, 20))
+    context = gather(world.cfg, world.clock, dt.date(2026, 12, 20))
     ranking = context["group"]["ranking"]
     expected = awards.ranking(world.cfg, awards.parse_half("2026H2"))
     assert [r["display_name"] for r in ranking["rows"]] == [r.name for r in expected]
@@ -244,7 +244,7 @@ def test_digest_shows_the_next_meeting_and_warns_about_unexported_hours(world):
     Rsvp.create(meeting=meeting, member=msg.member, answer="attend", message=msg,
                 answered_at=msg.received_at, matched_by="test")
     world.clock.set(seoul(2027, 1, 10, 9, 0))     # 61+ days after 2026-11-02..04, not May
-    context, _ = gather(world.cfg, world.clock, dt.date(2027, 1, 10))
+    context = gather(world.cfg, world.clock, dt.date(2027, 1, 10))
     group = context["group"]
     assert group["meeting"]["attend"] == 1 and group["meeting"]["unanswered"] == 3
     assert group["unexported"] == {"count": 8, "hours": 8, "days": 60,
@@ -253,10 +253,10 @@ def test_digest_shows_the_next_meeting_and_warns_about_unexported_hours(world):
         rendered = Renderer(world.cfg).render("digest", {**context, "language": language})
         assert str(meeting.id) in rendered.text and "60" in rendered.text
     exports.create_export(world.cfg, world.clock, None, dt.date(2026, 11, 2))
-    context, _ = gather(world.cfg, world.clock, dt.date(2027, 1, 10))
+    context = gather(world.cfg, world.clock, dt.date(2027, 1, 10))
     assert context["group"]["unexported"]["count"] == 5
     exports.create_export(world.cfg, world.clock, None, None)
-    context, _ = gather(world.cfg, world.clock, dt.date(2027, 1, 10))
+    context = gather(world.cfg, world.clock, dt.date(2027, 1, 10))
     assert context["group"]["unexported"] is None
 
 

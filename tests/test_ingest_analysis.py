@@ -34,7 +34,7 @@ def test_a_second_process_analyses_exactly_as_the_worker_itself():
     assert {a.kind for a in here} >= {"review", "proposal", "triage"}
 
 
-def test_if_the_analysis_process_dies_the_worker_analyses_by_itself(caplog):
+def test_if_the_analysis_process_dies_its_messages_are_read_again_one_by_one(caplog):
     mails = [unique_review(i) for i in range(6)]
     with Analyzer("", parallel=True) as analyzer:
         analyzer._started.result()
@@ -45,8 +45,44 @@ def test_if_the_analysis_process_dies_the_worker_analyses_by_itself(caplog):
             os.kill(pid, signal.SIGKILL)       # as the kernel's OOM killer would
         second = analyzer.submit(mails[3:])
         got = analyzer.results(second)
+        # the new process goes on with the next batches
+        third = analyzer.submit(mails[:2])
+        assert third.elsewhere is not None
+        assert [a.kind for a in analyzer.results(third)] == ["review"] * 2
     assert [a.kind for a in got] == ["review"] * 3
-    assert "analysing in the worker itself" in caplog.text
+    assert "reading its 3 message(s) again one by one" in caplog.text
+
+
+def test_an_analysis_process_that_stops_answering_is_killed_and_replaced(caplog,
+                                                                         monkeypatch):
+    """The process reading a batch stops answering (here: stopped by SIGSTOP, as a
+    message stuck where the time limit's signal cannot reach would hold it): it is
+    killed, and the batch is read again one message at a time in a new process."""
+    from mailworker.ingest import analysis
+    from mailworker.ingest.analysis import Rules
+    monkeypatch.setattr(analysis, "ALIVE_EVERY", 0.05)
+    alive = []
+    mails = [unique_review(i) for i in range(3)]
+    with Analyzer(Rules(seconds=0.2), parallel=True,
+                  alive=lambda: alive.append(1)) as analyzer:
+        analyzer.GRACE = 0.3
+        analyzer._started.result()
+        analyzer.share_here = 0.0
+        stuck = list(analyzer._pool._processes)
+        for pid in stuck:
+            os.kill(pid, signal.SIGSTOP)
+        got = analyzer.results(analyzer.submit(mails))
+        assert [a.kind for a in got] == ["review"] * 3       # read again in a new process
+        assert not set(analyzer._pool._processes) & set(stuck)
+    for pid in stuck:                                        # the stuck one was killed
+        try:
+            os.kill(pid, 0)
+            gone = False
+        except ProcessLookupError:
+            gone = True
+        assert gone
+    assert "did not answer in time" in caplog.text
+    assert len(alive) >= 5      # systemd's watchdog heard from the worker while it waited
 
 
 def test_the_part_analysed_in_place_follows_who_waits_for_whom():

@@ -127,7 +127,22 @@ def test_plain_output_does_not_pass_terminal_escapes(tmp_path):
     out = io.StringIO()
     run_inspect([str(path)], False, out)
     assert "\x1b" not in out.getvalue()
-    assert "\ufffd[2J\ufffd[31mred" in out.getvalue()
+    assert "[2J [31mred" in out.getvalue()     # controls are cleaned out of headers
+
+
+def test_a_spoofed_sender_is_shown(tmp_path):
+    path = tmp_path / "spoof.eml"
+    path.write_bytes(b"From: kim.minji@example.net <attacker@evil.example>\r\n"
+                     b"Subject: [review] app\r\n\r\nThe wallet app crashes on login.\r\n")
+    out = io.StringIO()
+    assert run_inspect([str(path)], True, out) == 0
+    record = json.loads(out.getvalue())
+    assert record["from"] == ""
+    assert "display name holds an address" in record["sender_problem"]
+    path.write_bytes(b"From: kim.minji@example.net\r\n\r\nhello\r\n")
+    out = io.StringIO()
+    run_inspect([str(path)], True, out)
+    assert json.loads(out.getvalue())["sender_problem"] is None
 
 
 def test_a_maildir_folder_and_its_message_files(tmp_path):

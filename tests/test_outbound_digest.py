@@ -141,7 +141,7 @@ def fill_yesterday(cfg, clock):
     return failed
 
 
-def test_digest_content_and_inline_chart(env, smtp_factory, make_config, tmp_path):
+def test_digest_content_and_chart(env, smtp_factory, make_config, tmp_path):
     cfg, clock = env
     server = smtp_factory("plain")
     cfg = outbound_config(make_config, tmp_path, server.outgoing_config())
@@ -171,12 +171,9 @@ def test_digest_content_and_inline_chart(env, smtp_factory, make_config, tmp_pat
     assert "2026년 하반기 분야별 봉사시간" in text
     assert "■ 블록체인 장부" in text
     assert "최근 30일 품평·제안 수 (2026-10-26 ~ 2026-11-24): 합계 4건" in text
-    # The chart is an inline PNG next to the HTML part, referenced by its Content-ID.
-    related = next(p for p in msg.walk() if p.get_content_type() == "multipart/related")
-    image = next(p for p in related.walk() if p.get_content_type() == "image/png")
-    cid = image["Content-ID"].strip("<>")
-    assert f'src="cid:{cid}"' in html
-    assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The chart is drawn in the HTML itself: no image part, no <img>.
+    assert not [p for p in msg.walk() if p.get_content_maintype() == "image"]
+    assert "<img" not in html and "cid:" not in html
     assert "김민지" in html and "&lt;" not in html.split("<body")[0]
 
 

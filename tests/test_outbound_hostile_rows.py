@@ -33,15 +33,15 @@ def _hostile_rows(cfg, clock, members) -> dict[str, Outbox]:
     rows["crlf_name"] = queue_ack(cfg, clock, Member.get_by_id(daniel.id), 1)
     rows["subject"] = queue_ack(cfg, clock, minji, 2,
                                 subject="품평\u2028Bcc: spy@evil.example\x1c")
-    # Rows that cannot become a mail at all: a broken own Message-ID; a chart whose values
-    # are not numbers (an error no compose check names).
+    # Rows that cannot become a mail at all: a broken own Message-ID; a file attachment
+    # whose path is not a path (an error no compose check names).
     rows["own_id"] = queue_ack(cfg, clock, minji, 3)
     Outbox.update(message_id="<a\nb@seoul.example>").where(
         Outbox.id == rows["own_id"].id).execute()
-    rows["chart"] = enqueue("chart:1", "ack", minji.primary_address,
-                            {**ACK_CONTEXT, "msg_sha256": "cd" * 32}, clock, member=minji,
-                            attachments=[{"kind": "chart", "values": ["x", None]}],
-                            domain=domain_of(cfg))
+    rows["odd_file"] = enqueue("odd:1", "ack", minji.primary_address,
+                               {**ACK_CONTEXT, "msg_sha256": "cd" * 32}, clock, member=minji,
+                               attachments=[{"kind": "file", "path": ["x", None]}],
+                               domain=domain_of(cfg))
     rows["plain"] = queue_ack(cfg, clock, minji, 4)
     return rows
 
@@ -64,10 +64,10 @@ def test_hostile_rows_fail_alone_over_smtp(smtp_factory, world, clock):  # noqa:
     status = {k: Outbox.get_by_id(r.id) for k, r in rows.items()}
     assert {k: r.status for k, r in status.items()} == {
         "poison_ref": "sent", "crlf_name": "sent", "subject": "sent", "own_id": "failed",
-        "chart": "failed", "plain": "sent"}
+        "odd_file": "failed", "plain": "sent"}
     assert "Message-ID" in status["own_id"].last_error
-    assert "could not be built" in status["chart"].last_error
-    assert "the other mails went on" in status["chart"].last_error
+    assert "could not be built" in status["odd_file"].last_error
+    assert "the other mails went on" in status["odd_file"].last_error
     got = {m.message_id: m for m in server.messages}
     poison = got[status["poison_ref"].message_id]
     assert poison.rcpt_tos == ["stranger@evil.example"]

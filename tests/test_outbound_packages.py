@@ -300,3 +300,51 @@ def test_release_commands(env, installer, clock, tmp_path, capsys):
     assert "sent 1" in capsys.readouterr().out
     assert cli.main(base + ["send", "--version", "0.0.1", "--no-progress"], clock=clock) == 2
     assert "not built yet" in capsys.readouterr().err
+
+
+def test_release_progress_is_for_terminals_and_a_repeat_says_nothing_to_send(
+        env, installer, clock, capsys):
+    cfg, members = env
+    base = ["--config", str(cfg.path), "release"]
+    assert cli.main(base + ["build", "--installer", str(installer), "--version", VERSION],
+                    clock=clock) == 0
+    capsys.readouterr()
+    # Output is not a terminal here: no bar (it would be printed twice into a log).
+    assert cli.main(base + ["send", "--version", VERSION], clock=clock) == 0
+    first = capsys.readouterr()
+    assert f"queued {len(members)} package mail(s)" in first.out
+    assert "member/s" not in first.err and "mail/s" not in first.err
+    # A repeat has nothing to do and says so, instead of an empty "0member" bar.
+    assert cli.main(base + ["send", "--version", VERSION], clock=clock) == 0
+    again = capsys.readouterr()
+    assert f"nothing to send: every member already has release {VERSION}" in again.out
+    assert "0member" not in again.err and "member/s" not in again.err
+    assert cli.main(base + ["send", "--version", VERSION, "--members",
+                            "kim.minji@example.net"], clock=clock) == 0
+    assert "nothing to send: every member named already has" in capsys.readouterr().out
+
+
+def test_log_lines_are_not_written_into_a_running_bar(env, installer, clock, capsys):
+    import logging
+    import sys
+    cfg, members = env
+    build_release(cfg, clock, installer, VERSION)
+    handler = logging.StreamHandler(sys.stderr)     # a console handler, as setup_logging
+    handler.setFormatter(logging.Formatter("LOG %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        report = send_release(cfg, clock, VERSION, progress=True)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert report.sent == len(members)
+    err = capsys.readouterr().err
+    assert "mail/s" in err        # the bars ran
+    logged = [seg for line in err.split("\n") for seg in line.split("\r")
+              if "mailworker.outbound.sender" in seg]
+    assert len(logged) >= len(members)
+    # Each log line starts a line of its own: none is glued after a bar's text.
+    assert all(seg.startswith("LOG ") for seg in logged), logged

@@ -1,13 +1,10 @@
-"""Templates, MIME composition and the digest chart: Korean must come out right."""
+"""Templates and MIME composition: Korean must come out right."""
 from __future__ import annotations
 
 import datetime as dt
-import struct
-import zlib
 
 import pytest
 
-from mailworker.outbound.chart import bar_chart_png
 from mailworker.outbound.compose import Deferred, prepare
 from mailworker.outbound.templates import (LANGUAGES, NOTICE_TEMPLATES, NOTICE_VARIABLES,
                                            TEMPLATE_NAMES, Renderer, TemplateError,
@@ -211,47 +208,6 @@ def test_ack_waits_for_the_ledger_receipt_first(ocfg, database, clock):
     assert "receipt" in result.why
 
 
-def test_chart_png_is_a_valid_image():
-    values = [0, 1, 3, 2, 5, 0, 0, 4, 6, 2, 1, 0, 3, 3, 2, 8, 1, 0, 0, 2,
-              3, 4, 5, 1, 0, 2, 3, 1, 0, 7]
-    png = bar_chart_png(values, [f"11/{d:02d}" for d in range(1, 31)],
-                        [d % 7 in (0, 6) for d in range(30)], width=600, height=180)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, {}
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        kind = png[pos + 4:pos + 8]
-        data = png[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])
-        assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF
-        chunks[kind] = data
-        pos += 12 + length
-    width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert (width, height, depth, color) == (600, 180, 8, 2)
-    raw = zlib.decompress(chunks[b"IDAT"])
-    assert len(raw) == height * (1 + width * 3)
-    # Read the bars back: contiguous columns of bar colour, their heights in proportion.
-    stride = 1 + width * 3
-    bar_colours = {(51, 102, 204), (120, 150, 215)}
-    column_heights = []
-    for x in range(width):
-        column_heights.append(sum(
-            1 for y in range(height)
-            if tuple(raw[y * stride + 1 + x * 3:y * stride + 4 + x * 3]) in bar_colours))
-    bars, previous = [], 0
-    for h in column_heights:
-        if h and not previous:
-            bars.append(h)
-        previous = h
-    nonzero = [v for v in values if v]
-    assert len(bars) == len(nonzero)
-    tallest = max(bars)
-    for v, h in zip(nonzero, bars):
-        assert abs(h - tallest * v / max(values)) <= 1
-    with pytest.raises(ValueError):
-        bar_chart_png([])
-
-
 @pytest.mark.parametrize("original, quoted", [
     ("[품평] 지갑 앱 로그인 오류", "지갑 앱 로그인 오류"),
     ("Re: [품평] 지갑 앱 로그인 오류", "지갑 앱 로그인 오류"),
@@ -321,3 +277,22 @@ def test_headers_written_fast_are_what_the_standard_folding_writes(ocfg, databas
         else:
             assert [a.addr_spec for a in addresses] == [a.strip() for a in to.split(",")]
         assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"))
+
+
+def test_every_template_is_installed_with_the_package():
+    """setup.cfg's data_files cover every template file, the shared macros at the top
+    level (action buttons, the digest chart) included, each in its own folder under
+    share/mailworker: an installed copy renders the same mails."""
+    import configparser
+    from pathlib import Path, PurePosixPath
+    root = Path(__file__).resolve().parent.parent
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg", encoding="utf-8")
+    covered = set()
+    for target, pattern in setup.items("options.data_files"):
+        pattern = pattern.strip()
+        if not pattern.startswith("templates/"):
+            continue
+        assert target == f"share/mailworker/{PurePosixPath(pattern).parent}"
+        covered |= {p.relative_to(root) for p in root.glob(pattern)}
+    assert covered == {p.relative_to(root) for p in (root / "templates").rglob("*.j2")}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailworker.demo_data import SCREENSHOT_PNG, demo_messages
-from mailworker.ingest.parse import (Attachment, body_fingerprint, parse_headers_only,
+from mailworker.ingest.parse import (Attachment, parse_headers_only,
                                      parse_message)
 
 MAIL = Path(__file__).parent / "data" / "mail"
@@ -298,11 +298,12 @@ def test_parse_headers_only():
 
 # --- the same body sent twice -------------------------------------------------------------
 
-def test_body_fingerprint_ignores_case_and_whitespace():
-    a = body_fingerprint("지갑 앱  로그인이\n안 됩니다. App Crash")
-    b = body_fingerprint("  지갑 앱 로그인이 안\t됩니다.  app crash\n")
-    assert a == b
-    assert a != body_fingerprint("지갑 앱 로그인이 잘 됩니다. App Crash")
+def test_body_fingerprint_ignores_case_whitespace_punctuation_and_invisible_characters():
+    from mailworker.ingest.fingerprint import text_print
+    a = text_print("지갑 앱  로그인이\n안 됩니다. App Crash").sha
+    assert a == text_print("  지갑 앱 로그인이 안\t됩니다  app crash!\n").sha
+    assert a == text_print("지갑\u200b 앱 로그인이 안 됩니다\u00ad, ＡＰＰ crash").sha
+    assert a != text_print("지갑 앱 로그인이 잘 됩니다. App Crash").sha
     assert len(a) == 64
 
 

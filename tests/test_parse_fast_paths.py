@@ -18,8 +18,7 @@ import pytest
 
 from mailworker.demo_data import demo_messages
 from mailworker.ingest import bodytext, classify, mime
-from mailworker.ingest.parse import (body_fingerprint, casefolded, parse_message, squash_spaces,
-                                     visible_chars)
+from mailworker.ingest.parse import casefolded, parse_message, squash_spaces
 from tests import mailfactory
 
 MAIL = Path(__file__).parent / "data" / "mail"
@@ -156,10 +155,19 @@ def test_words_must_stay_on_one_line():
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_fingerprint_is_the_plain_rule(text):
+    from mailworker.ingest.fingerprint import normal_form, text_print
     assert squash_spaces(text) == " ".join(text.split())
-    assert visible_chars(text) == len("".join(text.split()))
-    plain = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    assert body_fingerprint(text) == hashlib.sha256(plain.encode("utf-8")).hexdigest()
+    plain = " ".join("".join(
+        "" if unicodedata.category(c) == "Cf" else
+        " " if unicodedata.category(c)[0] in "PZC" or c.isspace() else c
+        for c in unicodedata.normalize("NFKC", text).casefold()).split())
+    assert normal_form(text) == plain
+    tp = text_print(text)
+    if plain:
+        assert tp.sha == hashlib.sha256(plain.encode("utf-8")).hexdigest()
+        assert tp.chars == sum(c.isalnum() for c in plain)
+    else:
+        assert tp is None
 
 
 def test_casefold_memory_is_never_stale():

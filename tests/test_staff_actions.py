@@ -404,14 +404,14 @@ def test_resigned_by_command_closes_the_request_and_the_digest_shows_yesterday(d
     desk.deliver(make_mail(subject="[해촉] 해촉 요청드립니다",
                            body="개인 사정으로 거버넌스 단원 활동을 그만두고자 해촉을 요청드립니다."))
     desk.run()
-    context, _ = gather(cfg, clock, dt.date(2026, 11, 25))
+    context = gather(cfg, clock, dt.date(2026, 11, 25))
     assert context["resignations_total"] == 1
     assert main(["--config", str(cfg.path), "members", "set-status", "kim.minji@example.net",
                  "resigned", "--reason", "본인 요청"], clock) == 0
-    context, _ = gather(cfg, clock, dt.date(2026, 11, 25))
+    context = gather(cfg, clock, dt.date(2026, 11, 25))
     assert context["resignations_total"] == 0           # confirmed: no button any more
     clock.advance(days=1)
-    context, _ = gather(cfg, clock, dt.date(2026, 11, 26))
+    context = gather(cfg, clock, dt.date(2026, 11, 26))
     assert [(e["actor"], e["how"], e["action"], e["reason"]) for e in context["audit"]] == [
         ("leeclerk", "cli", "member.set_status", "본인 요청")]
     mail = Renderer(cfg).render("digest", context)
@@ -447,7 +447,7 @@ def test_service_round_over_dovecot_performs_a_staff_action(dovecot, make_config
         dovecot.append([make_mail(subject=s, body=b) for s, b in UNCLEAR[:1]])
         Service(cfg, clock).run_once()
         item = Message.get(Message.disposition == "triage")
-        context, _ = gather(cfg, clock, dt.date(2026, 11, 25))
+        context = gather(cfg, clock, dt.date(2026, 11, 25))
         href = context["triage"][0]["actions"][0]["href"]
         to, subject, body = mailclients.mailto_fields(href)
         dovecot.append([mailclients.outlook(STAFF1, to, f"RE: {subject}", body, AUTH_PASS)])

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from email.errors import HeaderDefect
+from email.headerregistry import Address
 from typing import Iterable
 
 import peewee as pw
 
 from ..clock import half_year_start, local_day, local_day_bounds_utc
-from ..models import CREDITABLE_KINDS, HourCredit, Member, Message
+from ..models import CREDITABLE_KINDS, CreditedText, HourCredit, Member, Message, TextBand
 from ..prepared import select_in
+from .fingerprint import NEAR_SIMILARITY, TextPrint, similarity
 
 # Senders we never answer: answering them makes mail loops or backscatter.
 NO_REPLY_LOCALPARTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply",
@@ -30,25 +33,52 @@ class Decision:
 
 
 def may_reply_to(address: str) -> bool:
-    if not address or "@" not in address:
+    # Only a plain ASCII address that the mail builder takes gets mail from us: anything
+    # else in a stranger's From is more likely damage or an attack than a mailbox, and
+    # its reply could only fail.
+    if not address or "@" not in address or not (address.isascii() and address.isprintable()):
+        return False
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError, HeaderDefect):
         return False
     local = address.split("@", 1)[0].lower()
     return not any(local == p or local.startswith(p + "+") for p in NO_REPLY_LOCALPARTS)
 
 
+@dataclass(frozen=True)
+class EarlierText:
+    """A credited text that a new one repeats (exactly, or nearly: ``similarity`` < 1)."""
+    message_id: int | None         # None: credited earlier in the batch being written
+    member_id: int
+    similarity: float = 1.0
+
+    def where(self) -> str:
+        return (f"message #{self.message_id}" if self.message_id
+                else "a message recorded in the same pass")
+
+
 def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
-           auth_ok: bool, auth_reason: str, new_text_chars: int, same_text_credited: bool,
-           credited_today: int, duplicate_of: Message | None, min_body_chars: int,
-           daily_cap: int, reply_to_non_members: bool, term_over: bool = False,
-           request: str | None = None) -> Decision:
+           auth_ok: bool, auth_reason: str, new_text_chars: int,
+           earlier_text: EarlierText | None, credited_today: int,
+           duplicate_of: Message | None, min_body_chars: int, daily_cap: int,
+           reply_to_non_members: bool, from_problem: str | None = None,
+           no_words: str | None = None, earlier_member: Member | None = None,
+           term_over: bool = False, request: str | None = None) -> Decision:
     """The disposition of one message, from facts the caller looked up (no I/O here).
 
-    A question with a ``request`` (hours, receipts, password, help) comes back with the
-    reply "self_service": ``selfservice.plan`` decides the answer from the database."""
+    ``earlier_text``: the credited text this one repeats, if any (``earlier_member`` is
+    whose it was, for the staff's reason). A question with a ``request`` (hours, receipts,
+    password, help) comes back with the reply "self_service": ``selfservice.plan`` decides
+    the answer from the database."""
     if duplicate_of is not None:
         earlier = f"message #{duplicate_of.id}" if duplicate_of.id else "a message in this batch"
         return Decision("duplicate", f"same Message-ID as {earlier} "
                         f"({duplicate_of.disposition}); recorded once")
+    if from_problem and kind not in ("bounce", "auto_reply"):
+        # Who really wrote is unclear: nobody is credited and nobody is answered (the
+        # member named in it did not necessarily send it).
+        return Decision("triage", f"sender unclear, not credited: {from_problem}")
     if kind == "bounce":
         return Decision("bounce", kind_reason)
     if kind == "auto_reply":
@@ -86,11 +116,23 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
         # No reply: the real member did not necessarily send it.
         return Decision("no_credit", f"{kind} not credited: {auth_reason}")
     if new_text_chars < min_body_chars:
-        return Decision("no_credit", f"{kind} not credited: only {new_text_chars} characters of "
-                        f"new text (at least {min_body_chars} needed)", reply="no_credit")
-    if same_text_credited:
-        return Decision("no_credit", f"{kind} not credited: the same text was already "
-                        "credited earlier", reply="no_credit")
+        return Decision("no_credit", f"{kind} not credited: only {new_text_chars} letters or "
+                        f"digits of new text (at least {min_body_chars} needed)",
+                        reply="no_credit")
+    if no_words:
+        return Decision("no_credit", f"{kind} not credited: {no_words}", reply="no_credit")
+    if earlier_text is not None:
+        same = ("the same text" if earlier_text.similarity >= 1.0 else
+                f"nearly the same text ({earlier_text.similarity:.0%} alike)")
+        if earlier_text.member_id == member.id:
+            return Decision("no_credit", f"{kind} not credited: {same} was already credited "
+                            f"to you earlier", reply="no_credit")
+        # Someone else's credited text: staff decide (the member is not told whose).
+        other = (f"{earlier_member.display_name} (member #{earlier_member.id})"
+                 if earlier_member is not None else f"member #{earlier_text.member_id}")
+        return Decision("triage", f"{kind} not credited: {same} as {earlier_text.where()}, "
+                        f"credited to {other}; sent now by {member.display_name} "
+                        f"(member #{member.id})")
     if credited_today >= daily_cap:
         return Decision("no_credit", f"{kind} not credited: daily limit of {daily_cap} "
                         f"hour(s) reached", reply="no_credit")
@@ -111,8 +153,8 @@ class CreditHistory:
 
     Only the worker credits automatically, one pass at a time; a staff triage decision
     made during a pass can make a tally one hour low until the next pass. Which of a
-    batch's texts were credited before is read with one query per batch
-    (``load_texts``), so memory stays flat however many messages a pass reads.
+    batch's texts were credited before, exactly or nearly, is read with two queries per
+    batch (``load_texts``), so memory stays flat however many messages a pass reads.
 
     A message's credit counts only once its rows are kept (``keep``); ``drop`` takes it
     back when the message is quarantined instead, so the tallies always match the rows."""
@@ -120,8 +162,9 @@ class CreditHistory:
     def __init__(self, tz):
         self.tz = tz
         self._tallies: dict[int, MemberTally] = {}
-        self._batch_texts: set[tuple[int, str]] = set()
-        self._pending: list[tuple[MemberTally, tuple[int, str] | None]] = []
+        self._texts: dict[str, list[EarlierText]] = {}        # fingerprint -> credited
+        self._sketches: dict[int, list[_Sketch]] = {}         # band key -> credited
+        self._pending: list[tuple[MemberTally, TextPrint | None, EarlierText | None]] = []
 
     def tally(self, member: Member, now: dt.datetime) -> MemberTally:
         day = local_day(now, self.tz)
@@ -143,29 +186,65 @@ class CreditHistory:
             (HourCredit.member == member) & (HourCredit.credited_at >= hy_start)).scalar())
         return MemberTally(day, today, hy, half)
 
-    def load_texts(self, body_sha256s: Iterable[str]) -> None:
-        """Read which of these texts were already credited, and to whom (one query).
+    def load_texts(self, prints: Iterable[TextPrint]) -> None:
+        """Read which of these texts were already credited, exactly or nearly, and to
+        whom: one query for the fingerprints, one for the sketches' band keys.
 
         Only the text hash in WHERE: it is nearly unique, and a planner without
         statistics may otherwise walk the (huge) member or disposition index instead."""
-        rows = select_in((Message.body_sha256, Message.member, Message.disposition),
-                         Message.body_sha256, sorted(set(body_sha256s)))
-        self._batch_texts.update((member_id, sha) for sha, member_id, disposition in rows
-                                 if disposition == "credited" and member_id is not None)
+        prints = list(prints)
+        shas = {p.sha for p in prints} | {p.legacy_sha for p in prints if p.legacy_sha}
+        rows = select_in((Message.body_sha256, Message.member, Message.disposition, Message.id),
+                         Message.body_sha256, sorted(shas))
+        for sha, member_id, disposition, message_id in rows:
+            if disposition == "credited" and member_id is not None:
+                self._texts.setdefault(sha, []).append(EarlierText(message_id, member_id))
+        bands = sorted({b for p in prints for b in p.bands})
+        for i in range(0, len(bands), BAND_CHUNK):
+            query = (TextBand.select(TextBand.band, CreditedText.msg_sha256,
+                                     CreditedText.member, CreditedText.signature, Message.id)
+                     .join(CreditedText, on=CreditedText.msg_sha256 == TextBand.msg_sha256)
+                     .join(Message, pw.JOIN.LEFT_OUTER,
+                           on=Message.sha256 == CreditedText.msg_sha256)
+                     .where(TextBand.band.in_(bands[i:i + BAND_CHUNK])).tuples())
+            for band, sha, member_id, signature, message_id in query:
+                self._sketches.setdefault(band, []).append(
+                    _Sketch(sha, member_id, message_id, bytes(signature)))
 
-    def same_text_credited(self, member: Member, body_sha256: str | None) -> bool:
-        """Whether this member's text was credited before (``load_texts`` must have read
-        this batch's texts)."""
-        return bool(body_sha256) and (member.id, body_sha256) in self._batch_texts
+    def earlier_text(self, member: Member, text: TextPrint | None) -> EarlierText | None:
+        """The credited text this one repeats (``load_texts`` must have read this batch):
+        the same text first, the member's own before anyone else's; else the nearest
+        text at least ``NEAR_SIMILARITY`` alike."""
+        if text is None:
+            return None
+        same = self._texts.get(text.sha) or (self._texts.get(text.legacy_sha)
+                                             if text.legacy_sha != text.sha else None)
+        if same:
+            return next((e for e in same if e.member_id == member.id), same[0])
+        best: EarlierText | None = None
+        seen = set()
+        for band in text.bands:
+            for sketch in self._sketches.get(band, ()):
+                if sketch.sha in seen:
+                    continue
+                seen.add(sketch.sha)
+                alike = similarity(sketch.signature, text.signature)
+                if alike >= NEAR_SIMILARITY and (best is None or alike > best.similarity):
+                    best = EarlierText(sketch.message_id, sketch.member_id, min(alike, 0.999))
+        return best
 
-    def credited(self, member: Member, now: dt.datetime, body_sha256: str | None) -> None:
+    def credited(self, member: Member, now: dt.datetime, text: TextPrint | None) -> None:
         t = self.tally(member, now)
         t.today += 1
         t.half_year += 1
-        text = (member.id, body_sha256) if body_sha256 else None
+        entry = None
         if text is not None:
-            self._batch_texts.add(text)
-        self._pending.append((t, text))
+            entry = EarlierText(None, member.id)
+            self._texts.setdefault(text.sha, []).append(entry)
+            sketch = _Sketch(text.sha, member.id, None, text.signature)
+            for band in text.bands:
+                self._sketches.setdefault(band, []).append(sketch)
+        self._pending.append((t, text, entry))
 
     def keep(self) -> None:
         """The message's rows were kept: its credit stands."""
@@ -173,14 +252,29 @@ class CreditHistory:
 
     def drop(self) -> None:
         """The message's rows were dropped: take its credit back."""
-        for t, text in self._pending:
+        for t, text, entry in self._pending:
             t.today -= 1
             t.half_year -= 1
             if text is not None:
-                self._batch_texts.discard(text)
+                self._texts[text.sha].remove(entry)
+                for band in text.bands:
+                    self._sketches[band] = [s for s in self._sketches[band]
+                                            if s.sha != text.sha or s.message_id is not None]
         self._pending.clear()
 
     def batch_written(self) -> None:
         """The batch's rows are in the database now; forget its texts."""
-        self._batch_texts.clear()
+        self._texts.clear()
+        self._sketches.clear()
         self._pending.clear()
+
+
+@dataclass(frozen=True)
+class _Sketch:
+    sha: str
+    member_id: int
+    message_id: int | None
+    signature: bytes
+
+
+BAND_CHUNK = 4096      # band keys per query (SQLite allows 32766 parameters)

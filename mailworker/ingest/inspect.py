@@ -57,6 +57,8 @@ def _record(path: Path, mail: ParsedMail) -> dict:
         "attachments": [{"name": a.name, "size": a.size, "sha256": a.sha256,
                          "content_type": a.content_type} for a in mail.attachments],
         "defects": mail.defects,
+        # why this mail could never earn credit, whatever its kind (None: one plain sender)
+        "sender_problem": mail.from_problem,
     }
 
 

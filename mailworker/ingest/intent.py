@@ -332,7 +332,7 @@ class Intents:
         words = self.cues.setdefault(name, [])
         word = " ".join(match.group().split()).rstrip(" .,!?")
         if len(word) > CUE_CHARS:      # a long form ("…하면 … 것 같") is named by its start
-            word = word[:CUE_CHARS - 1] + "…"
+            word = word[:CUE_CHARS] + "..."
         if word and word not in words and len(words) < 4:
             words.append(word)
 

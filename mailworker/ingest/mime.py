@@ -20,6 +20,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import email.message
+import logging
 import mimetypes
 import re
 import unicodedata
@@ -28,6 +29,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from mailparser.utils import decode_header_part
+
+# mail-parser logs a header it cannot decode, text and all, at ERROR: that is a member's
+# name or subject in the log. The text is kept as it came instead (which is all it does).
+logging.getLogger("mailparser.utils").setLevel(logging.CRITICAL)
 
 # Labels Korean mailers put on what is really cp949 (a superset of EUC-KR).
 # Python maps ks_c_5601-1987 to strict euc_kr, which fails on cp949-only syllables
@@ -60,9 +65,27 @@ def python_codec(label: str) -> str | None:
     if key in ("", "unknown-8bit", "x-unknown", "unknown"):
         return None
     try:
-        return codecs.lookup(key).name
+        info = codecs.lookup(key)
     except (LookupError, ValueError):   # ValueError: a label with a NUL byte in it
         return None
+    # Python also has codecs that are not text encodings (base64, zlib, hex, rot13, uu,
+    # bz2 ...) or that read escapes and domain names, not text: as a mail's charset they
+    # are unknown, never run.
+    if not info._is_text_encoding or info.name in NOT_CHARSETS:
+        return None
+    return info.name
+
+
+NOT_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape",
+                          "undefined", "charmap", "utf-8-sig"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> tuple[str, bool]:
+    """UTF-7 (and only such odd codecs) can decode to lone surrogates, which no database
+    or encoder takes: they become U+FFFD. (text, whether any were replaced)"""
+    cleaned = _SURROGATE.sub("\ufffd", text)
+    return cleaned, cleaned is not text and cleaned != text
 
 
 def decode_bytes(data: bytes, label: str | None, where: str) -> tuple[str, str | None]:
@@ -76,9 +99,16 @@ def decode_bytes(data: bytes, label: str | None, where: str) -> tuple[str, str |
     codec = python_codec(label) if label else None
     if codec is not None:
         try:
-            return data.decode(codec), None
-        except UnicodeDecodeError:
+            text = data.decode(codec)
+        except UnicodeError:
             pass
+        else:
+            if codec == "utf-7":
+                text, replaced = without_surrogates(text)
+                if replaced:
+                    return text, (f"{where}: UTF-7 text with broken characters; they were "
+                                  "replaced")
+            return text, None
     if data.isascii():
         return data.decode("ascii"), None
     for candidate in FALLBACK_CODECS:
@@ -94,6 +124,8 @@ def decode_bytes(data: bytes, label: str | None, where: str) -> tuple[str, str |
             why = "no charset declared"
         return text, f"guessed charset {candidate} for {where} ({why})"
     text = data.decode(codec or "utf-8", "replace")
+    if codec == "utf-7":
+        text = without_surrogates(text)[0]
     declared = f"declared {label!r}" if label else "no charset declared"
     return text, (f"{where}: bytes are not valid text in any known charset ({declared}); "
                   "unreadable characters were replaced")
@@ -185,8 +217,63 @@ def decode_words(text: str) -> str:
 @lru_cache(maxsize=4096)   # a member's From: header is the same in every mail
 def decode_header_value(text: str) -> tuple[str, tuple[str, ...]]:
     """(``decode_words(text)``, ``unknown_word_charsets(text)``), at once when it can."""
+    if text.count("=?") > MANY_WORDS:
+        return decode_many_words(text), unknown_word_charsets(text)
     fast = _decode_b_words(text) if text.isascii() else None
     return fast or (decode_words(text), unknown_word_charsets(text))
+
+
+# The stdlib's decode_header (under mail-parser) takes time growing with the square of the
+# number of encoded words (20k words: 0.7 s, 80k: 7 s); past this many, decode_many_words.
+MANY_WORDS = 64
+
+
+def decode_many_words(text: str) -> str:
+    """RFC 2047 decoding in one pass: what decode_words gives, in time linear in the
+    length. Blanks between two encoded words are dropped, the bytes of neighbouring
+    words in one charset are joined before decoding (a character may be split between
+    them), an unknown charset is read as utf-8, and what cannot be read is replaced."""
+    out: list[str] = []
+    codec: str | None = None
+    pending = bytearray()
+    pos = 0
+    previous_was_word = False
+
+    def flush() -> None:
+        nonlocal codec
+        if codec is not None:
+            try:
+                out.append(bytes(pending).decode(codec, "replace"))
+            except (LookupError, UnicodeError):
+                out.append(bytes(pending).decode("utf-8", "replace"))
+            pending.clear()
+            codec = None
+
+    for m in _ENCODED_WORD.finditer(text):
+        between = text[pos:m.start()]
+        if between and not (previous_was_word and not between.strip(" \t\r\n")):
+            flush()
+            out.append(between)
+        label, kind, payload = m.groups()
+        word_codec = python_codec(label.split("*", 1)[0]) or "utf-8"
+        ascii_payload = payload.encode("ascii", "replace")     # raw 8-bit inside a word
+        if kind in "Bb":
+            ascii_payload += b"==="[:(4 - len(ascii_payload) % 4) % 4]
+            try:
+                data = binascii.a2b_base64(ascii_payload)
+            except binascii.Error:
+                data = ascii_payload
+        else:
+            data = binascii.a2b_qp(ascii_payload.replace(b"_", b" "))
+        if word_codec != codec:
+            flush()
+            codec = word_codec
+        pending.extend(data)
+        pos = m.end()
+        previous_was_word = True
+    flush()
+    out.append(text[pos:])
+    return unicodedata.normalize("NFC", "".join(out)).strip()
 
 
 def _decode_words_with_mailparser(text: str) -> str:

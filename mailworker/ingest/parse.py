@@ -15,8 +15,7 @@ mail with a screenshot:
     ``mailparser.parse_from_bytes``            626 µs       433 µs       27 ms
     ``parse_message`` (this module)             75 µs        57 µs
     ``classify`` of the parsed mail             43 µs        48 µs
-    ``body_fingerprint`` of its new text         9 µs        13 µs
-    all three, one mail after the other        148 µs       140 µs      6.0 ms
+    parse, classify, fingerprint, in a row     148 µs       140 µs      6.0 ms
     ====================================  ===========  ===========  ============
 
 mail-parser's full parse alone would cost more than the whole ingest budget (~300 µs per
@@ -52,7 +51,6 @@ import email.utils
 import hashlib
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -93,6 +91,9 @@ class ParsedMail:
     content_type: str           # top-level, lower-case e.g. 'multipart/report'
     report_type: str | None     # report-type param of multipart/report, lower-case
     headers: dict[str, list[str]] = field(default_factory=dict)  # lower-case name -> values
+    # Why the sender is not one plain mailbox (several From headers or mailboxes, an
+    # address in the display name ...): such mail is never credited. None when clear.
+    from_problem: str | None = None
     defects: list[str] = field(default_factory=list)  # problems found while parsing
 
     def header(self, name: str) -> str:
@@ -102,12 +103,16 @@ class ParsedMail:
 
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _BODY_TYPES = ("text/plain", "text/html")
 # Parts of delivery and read reports that are machine data, not member attachments.
 _REPORT_PARTS = ("message/delivery-status", "message/disposition-notification",
                  "text/rfc822-headers", "message/feedback-report", "message/global-delivery-status",
                  "message/global-headers")
 MAX_HTML_CHARS = 300_000
+# A header longer than this is cut (and noted): a long References of a long thread fits;
+# a 25 MB Subject of encoded words would only cost time.
+MAX_HEADER_CHARS = 32_768
 _ISO2022_SHIFT = re.compile(r"\x1b\$\)C|[\x0e\x0f]")
 
 
@@ -126,13 +131,21 @@ def _index_headers(fields: list[tuple[str, str]], defects: list[str]
     decoded: dict[str, list[str]] = {}
     for name, value in fields:
         key = name.lower()
+        if len(value) > MAX_HEADER_CHARS:
+            defects.append(f"{name[:40]} header over {MAX_HEADER_CHARS:,} characters "
+                           f"({len(value):,}): only its beginning was read")
+            value = value[:MAX_HEADER_CHARS]
         text = value.strip() if value.isascii() else mime.header_text(value, defects, name)
         readable = text
         if "=?" in text:
             readable, unknown = mime.decode_header_value(text)
             if unknown:
                 defects.extend(f"{name} header: unknown charset {charset!r} in an encoded word"
-                               for charset in unknown)
+                               for charset in sorted(set(unknown))[:5])
+            if not readable.isascii():
+                readable, replaced = mime.without_surrogates(readable)
+                if replaced:
+                    defects.append(f"{name} header: broken characters were replaced")
         if "\x00" in readable:                # PostgreSQL text columns refuse NUL
             defects.append(f"{name} header: NUL characters were replaced")
             readable = readable.replace("\x00", "\ufffd")
@@ -164,22 +177,108 @@ def parse_mailbox(value: str) -> tuple[str, str]:
     return email.utils.parseaddr(value)
 
 
+# The two shortcut patterns backtrack over long runs of blanks (time growing with the
+# square of the length, inside one call no time limit can stop): longer values go the
+# step-by-step way.
+SHORT_ADDRESS = 1000
+_ADDR_SPEC = re.compile(r'[^\s<>()\[\],;:@"\\]+@[^\s<>()\[\],;:@"\\]+')
+
+
+def _structure(value: str) -> str | None:
+    """``value`` with quoted text turned to "q" and comments to blanks, same length, so
+    commas, colons, angle brackets and "@" left in it are structure (None: unbalanced)."""
+    out = []
+    quoted = escaped = False
+    depth = 0
+    for ch in value:
+        if escaped:
+            out.append("q" if quoted else " ")
+            escaped = False
+        elif ch == "\\" and (quoted or depth):
+            out.append("q" if quoted else " ")
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+            out.append('"' if not quoted else "q")
+        elif depth:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            out.append(" ")
+        elif ch == "(":
+            depth = 1
+            out.append(" ")
+        elif ch == '"':
+            quoted = True
+            out.append('"')
+        else:
+            out.append(ch)
+    return None if quoted or depth else "".join(out)
+
+
+def single_mailbox(value: str) -> tuple[str, str, str | None]:
+    """(display name still encoded, address, problem) of a From: value, read strictly:
+    exactly one mailbox, the address only from its addr-spec (never from a display name
+    or a comment). ``problem`` says why the value is not one plain mailbox."""
+    if len(value) <= SHORT_ADDRESS:
+        m = _NAMED_ADDR.fullmatch(value)
+        if m:
+            return (m.group(1) if m.group(1) is not None else m.group(2)), m.group(3), None
+        m = _BARE_ADDR.fullmatch(value)
+        if m:
+            return "", m.group(1), None
+    shape = _structure(value)
+    if shape is None:
+        return "", "", "From header has an unclosed quote or comment"
+    if ":" in shape.split("<", 1)[0]:
+        return "", "", "From header is an address group, not one mailbox"
+    elements = [part for part in shape.split(",") if part.strip()]
+    if len(elements) > 1:
+        return "", "", f"From header holds {len(elements)} mailboxes (only one may be credited)"
+    if not elements:
+        return "", "", "From header has no address"
+    if "<" in shape or ">" in shape:
+        start, end = shape.find("<"), shape.rfind(">")
+        if (shape.count("<") != 1 or shape.count(">") != 1 or end < start
+                or shape[end + 1:].strip()):
+            return "", "", "From header has more than one or a broken <address>"
+        if "@" in shape[:start]:
+            return "", "", ("From header's display name holds an address "
+                            f"({value[:start].strip()[:80]!r}); the address must be in <>")
+        addr = value[start + 1:end].strip()
+        name = value[:start].strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = _QUOTED_PAIR.sub(r"\1", name[1:-1])
+    else:
+        addr, name = shape.strip(), ""     # comments blanked out; quotes fail the check
+    if not _ADDR_SPEC.fullmatch(addr):
+        return "", "", f"From header has no usable address: {value[:80]!r}"
+    return name, addr, None
+
+
+def parse_mailbox(value: str) -> tuple[str, str]:
+    """(display name still encoded, address) of one mailbox; ('', '') if none."""
+    name, addr, problem = single_mailbox(value)
+    return ("", "") if problem else (name, addr)
+
+
 @lru_cache(maxsize=4096)   # a member writes from the same address and name every time
-def _sender(raw_from: str) -> tuple[str, str] | None:
-    """(lower-case address, decoded display name) of a From: value; None if no address."""
-    name, addr = parse_mailbox(raw_from)
+def _sender(raw_from: str) -> tuple[str, str, str | None]:
+    """(lower-case address, decoded display name, problem) of a From: value."""
+    name, addr, problem = single_mailbox(raw_from)
+    if problem:
+        return "", "", problem
     addr = addr.strip()
     if "@" in addr and " " not in addr and addr.isprintable():
         name = mime.decode_words(name) if name else ""
-        return addr.lower(), " ".join(name.replace("\x00", "\ufffd").split())
-    return None
+        return addr.lower(), clean_header_value(name), None
+    return "", "", f"From header has no usable address: {raw_from[:80]!r}"
 
 
 @lru_cache(maxsize=1024)   # nearly all mail is to the group's address
 def _recipients(value: str) -> tuple[str, ...]:
     """Lower-case addresses of one To: value."""
-    bare = _BARE_ADDR.fullmatch(value)
-    named = None if bare else _NAMED_ADDR.fullmatch(value)
+    short = len(value) <= SHORT_ADDRESS
+    bare = _BARE_ADDR.fullmatch(value) if short else None
+    named = None if bare or not short else _NAMED_ADDR.fullmatch(value)
     if bare:
         addresses = [bare.group(1)]
     elif named:
@@ -187,6 +286,25 @@ def _recipients(value: str) -> tuple[str, ...]:
     else:
         addresses = [a for _, a in email.utils.getaddresses([value])]
     return tuple(a.lower() for a in addresses if "@" in a and a.isprintable())
+
+
+# Control characters (C0, DEL, C1) and the Unicode line breaks: none may reach a stored
+# value that later goes into an outgoing header (a CR/LF there would add headers).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NOT_IN_ID = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029<>]|\s")
+
+
+def clean_header_value(text: str) -> str:
+    """A decoded header text on one line: controls (and lone surrogates, which no
+    database takes) become blanks, blanks are squashed."""
+    if text.isprintable():
+        return text.strip()
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def clean_message_id(text: str) -> str | None:
+    """A message id without <>, controls or blanks (None when nothing is left)."""
+    return _NOT_IN_ID.sub("", text) or None
 
 
 def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -197,28 +315,30 @@ def _fill_headers(mail: ParsedMail, fields: list[tuple[str, str]]) -> dict[str, 
     if "from" not in raw:
         mail.defects.append("From header is missing")
     else:
-        sender = _sender(raw["from"][0])
-        if sender:
-            mail.from_addr, mail.from_name = sender
-        else:
-            mail.defects.append(f"From header has no usable address: {raw['from'][0][:80]!r}")
+        mail.from_addr, mail.from_name, problem = _sender(raw["from"][0])
+        if len(raw["from"]) > 1:
+            problem = f"the message has {len(raw['from'])} From headers (only one is allowed)"
+        if problem:
+            mail.from_problem = problem
+            mail.defects.append(problem)
 
     for value in raw.get("to", ()):
         mail.to_addrs.extend(_recipients(value))
 
     if "subject" in h:
-        mail.subject = " ".join(h["subject"][0].split())
+        mail.subject = clean_header_value(" ".join(h["subject"][0].split()))
 
     if "message-id" in h:
         value = h["message-id"][0].strip()
         ids = _MSG_ID.findall(value)
-        mail.message_id = ids[0] if ids else (value.strip("<> ") or None)
+        mail.message_id = clean_message_id(ids[0] if ids else value)
 
     if "in-reply-to" in h:
         ids = _MSG_ID.findall(h["in-reply-to"][0])
-        mail.in_reply_to = ids[0] if ids else (h["in-reply-to"][0].strip("<> ") or None)
+        mail.in_reply_to = clean_message_id(ids[0] if ids else h["in-reply-to"][0])
     if "references" in h:
-        mail.references = _MSG_ID.findall(" ".join(h["references"]))
+        mail.references = [i for i in map(clean_message_id,
+                                          _MSG_ID.findall(" ".join(h["references"]))) if i]
 
     if "date" in raw:
         mail.date = _parse_date(raw["date"][0], mail.defects)
@@ -368,16 +488,8 @@ def squash_spaces(text: str) -> str:
     return flat.strip(" ")
 
 
-def visible_chars(text: str) -> int:
-    """``len("".join(text.split()))``: how many characters are not whitespace."""
-    flat = text.replace("\n", " ")
-    if flat.isprintable():           # the only whitespace left is " " (see squash_spaces)
-        return len(flat) - flat.count(" ")
-    return len("".join(text.split()))
-
-
-# classify() and body_fingerprint() both case-fold the new text of the mail in hand, one
-# after the other: the last result is kept, keyed by the very string object (never stale).
+# classify() may case-fold the new text of the mail in hand more than once: the last
+# result is kept, keyed by the very string object (never stale).
 _last_fold: tuple[str, str] = ("", "")
 
 
@@ -390,9 +502,3 @@ def casefolded(text: str) -> str:
     folded = text.casefold()
     _last_fold = (text, folded)
     return folded
-
-
-def body_fingerprint(new_text: str) -> str:
-    """SHA-256 hex of the new text with case and whitespace differences removed."""
-    norm = squash_spaces(casefolded(unicodedata.normalize("NFKC", new_text)))
-    return hashlib.sha256(norm.encode("utf-8")).hexdigest()

@@ -30,12 +30,12 @@ from ..db import state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
 from . import record, selfservice, staff_mail
-from .analysis import Analysis, Analyzer, Job, summary
+from .analysis import Analysis, Analyzer, Job, Rules, summary
 from .application import ApplicationDesk, term_over_at
 from .commits import IngestCommits
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
-from .parse import parse_headers_only
+from .parse import clean_message_id, parse_headers_only
 from .sink import BatchSink, DirectSink
 from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource,
                       header_block)
@@ -106,6 +106,7 @@ class Ingestor:
         self.members = member_directory()
         self.desk = ApplicationDesk()
         self.term_over_at = term_over_at(self.cfg)
+        self.members_by_id = {m.id: m for m in self.members.values()}
         self.history = CreditHistory(self.tz)
         self._to_file: dict[str, list[tuple[Fetched, Outcome]]] = {}
         self._filing: Future | None = None
@@ -118,7 +119,7 @@ class Ingestor:
             # messages, starting one would cost more than it saves. It is started before
             # any of the pass's threads (see Analyzer).
             long_pass = self._mailbox.list() >= move_every
-            with Analyzer(self.cfg.ingest.trusted_authserv_id, parallel=long_pass) as analyzer, \
+            with Analyzer(Rules.of(self.cfg), parallel=long_pass, alive=progress) as analyzer, \
                     self._commits:
                 self._mailbox.start()
                 for fetched, analyses in self._analyzed(analyzer, stop):
@@ -164,9 +165,10 @@ class Ingestor:
         try:
             with db_proxy.atomic():
                 done = self._record_batch(fetched, analyses, BatchSink(), stop)
-        except pw.DatabaseError as exc:
-            # One row the database refused spoils the batch's INSERT: roll it back
-            # and record the batch again message by message, quarantining the culprit.
+        except (pw.DatabaseError, ValueError) as exc:
+            # One row the database refused (or its driver could not encode) spoils the
+            # batch's INSERT: roll it back and record the batch again message by
+            # message, quarantining the culprit.
             log.warning("batch of %d from %s could not be written at once (%s); recording "
                         "one by one", len(fetched), self.source.name, exc)
             self.history = CreditHistory(self.tz)
@@ -217,7 +219,7 @@ class Ingestor:
         knows about the whole batch is looked up with a few queries, not a few per
         message."""
         self._known = BatchLookup(fetched)
-        self.history.load_texts(a.body_sha for a in analyses.values() if a.body_sha)
+        self.history.load_texts(a.text for a in analyses.values() if a.text is not None)
         done = []
         for f in fetched:
             done.append((f, self.process(f, analyses.get(f.key), batch)))
@@ -235,8 +237,9 @@ class Ingestor:
         if existing is not None:
             return Outcome(existing, already=True)
         if analysis is not None and analysis.error is not None:
-            log.warning("message %s from %s could not be read; quarantined\n%s", f.key,
-                        self.source.name, analysis.error_trace)
+            log.warning("message %s from %s could not be read (%s); quarantined%s", f.key,
+                        self.source.name, analysis.error,
+                        "\n" + analysis.error_trace if analysis.error_trace else "")
             return self._quarantine_in(f, batch, f"could not be processed: {analysis.error}")
         try:
             if batch is None:
@@ -323,17 +326,18 @@ class Ingestor:
             return staff_mail.record(self, f, a, sink, duplicate_of)
         member = self.members.get(a.from_addr) if a.from_addr else None
         tally = self.history.tally(member, now) if member is not None else None
+        earlier = self.history.earlier_text(member, a.text) if member is not None else None
         decision = decide(
             kind=a.kind, kind_reason=a.kind_reason, member=member, sender=a.from_addr,
             auth_ok=a.auth_ok, auth_reason=a.auth_reason,
-            new_text_chars=a.text_chars,
-            same_text_credited=(member is not None
-                                and self.history.same_text_credited(member, a.body_sha)),
+            new_text_chars=a.text_chars, earlier_text=earlier,
+            earlier_member=self.members_by_id.get(earlier.member_id) if earlier else None,
             credited_today=tally.today if tally else 0,
             duplicate_of=duplicate_of,
             min_body_chars=cfg.ingest.min_body_chars,
             daily_cap=cfg.ingest.daily_credit_cap,
             reply_to_non_members=cfg.ingest.reply_to_non_members,
+            from_problem=a.from_problem, no_words=a.text.no_words if a.text else None,
             term_over=self.term_over_at is not None and naive_utc(now) >= self.term_over_at,
             request=a.request)
         kind = a.kind
@@ -346,14 +350,17 @@ class Ingestor:
                                       kind_reason=a.kind_reason)
             decision = answer.decision
         reason = decision.reason
-        if a.defects and decision.disposition in ("triage", "quarantined"):
-            reason += "; parse problems: " + "; ".join(a.defects[:3])
+        defects = [d for d in a.defects if d != a.from_problem]   # already in the reason
+        if defects and decision.disposition in ("triage", "quarantined"):
+            reason += "; parse problems: " + "; ".join(defects[:3])
         message = self._insert(sink, {
             **self._base_row(f, sha, a), "kind": kind,
             "disposition": decision.disposition, "reason": reason[:1000], "member": member,
             "body_sha256": a.body_sha})
         if decision.credit:
-            self.history.credited(member, now, a.body_sha)
+            self.history.credited(member, now, a.text)
+            if a.text is not None:
+                sink.text(sha, member.id, a.text.signature, a.text.bands)
             record.credit(cfg, sink, message, member, a.kind, now, self.clock,
                           self.pseudonym_key, half_year_total=tally.half_year)
         elif decision.reply:
@@ -417,7 +424,7 @@ def _header_message_id(f: Fetched) -> str | None:
         return None
     line = head[i + 12:].split(b"\n", 1)[0].strip().strip(b"<>").strip()
     try:
-        return line.decode("ascii") or None
+        return clean_message_id(line.decode("ascii"))
     except UnicodeDecodeError:
         return None
 

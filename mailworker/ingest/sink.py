@@ -9,14 +9,14 @@ content hash, so it can be written before the message has an id.
 """
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 from typing import Any
 
 import peewee as pw
 
-from ..models import HourCredit, LedgerEvent, Message, Outbox, StaffRequest, db_proxy
-import functools
-
+from ..models import (CreditedText, HourCredit, LedgerEvent, Message, Outbox, StaffRequest,
+                      TextBand, db_proxy)
 from ..prepared import (complete_row, execute_rows, insert_instance, insert_many, prepared,
                         repeated_rows)
 
@@ -77,6 +77,13 @@ class DirectSink:
     def staff_request(self, values: dict[str, Any]) -> None:
         insert_instance(StaffRequest, values)
 
+    def text(self, sha256: str, member_id: int, signature: bytes, bands) -> None:
+        """A credited text's sketch and band keys (near-copy look-ups)."""
+        insert_many(CreditedText, [complete_row(CreditedText, {
+            "msg_sha256": sha256, "member": member_id, "signature": signature})])
+        insert_many(TextBand, [complete_row(TextBand, {"band": b, "msg_sha256": sha256})
+                               for b in bands])
+
 
 class BatchedMessage(SimpleNamespace):
     """A message row waiting in a batch: its values by field name, read like a Message
@@ -88,7 +95,7 @@ class BatchedMessage(SimpleNamespace):
 class BatchSink:
     def __init__(self):
         self._tables: dict[str, list] = {"message": [], "credit": [], "event": [], "outbox": [],
-                                         "staff": []}
+                                         "staff": [], "text": [], "band": []}
         self._pending: dict[str, list] | None = None
 
     # -- one message at a time ------------------------------------------------------
@@ -121,6 +128,12 @@ class BatchSink:
     def staff_request(self, values: dict[str, Any]) -> None:
         self._pending["staff"].append(complete_row(StaffRequest, values))
 
+    def text(self, sha256: str, member_id: int, signature: bytes, bands) -> None:
+        self._pending["text"].append(complete_row(CreditedText, {
+            "msg_sha256": sha256, "member": member_id, "signature": signature}))
+        self._pending["band"].extend(complete_row(TextBand, {"band": b, "msg_sha256": sha256})
+                                     for b in bands)
+
     def flush(self) -> None:
         """Write everything kept, one statement per table (messages first)."""
         insert_many(Message, self._tables["message"])
@@ -131,5 +144,7 @@ class BatchSink:
         insert_many(LedgerEvent, self._tables["event"])
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
         insert_many(StaffRequest, self._tables["staff"])
+        insert_many(CreditedText, self._tables["text"])
+        insert_many(TextBand, self._tables["band"])
         for rows in self._tables.values():
             rows.clear()

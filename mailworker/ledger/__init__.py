@@ -18,7 +18,11 @@ Decisions, in one place:
   ``[ledger] quorum`` (3 of 4) good signatures.
 - **Appender** (``appender.py``): pending ``ledger_event`` rows go to every usable
   replica; at quorum the events are marked in the main database in the same transaction
-  that stores the checkpoint. Crash-safe at every step.
+  that stores the checkpoint. Crash-safe at every step. Its parts: ``catchup.py`` (a
+  lagging replica copies what it lacks), ``pending.py`` (the events in the main database),
+  ``batches.py`` (planning), ``fanout.py`` (all replicas at once), ``recorder.py`` (the
+  main database records on its own thread). Every replica, local or remote, is a
+  ``replica.Replica``.
 - **Status, verify, repair, receipts**: ``status.py``, ``audit.py``, ``receipt.py``.
 
 Entry points for the rest of mailworker: ``appender.append_pending``,

@@ -8,9 +8,10 @@ names the replica and the first index that disagrees.
 
 Repair rebuilds one replica from the quorum: a store file that cannot be read at all is
 moved aside (renamed with a time stamp, kept for inspection) and rebuilt from scratch;
-otherwise it cuts the replica's tree back to the first bad leaf, copies the rest from a replica that verifies clean and holds the quorum
-checkpoint, withdraws signatures the replica can no longer stand behind, and has it sign
-the quorum checkpoint again. It says everything it did; nothing is repaired silently.
+otherwise it cuts the replica's tree back to the first bad leaf, copies the rest from a
+replica that verifies clean and holds the quorum checkpoint (``catchup.copy_leaves``),
+withdraws signatures the replica can no longer stand behind, and has it sign the quorum
+checkpoint again. It says everything it did; nothing is repaired silently.
 """
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ from ..db import state_get, state_set
 from ..events import utc_stamp
 from . import checkpoint as cp_mod
 from . import tree
+from .catchup import copy_leaves
 from .damage import clear_damaged, mark_damaged
 from .errors import LedgerProblem, ReplicaCorrupt, ReplicaUnavailable, ReplicaUnreadable
 from .handle import (STATE_KEY, LedgerHandle, Tip, ledger_lock, main_db_note, open_ledger,
                      open_one)
-from .replica import AuditReport, LocalReplica, Problem
+from .replica import AuditReport, LocalReplica, Problem, Replica
 from .store import Rewrite
 
 log = logging.getLogger(__name__)
@@ -129,7 +131,8 @@ def _verify(handle: LedgerHandle) -> VerifyReport:
     return report
 
 
-def _parts_from_quorum(rep, audit: AuditReport, tip: Tip, good: list) -> Problem | None:
+def _parts_from_quorum(rep: Replica, audit: AuditReport, tip: Tip, good: list[Replica]
+                       ) -> Problem | None:
     """Where a replica's own (self-consistent) tree parts from the quorum's, if it does:
     its root at min(its size, the checkpoint's size) must be the quorum tree's root there."""
     m = min(audit.size, tip.size)
@@ -149,7 +152,8 @@ def _parts_from_quorum(rep, audit: AuditReport, tip: Tip, good: list) -> Problem
     return _locate_divergence(rep, good, m, audit)
 
 
-def _locate_divergence(rep, good: list, size: int, audit: AuditReport) -> Problem:
+def _locate_divergence(rep: Replica, good: list[Replica], size: int, audit: AuditReport
+                       ) -> Problem:
     """Where a self-consistent replica parts from the quorum: the first leaf that differs
     from a healthy replica's."""
     if not good:
@@ -169,7 +173,7 @@ def _locate_divergence(rep, good: list, size: int, audit: AuditReport) -> Proble
                    "checkpoint although its leaves match (stored hashes were replaced)")
 
 
-def _check_main_db(ref: LocalReplica, tip: Tip) -> list[str]:
+def _check_main_db(ref: Replica, tip: Tip) -> list[str]:
     """Every event the main database calls appended is the ledger's leaf at its index."""
     LE = models.LedgerEvent
     out = []
@@ -289,10 +293,7 @@ def _repair(cfg, handle: LedgerHandle, name: str, clock: Clock) -> RepairReport:
         act(f"cut its tree back from {audit.size} to {cut} leaves ({why})")
     if cut < tip.size:
         src = sources[0]
-        for start in range(cut, tip.size, CHUNK):
-            end = min(start + CHUNK, tip.size)
-            expect = tip.root if end == tip.size else src.root(end)
-            target.append(src.leaves(start, end), expect_root=expect)
+        copy_leaves(target, src, cut, tip)
         act(f"copied leaves {cut}..{tip.size - 1} from {src.name}; its root now equals the "
             f"quorum checkpoint's ({tip.root.hex()[:16]}...)")
     size = target.size()
@@ -343,7 +344,7 @@ def _open_or_set_aside(cfg, spec, clock: Clock, act, force: bool = False) -> Loc
     return target
 
 
-def _cosign(cfg, handle: LedgerHandle, target: LocalReplica, tip: Tip, clock: Clock,
+def _cosign(cfg, handle: LedgerHandle, target: Replica, tip: Tip, clock: Clock,
             act) -> None:
     if not tip.note:
         return

@@ -26,7 +26,7 @@ from .errors import (CheckpointError, LedgerProblem, ReplicaCorrupt, ReplicaUnav
 from .keys import Verifier
 from .layout import ReplicaSpec, replica_specs, signer_for, verifier_for
 from .merkle import EMPTY_ROOT
-from .replica import LocalReplica, check_identity, open_store
+from .replica import LocalReplica, Replica, check_identity, open_store
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,12 @@ class LedgerHandle:
         self.quorum: int = cfg.ledger.quorum
         self.specs = specs
         self.verifiers = verifiers
-        self.replicas: dict[str, LocalReplica] = {}
+        self.replicas: dict[str, Replica] = {}
         self.down: dict[str, str] = {}
         self.notes: list[str] = []      # problems met while choosing the tip
 
     @property
-    def reachable(self) -> list[LocalReplica]:
+    def reachable(self) -> list[Replica]:
         return [self.replicas[s.name] for s in self.specs if s.name in self.replicas]
 
     def mark_down(self, name: str, reason: str) -> None:
@@ -179,7 +179,7 @@ class _StoreMissing(Exception):
     """The replica's store has not been created (internal signal, never shown)."""
 
 
-def _open_replica(cfg, spec: ReplicaSpec, create: bool = False) -> LocalReplica:
+def _open_replica(cfg, spec: ReplicaSpec, create: bool = False) -> Replica:
     if spec.kind == "http":
         from .remote import RemoteReplica
         return RemoteReplica.from_config(cfg, spec)
@@ -200,7 +200,7 @@ def _open_replica(cfg, spec: ReplicaSpec, create: bool = False) -> LocalReplica:
     return LocalReplica(spec, store, cfg.ledger.origin, signer, verifier)
 
 
-def open_one(cfg, name: str, create: bool = False) -> LocalReplica:
+def open_one(cfg, name: str, create: bool = False) -> Replica:
     """Open one replica by name (for repair and serve); errors say why it cannot."""
     specs = {s.name: s for s in replica_specs(cfg)}
     if name not in specs:

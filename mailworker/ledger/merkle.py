@@ -147,6 +147,26 @@ def consistency_path_length(old_size: int, new_size: int) -> int:
     return start + inner - shift + border
 
 
+def _chain(fn: int, sn: int, proof: list[bytes], error: type[ProofError], what: str):
+    """RFC 9162's chaining loop (2.1.3.2 and 2.1.4.2), shared by both verifiers: walk from
+    node ``fn`` up to the root of a tree whose last node is ``sn``, yielding each proof
+    hash with whether it is the left sibling. Raises ``error`` if the proof is longer or
+    shorter than the walk."""
+    for p in proof:
+        if sn == 0:
+            raise error(f"{what} is longer than the tree is high", "wrong_length")
+        left = bool(fn & 1) or fn == sn
+        if left:
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        yield p, left
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise error(f"{what} is shorter than the tree is high", "wrong_length")
+
+
 def root_from_inclusion_proof(leaf_hash_: bytes, index: int, size: int,
                               proof: list[bytes]) -> bytes:
     """RFC 9162 2.1.3.2: the root that ``proof`` leads to from the leaf hash."""
@@ -163,23 +183,9 @@ def root_from_inclusion_proof(leaf_hash_: bytes, index: int, size: int,
             "wrong_length")
     for i, p in enumerate(proof):
         _check_hash(p, f"inclusion proof hash #{i}", InclusionProofError)
-    fn, sn, r = index, size - 1, bytes(leaf_hash_)
-    for p in proof:
-        if sn == 0:
-            raise InclusionProofError("inclusion proof is longer than the tree is high",
-                                      "wrong_length")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise InclusionProofError("inclusion proof is shorter than the tree is high",
-                                  "wrong_length")
+    r = bytes(leaf_hash_)
+    for p, left in _chain(index, size - 1, proof, InclusionProofError, "inclusion proof"):
+        r = node_hash(p, r) if left else node_hash(r, p)
     return r
 
 
@@ -236,25 +242,16 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
     if old_size & (old_size - 1) == 0:      # a power of two: the old root is a subtree
         path.insert(0, bytes(old_root))
     fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
+    while fn & 1:       # path[0] is the old tree's last complete subtree: start at its level
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise err("consistency proof is longer than the tree is high", "wrong_length")
-        if fn & 1 or fn == sn:
+    for c, left in _chain(fn, sn, path[1:], err, "consistency proof"):
+        if left:        # a node left of the path is in both trees
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
+        else:           # a node right of it only in the new one
             sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise err("consistency proof is shorter than the tree is high", "wrong_length")
     if not hmac.compare_digest(fr, bytes(old_root)):
         raise err(f"consistency proof leads to old root {_short(fr)}, but the old tree of "
                   f"size {old_size} has root {_short(old_root)}", "old_root_mismatch")

@@ -1,7 +1,7 @@
 """A replica on another machine, reached over HTTP (see wire.py and ``ledger serve``).
 
-It offers the appender, status, verify and receipts the same methods as a local replica;
-the replica itself checks and signs on its own host, with its own key.
+It offers the appender, status, verify and receipts the methods of ``replica.Replica``, as
+a local replica does; the replica itself checks and signs on its own host, with its own key.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Iterable
 
 from . import tree
 from .checkpoint import Checkpoint
@@ -23,6 +24,8 @@ AUDIT_TIMEOUT = 900
 
 
 class RemoteReplica:
+    """A ``replica.Replica`` whose store is another host's ``ledger serve``."""
+
     can_sign = True          # it signs on its own host; whether it will is its decision
 
     def __init__(self, spec: ReplicaSpec, origin: str, timeout: float,
@@ -153,7 +156,8 @@ class RemoteReplica:
                 "previous": list(previous) if previous else None}
         return self._post("/append-and-sign", body)["signature"]
 
-    def append(self, leaves: list[bytes], expect_root: bytes | None = None):
+    def append(self, leaves: list[bytes], expect_root: bytes | None = None
+               ) -> tree.AppendPlan:
         """Catch-up: append leaves and sign nothing (the caller cosigns the tip after)."""
         size = self.size()
         plan = self.plan(leaves, size)
@@ -173,7 +177,7 @@ class RemoteReplica:
         self._post("/checkpoint", {"size": size, "note": note})
 
     # -- audit ---------------------------------------------------------------------------
-    def audit(self, sizes_of_interest=()) -> AuditReport:
+    def audit(self, sizes_of_interest: Iterable[int] = ()) -> AuditReport:
         got = self._call("GET", "/audit", {"sizes": ",".join(str(s) for s in sizes_of_interest)},
                          timeout=AUDIT_TIMEOUT)
         rep = AuditReport(self.name, int(got["size"]))

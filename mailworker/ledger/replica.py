@@ -11,7 +11,7 @@ for a rewritten history; damage deeper in the tree is found by the scheduled ful
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from . import checkpoint as cp_mod
 from . import tree
@@ -48,6 +48,77 @@ class AuditReport:
     @property
     def first_bad(self) -> int | None:
         return min((p.index for p in self.problems), default=None)
+
+
+class Replica(Protocol):
+    """What the appender, status, verify, repair and receipts ask of a replica, whether this
+    process opens its store (``LocalReplica``) or talks to it over HTTP
+    (``remote.RemoteReplica``). Errors are ``LedgerProblem``s naming the replica."""
+
+    name: str
+    spec: ReplicaSpec
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether its signing key is usable from here."""
+
+    # -- reading -------------------------------------------------------------------------
+    def size(self) -> int:
+        """Leaves it holds."""
+
+    def root(self, size: int | None = None) -> bytes:
+        """Root of its tree at ``size`` (default: all it holds)."""
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of leaf ``index`` in its tree of ``size``."""
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 consistency proof between its trees of the two sizes."""
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        """Leaf data ``start`` .. ``end - 1``."""
+
+    def last_signed(self) -> SignedRecord | None:
+        """The last checkpoint it signed."""
+
+    def ever_signed_by(self, name: str) -> bool:
+        """Whether it holds a quorum checkpoint signed by replica ``name``."""
+
+    def edge(self, size: int) -> tuple[dict[int, bytes], bytes | None]:
+        """The right-edge tiles and partial bundle an append at ``size`` starts from."""
+
+    def checkpoint_note(self) -> tuple[int, str] | None:
+        """The newest quorum checkpoint handed to it: (size, note)."""
+
+    # -- appending and signing -----------------------------------------------------------
+    def plan(self, leaves: list[bytes], size: int | None = None) -> tree.AppendPlan:
+        """The append of ``leaves`` at ``size``, computed from its right edge."""
+
+    def can_apply(self, plan: tree.AppendPlan) -> bool:
+        """Whether ``plan`` (made for another replica) can be written to it as it is."""
+
+    def apply_and_sign(self, plan: tree.AppendPlan | None, checkpoint: Checkpoint,
+                       signed_at: str, previous: tuple[int, str] | None = None) -> str:
+        """Write the append, store ``previous``, check and sign ``checkpoint``: one commit;
+        returns the signature line."""
+
+    def append(self, leaves: list[bytes], expect_root: bytes | None = None
+               ) -> tree.AppendPlan:
+        """Catch-up: append ``leaves`` without signing, refused unless the new root is
+        ``expect_root``."""
+
+    def sign(self, checkpoint: Checkpoint, signed_at: str) -> str:
+        """Check ``checkpoint`` against its own tree, then sign it."""
+
+    def store_checkpoint(self, size: int, note: str) -> None:
+        """Keep the quorum checkpoint ``note`` of tree ``size``."""
+
+    # -- audit ---------------------------------------------------------------------------
+    def audit(self, sizes_of_interest: Iterable[int] = ()) -> AuditReport:
+        """Recompute its whole store (see ``LocalReplica.audit``)."""
+
+    def close(self) -> None:
+        """Release what it holds open."""
 
 
 class LocalReplica:
@@ -136,7 +207,8 @@ class LocalReplica:
         finally:
             self.reader.clear()
 
-    def append(self, leaves: list[bytes], expect_root: bytes | None = None) -> tree.AppendPlan:
+    def append(self, leaves: list[bytes], expect_root: bytes | None = None
+               ) -> tree.AppendPlan:
         """Append ``leaves``; with ``expect_root``, refuse unless the new root matches."""
         plan = self.plan(leaves)
         if expect_root is not None and plan.root != expect_root:

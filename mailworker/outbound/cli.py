@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 
 from ..commands import command, command_group
@@ -89,7 +90,8 @@ def register(sub) -> None:
 
     p = command(sub, "digest", cmd_digest, "the staff's daily digest, by hand")
     p.add_argument("--date", help="YYYY-MM-DD: the digest of that morning, about the day "
-                                  "before (default: today)")
+                                  "before (default: --preview shows the next digest to go "
+                                  "out, --send today's)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--send", action="store_true", help="queue it (once per day) and send")
     mode.add_argument("--preview", action="store_true", help="print it (the default)")
@@ -234,16 +236,22 @@ def cmd_release_build(args, ctx) -> int:
 def cmd_release_send(args, ctx) -> int:
     from .release import send_release
     ctx.db()
+    # Bars only for a person at a terminal: redrawn into a pipe or log they print twice.
+    progress = not args.no_progress and sys.stderr.isatty()
     report = send_release(ctx.cfg, ctx.clock, args.release_version, args.members,
-                          args.password_sheet, wait=not args.queue_only,
-                          progress=not args.no_progress)
+                          args.password_sheet, wait=not args.queue_only, progress=progress)
     from ..audit import cli_actor, record
     record(ctx.clock, actor=cli_actor(), how="cli", action="release.send",
            item=f"release {report.version}",
            detail=f"queued {report.queued}, {report.already} queued before; "
                   f"{report.sent} sent, {report.failed} failed")
-    ctx.print(f"release {report.version}: queued {report.queued} package mail(s) now "
-              f"({report.smime} S/MIME); {report.already} member(s) had it queued before")
+    if report.already == report.members:
+        who = "every member" if not args.members else "every member named"
+        ctx.print(f"nothing to send: {who} already has release {report.version} "
+                  f"({report.already} queued before)")
+    else:
+        ctx.print(f"release {report.version}: queued {report.queued} package mail(s) now "
+                  f"({report.smime} S/MIME); {report.already} member(s) had it queued before")
     ctx.print(f"  package mails: {report.sent} sent, {report.pending} waiting, "
               f"{report.failed} failed")
     for note in report.notes:
@@ -300,18 +308,21 @@ def cmd_release_certificate(args, ctx) -> int:
 # --- digest ------------------------------------------------------------------------------
 
 def cmd_digest(args, ctx) -> int:
-    from .digest import digest_key, gather, queue_digest
+    from .digest import contributions_on, digest_key, gather, next_digest_day, queue_digest
     from .sender import drain_outbox
     from .templates import Renderer
     ctx.db()
     cfg = ctx.cfg
+    today = local_day(ctx.clock.now(), cfg.tz)
     if args.date:
         try:
             day = dt.date.fromisoformat(args.date)
         except ValueError:
             raise DigestDateError(f"--date {args.date!r}: write YYYY-MM-DD") from None
+    elif args.send:
+        day = today
     else:
-        day = local_day(ctx.clock.now(), cfg.tz)
+        day = next_digest_day(cfg, ctx.clock)
     if args.send:
         row = queue_digest(cfg, ctx.clock, day)
         if row is None:
@@ -327,10 +338,25 @@ def cmd_digest(args, ctx) -> int:
                   f"outgoing mail: {result.message}")
         return 0 if row.status == "sent" else 1
     existing = Outbox.get_or_none(Outbox.key == digest_key(day))
-    context, _chart = gather(cfg, ctx.clock, day)
-    rendered = Renderer(cfg).render("digest", context)
+    rendered = Renderer(cfg).render("digest", gather(cfg, ctx.clock, day))
+    covered = day - dt.timedelta(days=1)
+    # Say which day the digest covers: "yesterday" in a digest is the day before its date.
     if existing is not None:
-        ctx.print(f"(the digest of {day} is outbox #{existing.id}, {existing.status})")
+        ctx.print(f"(the digest of {day} is outbox #{existing.id}, {existing.status}; "
+                  f"it covers mail received on {covered})")
+    else:
+        which = "the digest" if args.date else "the next digest to go out,"
+        so_far = ", today, so far" if covered >= today else ""
+        ctx.print(f"({which} dated {day}, due at {cfg.schedule.digest_time}: it covers mail "
+                  f"received on {covered}{so_far})")
+    if not contributions_on(cfg, covered):
+        note = f"(no reviews or proposals were received on {covered}"
+        waiting = contributions_on(cfg, today) if covered < today else 0
+        if waiting:
+            later = today + dt.timedelta(days=1)
+            note += (f"; the {waiting} received today go into the digest of {later}: "
+                     f"mailworker digest --preview --date {later}")
+        ctx.print(note + ")")
     ctx.print(f"Subject: {rendered.subject}")
     ctx.print("")
     ctx.print(rendered.text)

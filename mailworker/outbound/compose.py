@@ -3,7 +3,7 @@
 Every mail is multipart/alternative (text + HTML, UTF-8) with RFC 2047 encoded Korean
 subjects and names; attachments named in the row are resolved here, when sending:
 ``ledger_receipt`` (the ledger's receipt as JSON, waiting a while for the quorum),
-``file`` (e.g. a member's installer package), ``chart`` (an inline PNG in the HTML part),
+``file`` (e.g. a member's installer package),
 ``package_password`` (derived now, so the password is never stored), ``smime`` (the whole
 content encrypted to the member's registered certificate), ``hours_statement`` and
 ``member_receipts`` (a member's own record, see ``statement.py``). The Message-ID is the row's,
@@ -35,7 +35,6 @@ from ..ledger.receipt import ReceiptSource, build_receipt
 from ..models import Outbox
 from ..outbox import parse_recipients
 from ..safetext import message_id_or_none, one_line
-from .chart import bar_chart_png
 from .statement import hours_statement, member_receipts
 from .templates import Renderer
 
@@ -219,7 +218,6 @@ RECEIPT_WAIT_NOTE = "waiting for the ledger receipt"   # the sender looks for it
 class _Parts:
     context: dict
     attachments: list[tuple[bytes, str, str, str]] = field(default_factory=list)
-    related: list[tuple[bytes, str, str, str]] = field(default_factory=list)  # data, main, sub, cid
     smime: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -266,11 +264,7 @@ def _resolve_one(cfg, row: Outbox, now: dt.datetime, spec: dict, parts: _Parts,
     if kind == "file":
         _resolve_file(row, spec, parts)
     elif kind == "chart":
-        cid = f"chart-{row.id}@{cfg.outgoing.from_address.rsplit('@', 1)[-1]}"
-        png = bar_chart_png(spec["values"], spec.get("labels"), spec.get("weekend"),
-                            spec.get("width", 600), spec.get("height", 180))
-        parts.related.append((png, "image", "png", cid))
-        parts.context["chart_cid"] = cid
+        pass    # a digest queued by an older version: its chart is drawn in HTML now
     elif kind == "package_password":
         from .packages import member_password
         parts.context["password"] = member_password(cfg, spec["version"],
@@ -330,11 +324,6 @@ def _body(text: str, html: str, parts: _Parts) -> EmailMessage:
     body = EmailMessage(policy=POLICY)
     body.set_content(text, subtype="plain", charset="utf-8")
     body.add_alternative(html, subtype="html", charset="utf-8")
-    if parts.related:
-        html_part = body.get_body(("html",))
-        for data, main, sub, cid in parts.related:
-            html_part.add_related(data, main, sub, cid=f"<{cid}>", disposition="inline",
-                                  filename=f"{cid.split('@')[0]}.{sub}")
     for data, main, sub, filename in parts.attachments:
         body.add_attachment(data, main, sub, filename=filename)
     return body

@@ -2,7 +2,8 @@
 
 The digest *dated* D is the one due at ``[schedule] digest_time`` (local) on day D; it
 reports the mail received on D-1 ("yesterday") plus the current triage queue, failed
-outgoing mail, the half-year's hours per category, the ledger's health and a 30-day chart.
+outgoing mail, the half-year's hours per category, the ledger's health and a 30-day chart
+(bars of table cells in the HTML part, of block characters in the text part).
 
 Exactly one digest per day: its outbox key is ``digest:<D>``, so queueing it again (after
 a restart, or by hand) returns the same row. Catch-up: ``digest_due`` lists every day from
@@ -24,7 +25,8 @@ from ..action_tokens import action_key, mailto_body, sign
 from ..members import open_resignation_requests
 from ..staff_registry import actions_for, link_expiry
 
-from ..clock import Clock, half_year_start, local_day_bounds_utc, naive_utc, to_utc
+from ..clock import (Clock, half_year_start, local_day, local_day_bounds_utc, naive_utc,
+                     to_utc)
 from ..db import state_get, state_set
 from ..errors import MailworkerError
 from ..models import (CATEGORIES, HourCredit, HourExportRow, LedgerEvent, Meeting, Member,
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 FIRST_DAY_KEY = "digest.first_day"
 CHART_DAYS = 30
+CHART_BAR_PX = 90        # the tallest bar in the HTML chart
+CHART_TEXT_BLOCKS = 24   # the longest bar in the text chart, in █ characters
 LIST_LIMITS = {"items": 100, "triage": 30, "non_members": 20, "quarantined": 20,
                "failures": 20, "resignations": 30, "audit": 50}
 EXCERPT_CHARS = 200
@@ -76,6 +80,24 @@ def digest_due(cfg, clock: Clock) -> list[dt.date]:
     return [d for d in days if digest_key(d) not in queued]
 
 
+def next_digest_day(cfg, clock: Clock) -> dt.date:
+    """The date of the next digest to go out: today's while it is not queued yet (before
+    ``digest_time``), else tomorrow's, which covers today so far."""
+    today = local_day(clock.now(), cfg.tz)
+    if Outbox.get_or_none(Outbox.key == digest_key(today)) is None:
+        return today
+    return today + dt.timedelta(days=1)
+
+
+def contributions_on(cfg, day: dt.date) -> int:
+    """Reviews and proposals received on a local day (what a digest's list counts)."""
+    start, end = local_day_bounds_utc(day, cfg.tz)
+    return (Message.select().where((Message.received_at >= start) & (Message.received_at < end)
+                                   & Message.kind.in_(("review", "proposal"))
+                                   & Message.disposition.in_(("credited", "no_credit"))
+                                   & Message.member.is_null(False)).count())
+
+
 def queue_digest(cfg, clock: Clock, day: dt.date) -> Outbox | None:
     """Queue the digest dated ``day`` (idempotent); None when no staff address is set."""
     addresses = cfg.staff.addresses
@@ -85,13 +107,12 @@ def queue_digest(cfg, clock: Clock, day: dt.date) -> Outbox | None:
     existing = Outbox.get_or_none(Outbox.key == digest_key(day))
     if existing is not None:
         return existing
-    context, chart = gather(cfg, clock, day)
-    return enqueue(digest_key(day), "digest", ", ".join(addresses), context, clock,
-                   attachments=[chart], domain=domain_of(cfg))
+    return enqueue(digest_key(day), "digest", ", ".join(addresses), gather(cfg, clock, day),
+                   clock, domain=domain_of(cfg))
 
 
-def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
-    """The digest's values (JSON) and its chart attachment spec."""
+def gather(cfg, clock: Clock, day: dt.date) -> dict:
+    """The digest's values (JSON), the 30-day chart's bars included."""
     tz = cfg.tz
     now = to_utc(clock.now())
     covered = day - dt.timedelta(days=1)
@@ -160,7 +181,6 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
                  "created_local": local(o.created_at)}
                 for o in fail_q.limit(LIST_LIMITS["failures"])]
 
-    chart_ctx, chart_spec = _chart(cfg, covered)
     context = {
         "language": cfg.staff.language,
         "day": day.isoformat(), "covered_day": covered.isoformat(),
@@ -178,11 +198,11 @@ def gather(cfg, clock: Clock, day: dt.date) -> tuple[dict, dict]:
         "pending_total": Outbox.select().where(Outbox.status == "pending").count(),
         "hours": _hours(cfg, covered),
         "ledger": _ledger(cfg),
-        "chart": chart_ctx,
+        "chart": _chart(cfg, covered),
         "group": _group_meetings(cfg, covered, now),
         "roster": group_roster(cfg, clock),
     }
-    return context, chart_spec
+    return context
 
 
 class ActionLinks:
@@ -259,8 +279,10 @@ def _ledger(cfg) -> dict:
             "checkpoint": str(checkpoint), "replicas": replicas, "damaged": damaged}
 
 
-def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
-    """Reviews and proposals per local day over CHART_DAYS days ending ``last_day``."""
+def _chart(cfg, last_day: dt.date) -> dict:
+    """Reviews and proposals per local day over CHART_DAYS days ending ``last_day``, as
+    bars the templates draw from table cells (HTML) and block characters (text): labels
+    stay real text, and mail clients show it without images, SVG or scripts."""
     tz = cfg.tz
     first_day = last_day - dt.timedelta(days=CHART_DAYS - 1)
     start, _ = local_day_bounds_utc(first_day, tz)
@@ -278,13 +300,21 @@ def _chart(cfg, last_day: dt.date) -> tuple[dict, dict]:
     values = [counts[d] for d in days]
     top = max(values)
     busiest = days[values.index(top)] if top else last_day
-    width, height = 600, 180
-    spec = {"kind": "chart", "values": values, "labels": [f"{d:%m/%d}" for d in days],
-            "weekend": [d.weekday() >= 5 for d in days], "width": width, "height": height}
-    ctx = {"days": CHART_DAYS, "total": sum(values), "max": top,
-           "max_day": busiest.isoformat(), "first_day": first_day.isoformat(),
-           "last_day": last_day.isoformat(), "width": width, "height": height}
-    return ctx, spec
+    return {"days": CHART_DAYS, "total": sum(values), "max": top,
+            "max_day": busiest.isoformat(), "first_day": first_day.isoformat(),
+            "last_day": last_day.isoformat(), "bar_px": CHART_BAR_PX,
+            "bars": [_bar(d, n, top, i == 0) for i, (d, n) in enumerate(zip(days, values))]}
+
+
+def _bar(day: dt.date, value: int, top: int, first: bool) -> dict:
+    """One day's bar: its height in pixels (HTML) and in block characters (text). The
+    label is the day of the month; the month is added where it starts and on the first."""
+    return {"date": day.isoformat(), "value": value, "weekday": day.weekday(),
+            "weekend": day.weekday() >= 5,
+            "label": f"{day.month}/{day.day}" if first or day.day == 1 else str(day.day),
+            "date_label": f"{day.month:02d}/{day.day:02d}",
+            "height": -(-value * CHART_BAR_PX // top) if value else 0,
+            "blocks": -(-value * CHART_TEXT_BLOCKS // top) if value else 0}
 
 
 # --- the group's sections: next meeting, half-year ranking, hours not yet registered ----

@@ -7,17 +7,23 @@ password mail with ``after=`` the package mail, in one transaction per member. T
 outbox key ``package:<version>:<member uuid>`` makes a second run skip every member
 already queued, so an interrupted run is simply started again. Then it drains the outbox
 with a progress bar until this release's mails are out (or waiting for a retry).
+
+Progress bars are for a person at a terminal: the caller turns them off when output is not
+one (a log file would get every redraw), and while a bar runs, log lines are written
+through tqdm so they do not cut a bar in half. A run with nothing left to do shows no bar.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..csvfile import csv_text
 from ..private import private_dir
@@ -40,6 +46,7 @@ ZIP_OVERHEAD = 16 * 1024
 @dataclass
 class SendReport:
     version: str
+    members: int = 0
     queued: int = 0
     already: int = 0
     smime: int = 0
@@ -110,7 +117,7 @@ def send_release(cfg, clock: Clock, version: str, addresses: list[str] | None = 
     members = select_members(addresses)
     if not members:
         raise ReleaseError("there are no active members to send to")
-    report = SendReport(version)
+    report = SendReport(version, members=len(members))
     release_key = cfg.secret("ledger", "release_key")     # fail early, before any work
     pkey = pseudonym_key(cfg)
     todo = [m for m in members if Outbox.get_or_none(Outbox.key == _key(version, m)) is None]
@@ -121,49 +128,59 @@ def send_release(cfg, clock: Clock, version: str, addresses: list[str] | None = 
         except SendFailure as exc:
             raise ReleaseError(f"cannot check the mail size limit: {exc}. Nothing was built "
                                "or sent; try again when the SMTP server answers.") from None
-    domain = domain_of(cfg)
-    bar = tqdm(todo, desc=f"packages {version}", unit="member", disable=not progress,
-               leave=True)
-    for member in bar:
-        address = member.primary_address
-        if not address:
-            report.notes.append(f"{member.display_name}: no e-mail address; skipped")
-            continue
-        fingerprint = pseudonym(pkey, member.uuid)
-        smime = bool(member.certificate)
-        password = None if smime else password_from_key(release_key, version, member.uuid)
-        package = build_member_package(
-            release, release.packages_dir / f"{fingerprint[:16]}.zip", fingerprint,
-            password, clock.now(), cfg.general.group_name)
-        delivery = "smime" if smime else ("sheet" if password_sheet else "mail")
-        name = f"{Path(release.installer_name).stem}-{version}.zip"
-        context = {"display_name": member.display_name, "version": version,
-                   "package_name": name, "installer_name": release.installer_name,
-                   "installer_sha256": release.installer_sha256,
-                   "package_sha256": package.sha256, "size_text": human_size(package.size),
-                   "password_delivery": delivery, "member_fingerprint": fingerprint}
-        attachments = [{"kind": "file", "path": str(package.path), "filename": name,
-                        "content_type": "application/zip"}]
-        if smime:
-            attachments.append({"kind": "smime"})
-        with db_proxy.atomic():
-            row = enqueue(_key(version, member), "package", address, context, clock,
-                          member=member, attachments=attachments, domain=domain)
-            if delivery == "mail":
-                enqueue(f"pkgpw:{version}:{member.uuid}", "package_password", address,
-                        {"display_name": member.display_name, "version": version,
-                         "package_name": name}, clock, member=member, after=row,
-                        attachments=[{"kind": "package_password", "version": version,
-                                      "member_uuid": member.uuid}], domain=domain)
-        report.queued += 1
-        report.smime += smime
-    bar.close()
-    if password_sheet is not None:
-        report.sheet = write_password_sheet(cfg, version, members, password_sheet)
-    if wait:
-        _drain_release(cfg, clock, version, progress, sleep)
+    with logging_redirect_tqdm() if progress else nullcontext():
+        if todo:
+            _queue_packages(cfg, clock, release, version, todo, bool(password_sheet),
+                            release_key, pkey, report, progress)
+        if password_sheet is not None:
+            report.sheet = write_password_sheet(cfg, version, members, password_sheet)
+        if wait:
+            _drain_release(cfg, clock, version, progress, sleep)
     _count(report, version)
     return report
+
+
+def _queue_packages(cfg, clock: Clock, release: Release, version: str, todo: list[Member],
+                    sheet: bool, release_key: bytes, pkey: bytes, report: SendReport,
+                    progress: bool) -> None:
+    """Build each member's package and queue its mail(s), one transaction per member."""
+    domain = domain_of(cfg)
+    with tqdm(todo, desc=f"packages {version}", unit="member", disable=not progress,
+              leave=True) as bar:
+        for member in bar:
+            address = member.primary_address
+            if not address:
+                report.notes.append(f"{member.display_name}: no e-mail address; skipped")
+                continue
+            fingerprint = pseudonym(pkey, member.uuid)
+            smime = bool(member.certificate)
+            password = None if smime else password_from_key(release_key, version, member.uuid)
+            package = build_member_package(
+                release, release.packages_dir / f"{fingerprint[:16]}.zip", fingerprint,
+                password, clock.now(), cfg.general.group_name)
+            delivery = "smime" if smime else ("sheet" if sheet else "mail")
+            name = f"{Path(release.installer_name).stem}-{version}.zip"
+            context = {"display_name": member.display_name, "version": version,
+                       "package_name": name, "installer_name": release.installer_name,
+                       "installer_sha256": release.installer_sha256,
+                       "package_sha256": package.sha256,
+                       "size_text": human_size(package.size),
+                       "password_delivery": delivery, "member_fingerprint": fingerprint}
+            attachments = [{"kind": "file", "path": str(package.path), "filename": name,
+                            "content_type": "application/zip"}]
+            if smime:
+                attachments.append({"kind": "smime"})
+            with db_proxy.atomic():
+                row = enqueue(_key(version, member), "package", address, context, clock,
+                              member=member, attachments=attachments, domain=domain)
+                if delivery == "mail":
+                    enqueue(f"pkgpw:{version}:{member.uuid}", "package_password", address,
+                            {"display_name": member.display_name, "version": version,
+                             "package_name": name}, clock, member=member, after=row,
+                            attachments=[{"kind": "package_password", "version": version,
+                                          "member_uuid": member.uuid}], domain=domain)
+            report.queued += 1
+            report.smime += smime
 
 
 def _key(version: str, member: Member) -> str:
@@ -179,6 +196,8 @@ def _drain_release(cfg, clock: Clock, version: str, progress: bool,
                    sleep: Callable[[float], None]) -> None:
     total = _release_rows(version).count()
     done = _release_rows(version).where(Outbox.status != "pending").count()
+    if done == total:
+        return      # every mail of the release is out already: no bar, no pass
     with tqdm(total=total, initial=done, desc=f"mails {version}", unit="mail",
               disable=not progress) as bar:
         while True:

@@ -47,14 +47,16 @@ LABELS = {
                     "bounce": "반송", "application": "단원 지원", "question": "문의",
                     "other": "인사·확인"},
            "category": dict(CATEGORY_KO),
-           "answer": {"attend": "참석", "decline": "불참"}},
+           "answer": {"attend": "참석", "decline": "불참"},
+           "weekday": ("월", "화", "수", "목", "금", "토", "일")},
     "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
                     "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
                     "bounce": "bounce", "application": "application", "question": "question",
                     "other": "thanks/other"},
            "category": {"student": "university student", "citizen": "citizen",
                         "developer": "blockchain developer", "business": "blockchain business"},
-           "answer": {"attend": "attend", "decline": "not attend"}},
+           "answer": {"attend": "attend", "decline": "not attend"},
+           "weekday": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")},
 }
 
 
