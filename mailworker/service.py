@@ -18,14 +18,15 @@ from . import sdnotify
 from .clock import Clock
 from .errors import MailworkerError, SourceAuthError, SourceError
 from .group.steps import run_group_steps
-from .ingest.pipeline import Ingestor, PassResult
 from .ingest.open_inbox import source_from_config
+from .ingest.pipeline import Ingestor, PassResult
 from .ingest.sources import MailboxSource
 from .ledger.appender import append_pending
 from .ledger.audit import audit_due, run_audit
 from .ledger.keys import pseudonym_key
 from .ledger.layout import ensure_embedded_keys
 from .ledger.merkle import LedgerError
+from .models import LedgerEvent
 from .outbound.schedule import build_scheduler
 from .outbound.sender import drain_outbox
 from .staff_actions import perform_pending
@@ -56,6 +57,7 @@ class Service:
         self._backoff = 1.0
         self._audit: threading.Thread | None = None
         self._audit_inline = True       # run_forever sets False: audits on their own thread
+        self._ledger_started = False
 
     # -- one round -------------------------------------------------------------------
     def read_inbox(self) -> PassResult | None:
@@ -75,8 +77,9 @@ class Service:
         except MailworkerError as exc:
             report.errors.append(f"staff actions: {exc}")
         try:
-            result = append_pending(self.cfg, self.clock)
-            report.ledger = result.message
+            if self._ledger_due():
+                result = append_pending(self.cfg, self.clock)
+                report.ledger = result.message
         except MailworkerError as exc:
             report.errors.append(f"ledger: {exc}")
         self.audit_ledger(report)
@@ -95,6 +98,14 @@ class Service:
             report.errors.append(f"schedule: {exc}")
         for err in report.errors:
             log.error("%s", err)
+
+    def _ledger_due(self) -> bool:
+        """The first round (it catches replicas up and repairs the main database's marks
+        after a crash), then only when events wait: an idle service opens no replica."""
+        if not self._ledger_started:
+            self._ledger_started = True
+            return True
+        return LedgerEvent.select().where(LedgerEvent.leaf_index.is_null()).exists()
 
     def audit_ledger(self, report: RoundReport) -> None:
         """The full replica audit every ``[ledger] audit_every``. In the loop it runs on a

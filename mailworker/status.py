@@ -40,9 +40,9 @@ def format_text(info: dict, tz) -> str:
     lines = [f"configuration: {info['config']}", f"inbox: {info['inbox']}"]
     if info["last_fetch"]:
         when = dt.datetime.fromisoformat(info["last_fetch"]).astimezone(tz)
-        lines.append(f"last fetch: {when:%Y-%m-%d %H:%M:%S %Z}")
+        lines.append(f"last mail read: {when:%Y-%m-%d %H:%M:%S %Z}")
     else:
-        lines.append("last fetch: never")
+        lines.append("last mail read: never")
     msgs = info["messages"]
     lines.append(f"messages: {sum(msgs.values())} recorded"
                  + ("" if not msgs else " (" + ", ".join(f"{k} {v}" for k, v in

@@ -46,9 +46,6 @@ class IngestCommits:
         if self.sqlite:
             self.db.execute_sql("PRAGMA synchronous=NORMAL")
             self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
-            self._thread = threading.Thread(target=self._copy_log, name="wal-checkpoint",
-                                            daemon=True)
-            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -56,12 +53,18 @@ class IngestCommits:
             return
         self._stop.set()
         self._poke.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self.db.execute_sql(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         self.db.execute_sql(f"PRAGMA synchronous={SQLITE_PRAGMAS['synchronous']}")
 
     def committed(self) -> None:
-        """A batch was committed: the log may be worth copying."""
+        """A batch was committed: the log may be worth copying. The copying thread starts
+        with the first commit, so a pass with nothing to write starts none."""
+        if self.sqlite and self._thread is None:
+            self._thread = threading.Thread(target=self._copy_log, name="wal-checkpoint",
+                                            daemon=True)
+            self._thread.start()
         self._poke.set()
 
     def durable(self) -> None:

@@ -42,8 +42,11 @@ class MailboxIO:
         return self
 
     def __exit__(self, *exc) -> None:
+        # An executor starts its thread at the first submit: a pass with nothing to read
+        # starts none.
         self._reader.shutdown(wait=True)
-        self._mover.submit(self._close_filer)
+        if self._filer_ready is not None:
+            self._mover.submit(self._close_filer)
         self._mover.shutdown(wait=True)
 
     def list(self) -> int:

@@ -136,7 +136,9 @@ class Ingestor:
                 # everything committed so far leaves the inbox, even on a stop
                 self._file()
                 self._settle_filing()
-        state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
+        if result.seen:
+            # Only a pass that read mail writes: an idle service writes nothing.
+            state_set("last_fetch", self.clock.now().isoformat(), self.clock.now())
         return result
 
     def _analyzed(self, analyzer: Analyzer, stop: threading.Event

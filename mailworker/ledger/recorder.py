@@ -16,7 +16,7 @@ Commit = Callable[[list, int, str], None]
 class BatchRecorder:
     def __init__(self, commit: Commit):
         self.commit = commit
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-record")
+        self.pool: ThreadPoolExecutor | None = None   # made at the first batch to record
         self._unrecorded: tuple[list, int, str] | None = None   # committed, not yet marked
         self._recording: Future | None = None
 
@@ -31,6 +31,8 @@ class BatchRecorder:
             recording, self._recording = self._recording, None
             recording.result()
         if self._unrecorded is not None:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-record")
             self._recording = self.pool.submit(self.commit, *self._unrecorded)
             self._unrecorded = None
         if wait and self._recording is not None:
@@ -40,6 +42,8 @@ class BatchRecorder:
     def close(self) -> None:
         """Let a recording under way finish (its error was reported by ``flush``), then
         close the thread's database connection."""
+        if self.pool is None:
+            return                  # nothing was recorded: no thread, no connection
         try:
             if self._recording is not None:
                 self._recording.exception()
