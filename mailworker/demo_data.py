@@ -59,7 +59,8 @@ DEMO_EXPECTED: dict[str, str] = {
     "resignation": "resignation",
     "out-of-office": "auto_reply",
     "bounce": "bounce",
-    "question-unclear": "triage",
+    "question-hours": "question",
+    "thanks-reply": "other",
     "garbled": "triage",
 }
 
@@ -367,11 +368,24 @@ def _bounce() -> bytes:
     return raw.replace("\n", "\r\n").encode("utf-8")
 
 
-def _question_unclear() -> bytes:
+def _question_hours() -> bytes:
+    """A member asks for her own hours: answered automatically with her statement."""
     m = _member("younghee.choi@example.com")
-    return _mail("question-unclear", m["email"], m["name"], "봉사시간 확인 문의", 20, 9, 5,
+    return _mail("question-hours", m["email"], m["name"], "봉사시간 확인 문의", 20, 9, 5,
                  "안녕하세요. 지난달에 보낸 메일들이 봉사시간으로 인정되었는지 궁금합니다.\n"
                  "어디서 확인할 수 있을까요?\n\n최영희\n").as_bytes()
+
+
+def _thanks_reply() -> bytes:
+    """A bare "got it" on top of a quoted notice full of review and proposal words."""
+    m = _member("jihoon.park@example.org")
+    body = ("잘 받았습니다. 감사합니다!\n\niPhone에서 보냄\n\n"
+            f"2026년 11월 16일 (월) 오후 2:00, 서울 블록체인 거버넌스 사무국 <{GROUP_ADDRESS}>님이 작성:\n"
+            "> 11월 정례회의를 아래와 같이 개최합니다. 하반기 품평과 제안을 정리하고\n"
+            "> 새로운 서비스 아이디어 제안도 받습니다.\n")
+    return _mail("thanks-reply", m["email"], m["name"], "Re: [안내] 11월 정례회의 개최 안내",
+                 20, 10, 30, body,
+                 {"In-Reply-To": "<notice-meeting-2026-11@example.org>"}).as_bytes()
 
 
 def _garbled() -> bytes:
@@ -410,7 +424,8 @@ _BUILDERS = [
     ("resignation", _resignation),
     ("out-of-office", _out_of_office),
     ("bounce", _bounce),
-    ("question-unclear", _question_unclear),
+    ("question-hours", _question_hours),
+    ("thanks-reply", _thanks_reply),
     ("garbled", _garbled),
 ]
 

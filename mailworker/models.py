@@ -17,7 +17,10 @@ CATEGORY_KO = {"student": "대학생", "citizen": "일반시민", "developer": "
                "business": "블록체인 기업인"}
 MEMBER_STATUSES = ("active", "resigned", "suspended", "term_ended")
 
-KINDS = ("review", "proposal", "resignation", "rsvp", "auto_reply", "bounce", "triage")
+# question: a member asks something (never credited); other: thanks, acknowledgement,
+# chatter (never credited, no staff triage; counted in the digest).
+KINDS = ("review", "proposal", "question", "other", "resignation", "rsvp", "auto_reply",
+         "bounce", "triage")
 # Not a classifier's kind: mail from a staff address or with a digest's action token,
 # routed before member classification (mailworker.ingest.staff_mail).
 STAFF_KIND = "staff_action"
@@ -35,6 +38,8 @@ DISPOSITIONS = (
     "rejected",      # staff rejected a triage item
     "non_member",    # sender is not a registered member address
     "recorded",      # resignation / rsvp recorded for staff
+    "answered",      # a question answered automatically (hours, receipts, password, help)
+    "noted",         # thanks / acknowledgement / chatter: kept, counted, no reply
     "ignored",       # auto-reply
     "bounce",        # delivery status notification
     "duplicate",     # same Message-ID already recorded

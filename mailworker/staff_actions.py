@@ -81,7 +81,7 @@ def _accept_as(kind: str):
 def _reject(ctx: ActionContext) -> ActionResult:
     _open_triage(ctx)
     try:
-        msg = triage.reject(ctx.clock, ctx.item, ctx.reason, ctx.actor)
+        msg = triage.reject(ctx.cfg, ctx.clock, ctx.item, ctx.reason, ctx.actor)
     except MailworkerError as exc:
         raise ActionRefused(str(exc)) from None
     return ActionResult(_triage_item(msg), msg.reason)

@@ -105,11 +105,14 @@ def test_close_review_and_proposal_signals_go_to_triage():
     assert "both review and proposal wording" in verdict.reason
 
 
-def test_too_little_or_no_wording_goes_to_triage():
+def test_questions_and_acknowledgements_are_not_reviews():
+    # Before issue 11 both went to triage; by the issue's rules they are a question (about
+    # the member's own hours: answered automatically) and an acknowledgement.
     verdict = kind_of(make("안녕하세요", "봉사시간은 어디서 확인하나요? 알려주시면 감사하겠습니다."))
-    assert verdict.kind == "triage" and verdict.reason == "no review or proposal wording found"
+    assert (verdict.kind, verdict.request) == ("question", "hours")
+    assert "asks a question" in verdict.reason and "self-service: hours" in verdict.reason
     verdict = kind_of(make("안녕하세요", "어제 앱 잘 받았습니다. 내일 다시 연락드리겠습니다."))
-    assert verdict.kind == "triage" and "too little to go on" in verdict.reason
+    assert verdict.kind == "other" and "잘 받았" in verdict.reason
 
 
 def test_quoted_notice_wording_is_ignored():

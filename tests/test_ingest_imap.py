@@ -69,16 +69,26 @@ def test_full_path_files_every_kind_and_leaves_flags_alone(imap_world, dovecot, 
                   headers={"Auto-Submitted": "auto-replied"}),
         make_mail(subject="안녕하세요", body="사진 잘 받았습니다. 감사합니다. 좋은 하루 되세요."),
         korean_legacy_mail(),
+        make_mail(sender="seoyeon.lee@example.org", sender_name="이서연", subject="문의",
+                  body="다음 정례회의 장소가 어디인가요?"),
+        make_mail(sender="daniel.park@example.com", sender_name="Daniel Park",
+                  subject="내 봉사시간", body="\n"),
     ])
     result = run_pass(cfg, clock)
-    assert result.recorded == 6
+    assert result.recorded == 8
     by_sender = {(m.sender, m.kind): m.disposition for m in Message.select()}
     assert by_sender[("junho.choi@example.co.kr", "review")] == "credited"
     legacy = Message.get(Message.sender == "junho.choi@example.co.kr")
     assert legacy.subject == "지갑 앱 오류"
     assert HourCredit.select().count() == 3
+    # Issue 11: the thanks note is `other` (Processed, was Triage), the question waits in
+    # Triage, the subject command is answered (Processed).
+    kinds = {m.sender: (m.kind, m.disposition) for m in Message.select()}
+    assert kinds["seoyeon.lee@example.org"] == ("question", "triage")
+    assert kinds["daniel.park@example.com"] == ("question", "answered")
+    assert ("other", "noted") in kinds.values()
     assert dovecot.count("INBOX") == 0
-    assert dovecot.count("Processed") == 5 and dovecot.count("Triage") == 1
+    assert dovecot.count("Processed") == 7 and dovecot.count("Triage") == 1
     with dovecot.client() as c:
         c.select_folder("Processed", readonly=True)
         flags = c.get_flags(c.search(["ALL"]))

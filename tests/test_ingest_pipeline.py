@@ -158,20 +158,32 @@ def test_auto_reply_and_bounce_get_no_answer(world):
 
 
 def test_unclear_mail_goes_to_triage_and_staff_decide(world):
+    # Issue 11 changed this test's mails: a thanks note and a question used to go to triage
+    # as "unclear"; by the issue's rules they are `other` (noted) and `question` (triage
+    # with the "question received" reply). An unclear mail is now one a person could not
+    # tell either: a complaint and an idea of equal weight.
     w = world()
     w.deliver(make_mail(subject="안녕하세요", body="지난번 모임 사진 잘 받았습니다. 감사합니다. 좋은 하루 되세요."))
+    w.deliver(make_mail(subject="의견", body="지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 "
+                                           "블록체인을 도입하는 새로운 서비스를 제안합니다."))
     w.deliver(make_mail(sender="seoyeon.lee@example.org", sender_name="이서연",
                         subject="문의", body="다음 모임 장소가 어디인지 알려주실 수 있나요? 감사합니다."))
     w.run()
+    assert only(Message.select().where(Message.kind == "other")).disposition == "noted"
     waiting = triage.pending()
-    assert len(waiting) == 2 and w.folder_count("Triage") == 2
-    assert Outbox.select().where(Outbox.template == "triage_notice").count() == 2
+    assert [m.kind for m in waiting] == ["triage", "question"]
+    assert w.folder_count("Triage") == 2
+    assert Outbox.select().where(Outbox.template == "triage_notice").count() == 1
+    assert Outbox.select().where(Outbox.template == "question_received").count() == 1
     accepted = triage.accept(w.cfg, w.clock, waiting[0].id, "review", "staff-kim", KEY)
     assert accepted.disposition == "credited" and "staff-kim" in accepted.reason
     assert only(HourCredit.select()).by == "staff:staff-kim"
     assert LedgerEvent.select().count() == 1
-    rejected = triage.reject(w.clock, waiting[1].id, "a question, not a review", "staff-kim")
+    rejected = triage.reject(w.cfg, w.clock, waiting[1].id, "시청 본관 8층입니다", "staff-kim")
     assert rejected.disposition == "rejected"
+    reply = only(Outbox.select().where(Outbox.template == "triage_reply"))
+    assert reply.to_addr == "seoyeon.lee@example.org"
+    assert reply.context["staff_reason"] == "시청 본관 8층입니다"
     with pytest.raises(Exception, match="not waiting in triage"):
         triage.accept(w.cfg, w.clock, waiting[0].id, "review", "staff-kim", KEY)
     assert HourCredit.select().count() == 1

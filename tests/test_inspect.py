@@ -106,7 +106,7 @@ def test_plain_table_is_aligned_for_korean(tmp_path):
         assert row.startswith(eml.name)
     ks = next(r for r in rows if r.startswith("ks_c_5601-1987.eml"))
     assert "똠양꿍 식당 에스코인 결제 오류" in ks
-    assert display_col(ks, "subject and body mention") == reason_col
+    assert display_col(ks, "feedback on the service") == reason_col
     assert "README" not in text
     err = next(r for r in rows if "nope.eml" in r)
     assert " error " in err and "cannot read" in err

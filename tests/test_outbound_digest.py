@@ -211,3 +211,30 @@ def test_english_digest_for_english_speaking_staff(make_config, tmp_path, capsys
         assert "Volunteer hours 2026 H2 per category" in out
     finally:
         db.close()
+
+
+def test_digest_counts_thanks_and_answered_questions_and_marks_waiting_questions(env):
+    # Issue 11: `other` (thanks, chatter) and self-service answers are counts; questions
+    # for staff stand out in the triage list.
+    cfg, clock = env
+    clock.set(at(25, 9, 0))
+    fill_yesterday(cfg, clock)
+    minji = Message.get(Message.subject == "S-지갑 로그인 오류").member
+    add_message(20, "other", "noted", at(24, 9), minji, subject="Re: [안내] 정례회의",
+                reason="thanks or acknowledgement")
+    add_message(21, "other", "noted", at(24, 9, 30), minji, subject="감사합니다")
+    add_message(22, "question", "answered", at(24, 10), minji, subject="내 봉사시간")
+    add_message(23, "question", "triage", at(24, 14), minji, subject="정례회의 장소 문의",
+                reason="question for staff")
+    add_message(24, "other", "noted", at(23, 9), minji, subject="earlier day")
+    row = queue_digest(cfg, clock, dt.date(2026, 11, 25))
+    ctx = row.context
+    assert (ctx["other_total"], ctx["answered_total"]) == (2, 1)
+    assert ctx["questions_waiting"] == 1 and ctx["triage_total"] == 2
+    assert drain_outbox(cfg, clock).sent == 1
+    sent = sorted(cfg.resolve(cfg.outgoing.directory).glob("*.eml"))
+    from tests.outbound_support import parse
+    text, html = bodies(parse(sent[-1].read_bytes()))
+    assert "인사·확인 메일 2건, 자동 답변한 문의 1건" in text
+    assert "[문의] 김민지 — 정례회의 장소 문의" in text
+    assert "(그중 단원 문의 1건)" in text and "[문의]" in html

@@ -39,6 +39,22 @@ SAMPLES = {
                 "password_delivery": "mail", "member_fingerprint": "12" * 32},
     "package_password": {"display_name": "김민지", "version": "1.2.0",
                          "package_name": "app-1.2.0.zip", "password": "ABCD-EFGH-JKMN-PQRS"},
+    "question_received": {"display_name": "김민지", "subject": "회의 장소",
+                          "received_local": "2026-11-25 10:03", "in_reply_to": None},
+    "hours_statement": {"display_name": "김민지", "subject": "내 봉사시간",
+                        "received_local": "2026-11-25 10:03", "in_reply_to": None,
+                        "rows": [{"date": "2026-11-24", "kind": "review", "subject": "앱 오류",
+                                  "hours": 1, "receipt": "ab" * 6}], "rows_omitted": 0,
+                        "half_year_hours": 1, "total_hours": 4, "total_count": 4,
+                        "half_year_start": "2026-07-01"},
+    "receipts_again": {"display_name": "김민지", "subject": "영수증",
+                       "received_local": "2026-11-25 10:03", "in_reply_to": None,
+                       "receipts_attached": 2, "receipts_pending": 1},
+    "help": {"display_name": "김민지", "subject": "도움말", "received_local": "2026-11-25 10:03",
+             "in_reply_to": None},
+    "triage_reply": {"display_name": "김민지", "subject": "의견", "kind": "triage",
+                     "staff_reason": "앱과 관계없는 내용입니다", "received_local": "2026-11-25 10:03",
+                     "in_reply_to": None},
 }
 
 

@@ -43,7 +43,11 @@ AUTH_PASS = ("mx.seoul.example; dkim=pass header.d=seoul.example; "
 AUTH_FAIL = ("mx.seoul.example; dkim=fail header.d=seoul.example; "
              "spf=fail smtp.mailfrom=seoul.example; dmarc=fail header.from=seoul.example")
 KEY = b"k" * 32
-UNCLEAR = [("안녕하세요", "지난번 모임 사진 잘 받았습니다. 감사합니다. 좋은 하루 되세요."),
+# Two mails that wait for staff. (Issue 11: a thanks note is `other` now and waits for no
+# one; an unclear mail is one with a complaint and an idea of equal weight, and a member's
+# question waits in triage for the staff's answer.)
+UNCLEAR = [("의견", "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 블록체인을 도입하는 "
+                  "새로운 서비스를 제안합니다."),
            ("문의", "다음 모임 장소가 어디인지 알려주실 수 있나요? 감사합니다.")]
 
 

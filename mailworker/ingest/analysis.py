@@ -50,6 +50,7 @@ class Analysis:
     kind: str = "triage"
     kind_reason: str = ""
     rsvp: str | None = None
+    request: str | None = None      # what a question asks for (self-service), see classify
     applies: str = ""               # why it reads as an application ('' if it does not)
     auth_ok: bool = True
     auth_reason: str = ""
@@ -104,6 +105,7 @@ def analyze(raw: bytes, rules: Rules | str) -> Analysis:
         verdict = classify(mail)
         a = summary(mail)
         a.kind, a.kind_reason, a.rsvp = verdict.kind, verdict.reason, verdict.rsvp
+        a.request = verdict.request
         a.auth_ok, a.auth_reason = authentication_verdict(mail, rules.trusted_authserv_id,
                                                           rules.internal_authserv_ids)
         # A digest link's mail is a staff action, whatever it looks like as member mail.

@@ -1,4 +1,5 @@
-"""What kind of mail is this: review, proposal, resignation, rsvp, auto_reply, bounce, triage.
+"""What kind of mail is this: review, proposal, question, other, resignation, rsvp,
+auto_reply, bounce, triage.
 
 Order of the checks (the first that decides wins):
   1. bounce        delivery status notifications (multipart/report; report-type=delivery-status,
@@ -6,23 +7,28 @@ Order of the checks (the first that decides wins):
   2. auto_reply    RFC 3834 Auto-Submitted, X-Autoreply/X-Autorespond, Precedence, read
                    receipts, out-of-office subjects (부재중, 자동 회신, Out of Office, ...)
   3. triage        the message is malformed (a defect other than the harmless ones below)
-  4. resignation   a [해촉] tag, or resignation wording with no competing review/proposal wording
-  5. rsvp          attendance wording (참석/불참/attend) about a meeting (정례회의, meeting)
-  6. triage        the new text is essentially empty
-  7. tag           [품평] [review] [제안] [proposal] ... in the subject
-  8. wording       review and proposal words in the subject and the new text (not the quote)
+  4. resignation   a [해촉] tag, or a sentence asking to leave (그만두려고, 탈퇴하고 싶습니다,
+                   please remove me) with no report about the app beside it
+  5. question      a subject command (내 봉사시간, 영수증, 비밀번호, 도움말 / help)
+  6. rsvp          attendance wording (참석/불참/attend) about a meeting (정례회의, meeting)
+  7. other/triage  the member's words are (nearly) empty: thanks only, or nothing
+  8. tag           [품평] [review] [제안] [proposal] ... in the subject (unless the mail only asks)
+  9. intent        the member's sentences weighed by their form (``intent.py``): a question
+                   is a question even when it names the app; review and proposal need a
+                   described symptom, a wish about the service or an idea; thanks is other.
 
-A wrong credit is worse than a triage: when review and proposal wording are both strong and
-close, or there is too little of either, the answer is triage. Every answer names its signal.
-
-The word lists are plain data: staff-facing maintainers extend them here. Korean words
-match anywhere (they take endings: 오류가, 오류를); English words match whole words.
+The member's words are the new text only: not the quoted notice, not the subject of a
+notice being replied to (``Re: [안내] ...``), not the signature (phone footers, a company
+slogan). A wrong credit is worse than a triage: triage is kept for mail a person could not
+tell either. Every answer names its signals. The topic word lists below only name, in the
+reason, what a review or proposal talks about; they never decide the kind on their own.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from .intent import APP, Intents, read_intents, statements
 from .parse import ParsedMail, casefolded
 
 # --- data ----------------------------------------------------------------------------
@@ -66,13 +72,6 @@ PROPOSAL_WORDS = {
         "adopt", "citizens", "transparency"],
 }
 
-# Resignation wording (해촉: a member asks to leave the group).
-RESIGNATION_WORDS = ["해촉", "사퇴", "단원 활동을 그만", "활동을 그만두", "그만두고 싶", "그만두겠",
-                     "단원 탈퇴", "단원에서 탈퇴", "거버넌스 탈퇴", "거버넌스에서 탈퇴", "위촉 해제",
-                     "활동 종료를 요청", "resign", "resignation", "step down", "leave the group",
-                     "leave the governance group", "withdraw from the group", "quit the group",
-                     "end my membership"]
-
 # Meetings, and how members say they will or will not come.
 MEETING_WORDS = ["정례회의", "정기회의", "회의", "간담회", "총회", "워크숍", "모임", "meeting",
                  "workshop", "assembly"]
@@ -81,7 +80,9 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "참석할 수 없", "참석 못합", "못 갈 것", "못 가요", "못 갑니다", "못 갈", "못갈",
                  "can't attend", "cannot attend", "can not attend", "won't attend",
                  "will not attend", "unable to attend", "not able to attend", "can't make it",
-                 "cannot make it", "won't make it", "won't be able to attend", "not attend"]
+                 "cannot make it", "won't make it", "won't be able to attend", "not attend",
+                 "count me out", "can't come", "cannot come", "won't be coming", "can't join",
+                 "못 가겠", "못 갈 것 같", "못 가게"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
                 "참가합니다", "참가하겠습니다", "참석으로", "참석 의사",
@@ -113,17 +114,17 @@ TAG = re.compile(r"[\[【(（]\s*([^\]】)）]{1,20}?)\s*[\]】)）]")
 
 MIN_NEW_TEXT_CHARS = 5     # fewer non-space characters than this: "essentially empty"
 _ENOUGH_TEXT = re.compile(r"(?:\s*\S){%d}" % MIN_NEW_TEXT_CHARS)
-STRONG = 2                 # a score at least this is a strong signal
-CLEAR_MARGIN = 2.0         # the winner needs this many times the loser's score when both are strong
 SCAN_CHARS = 8000          # wording is looked for in the first this many characters
+CHATTER_MAX_CHARS = 40     # a longer mail with no intent found goes to staff, not to "other"
 RSVP_MAX_CHARS = 200       # a longer meeting answer with review/proposal wording goes to triage
 
 
 @dataclass(frozen=True)
 class Classification:
-    kind: str          # review|proposal|resignation|rsvp|auto_reply|bounce|triage
+    kind: str          # one of models.KINDS
     reason: str        # short, human-readable
     rsvp: str | None = None   # 'attend' | 'decline' for kind rsvp
+    request: str | None = None   # for kind question: one of SELF_SERVICE, or None (staff)
 
 
 # --- matching ---------------------------------------------------------------------------
@@ -219,10 +220,11 @@ def _weighted(weighted: dict[int, list[str]]) -> dict[str, int]:
 
 _LEXICON = Lexicon({
     "review": _weighted(REVIEW_WORDS), "proposal": _weighted(PROPOSAL_WORDS),
-    "resignation": _flat(RESIGNATION_WORDS), "meeting": _flat(MEETING_WORDS),
+    "meeting": _flat(MEETING_WORDS),
     "decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS),
 })
 _AUTO_SUBJECT = Lexicon({"auto": _flat(AUTO_REPLY_SUBJECTS)})
+_DECLINE_OR_ATTEND = Lexicon({"decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS)})
 _BOUNCE_WORDS = Lexicon({"bounce": _flat(BOUNCE_WORDS)})
 _tags = {k.casefold(): v for k, v in SUBJECT_TAGS.items()}
 
@@ -324,30 +326,152 @@ def _rsvp(signals: _Signals, mail: ParsedMail, is_reply: bool) -> Classification
                           rsvp=answer)
 
 
-def _wording(signals: _Signals) -> Classification:
-    review, proposal = signals.score("review"), signals.score("proposal")
-    r_hits, p_hits = signals.words("review"), signals.words("proposal")
-    if review == 0 and proposal == 0:
-        return Classification("triage", "no review or proposal wording found")
-    top, other = max(review, proposal), min(review, proposal)
-    if top < STRONG:
-        kind = "review" if review else "proposal"
-        return Classification("triage", f"too little to go on: only {_list(r_hits or p_hits)} "
-                                        f"({kind} word)")
-    if other >= STRONG and top < CLEAR_MARGIN * other:
-        return Classification("triage", "both review and proposal wording: "
-                              f"{_list(r_hits, 3)} (review) vs {_list(p_hits, 3)} (proposal)")
-    kind = "review" if review > proposal else "proposal"
+# --- self-service: what a question asks for ------------------------------------------------
+
+SELF_SERVICE = ("hours", "receipts", "password", "help")
+
+# Subject commands (Mailman's -request style): the whole subject, any case, no tag needed.
+COMMANDS = {
+    "내 봉사시간": "hours", "내봉사시간": "hours", "봉사시간": "hours", "봉사 시간": "hours",
+    "hours": "hours", "my hours": "hours",
+    "영수증": "receipts", "receipt": "receipts", "receipts": "receipts",
+    "비밀번호": "password", "password": "password",
+    "도움말": "help", "help": "help", "명령어": "help", "commands": "help",
+}
+_COMMAND_TRIM = re.compile(r"^[\s\[\]【】()（）<>\"'.!?~:-]+|[\s\[\]【】()（）<>\"'.!?~:-]+$")
+
+_HOURS = re.compile(r"봉사\s?시간|volunteer hours|\bmy hours\b|\bhours statement\b|"
+                    r"\bhow many (?:volunteer )?hours\b|\bstatement of my\b", re.I)
+# Questions about the hours process, not the member's own count: staff answer those.
+_HOURS_PROCESS = re.compile(r"언제|등록|입금|반영\s?시기|자원봉사센터|기준|어떤\s?품평|\bwhen\b|"
+                            r"\breported\b|\bcentre\b|\bcenter\b", re.I)
+_RECEIPTS = re.compile(r"영수증|receipts?\b", re.I)
+_RESEND = re.compile(r"다시|재발송|재전송|보내\s?주|받고\s?싶|받을\s?수|받아\s?볼|again|resend|"
+                     r"\bsend\b|\bget\b", re.I)
+_PASSWORD = re.compile(r"비밀번호|비번|password", re.I)
+_PACKAGE = re.compile(r"압축|설치\s?파일|설치파일|\bzip\b|installer|package|패키지|비밀번호\s?메일|"
+                      r"비번\s?메일|password mail|the password\b", re.I)
+_NOT_PACKAGE = re.compile(r"로그인|재설정|\breset\b|log ?in|지갑\s?비밀번호|앱\s?비밀번호", re.I)
+
+
+def command_of(subject: str) -> str | None:
+    """The self-service command a subject consists of, if any."""
+    return COMMANDS.get(" ".join(_COMMAND_TRIM.sub("", subject.casefold()).split()))
+
+
+def request_of(text: str) -> str | None:
+    """Which self-service answer a question asks for (None: a person answers)."""
+    if _PASSWORD.search(text) and _PACKAGE.search(text) and (
+            not _NOT_PACKAGE.search(text) or re.search(r"압축|\bzip\b|installer", text, re.I)):
+        return "password"
+    if _RECEIPTS.search(text) and _RESEND.search(text):
+        return "receipts"
+    if _HOURS.search(text) and not _HOURS_PROCESS.search(text):
+        return "hours"
+    return command_of(text) if len(text) <= 20 else None
+
+
+# --- the member's own words --------------------------------------------------------------
+
+# Lines at the very end that are a signature without a "-- " line: company, title, phone.
+_SIGNATURE_LINE = re.compile(r"\(주\)|㈜|\btel\b|전화|\b01\d-|\b0\d{1,2}-\d|팀장|대표|이사\b|매니저|"
+                             r"\binc\b|\bltd\b|co\.,|www\.|https?://\S+$|\S+@\S+\.\S+|\|", re.I)
+
+
+_APP_WORDS = re.compile("|".join(f"(?:{p})" for p in APP), re.I)
+# "참석을 못 해서 …" gives a cause, "불참하면 …"/"불참 시" a case: neither answers an invitation.
+_ATTENDANCE_AS_CAUSE = re.compile(r"참석[^.?!\n]{0,6}?(?:해서|어서|아서|라서|했는데|못해)\s|"
+                                  r"(?:참석|불참)\s?(?:시|하면|하지\s?않으면|할\s?경우)(?:\s|$)")
+
+
+def member_words(mail: ParsedMail) -> str:
+    """The member's own new text, casefolded, with a trailing signature block dropped."""
+    text = casefolded(mail.new_text[:SCAN_CHARS])
+    lines = text.rstrip().split("\n")
+    while len(lines) > 1 and len(lines[-1]) <= 80 and _SIGNATURE_LINE.search(lines[-1]):
+        lines.pop()
+    return "\n".join(lines)
+
+
+# --- the decision --------------------------------------------------------------------------
+
+def _lexicon_words(kind: str, own_subject: str, text: str) -> str:
+    """'body mentions 로그인이 안, 에러 (review words)': the topic words behind a credit kind."""
+    signals = _Signals(own_subject, text)
+    hits = signals.words(kind)
+    if not hits:
+        return ""
     in_subject, in_body = signals.words(kind, "subject"), signals.words(kind, "body")
     where = ("subject and body mention" if in_subject and in_body
              else "subject mentions" if in_subject else "body mentions")
-    # Heaviest first; reverse=True keeps words of equal weight in the order found.
-    strongest = sorted(signals.words(kind), key=_LEXICON.lists[kind].__getitem__, reverse=True)
-    return Classification(kind, f"{where} {_list(strongest)} ({kind} words)")
+    strongest = sorted(hits, key=_LEXICON.lists[kind].__getitem__, reverse=True)
+    return f"; {where} {_list(strongest)} ({kind} words)"
+
+
+def _question(intents: Intents, text: str, why: str) -> Classification:
+    request = request_of(text)
+    asked = intents.named("question")
+    reason = f"{why}" + (f" ({asked})" if asked else "")
+    if request:
+        reason += f"; self-service: {request}"
+    return Classification("question", reason, request=request)
+
+
+def _credit_kind(intents: Intents, own_subject: str, text: str) -> Classification:
+    f, i = intents.feedback_weight, intents.idea
+    if f and i and not (f >= 2 * i or i >= 2 * f):
+        return Classification("triage", "both review and proposal wording: feedback "
+                              f"({intents.named('feedback')}) and an idea "
+                              f"({intents.named('idea')}) carry equal weight")
+    if f >= i:
+        kind, why = "review", f"feedback on the service ({intents.named('feedback')})"
+    else:
+        kind, why = "proposal", f"an idea for the city ({intents.named('idea')})"
+    return Classification(kind, why + _lexicon_words(kind, own_subject, text))
+
+
+def _by_intent(intents: Intents, own_subject: str, text: str) -> Classification:
+    if intents.content == 0:
+        if intents.question:
+            return _question(intents, own_subject + "\n" + text, "asks a question")
+        if intents.thanks:
+            return Classification("other", "thanks or acknowledgement, nothing asked or "
+                                           f"reported ({intents.named('thanks')})")
+        subject = read_intents(own_subject) if own_subject else None
+        if subject is not None and subject.question and not subject.content:
+            return _question(subject, own_subject + "\n" + text, "subject asks a question")
+        if subject is not None and subject.content:
+            # "오타" / "앱이 꺼져요" as the subject over a body that only shows it.
+            verdict = _credit_kind(subject, own_subject, text)
+            return Classification(verdict.kind, "subject: " + verdict.reason)
+        if len(text) <= CHATTER_MAX_CHARS and not _APP_WORDS.search(own_subject + "\n" + text):
+            # Nothing asked, nothing reported, nothing about the service: chatter.
+            return Classification("other", "nothing asked or reported and no word about the "
+                                           "service (chatter)")
+        return Classification("triage", "no feedback, idea, question or thanks found in the "
+                                        "member's words")
+    if intents.question and not intents.service_content:
+        # "제안을 보냈는데 답장이 없어요. 잘 들어간 건가요?": nothing in it reports on the
+        # service or proposes anything, so no credit can rest on it.
+        return _question(intents, own_subject + "\n" + text,
+                         "asks a question; no report naming the service, no idea")
+    if not intents.idea and not intents.names_service and not _APP_WORDS.search(own_subject):
+        # "요즘 너무 추워졌네요": a complaint, but about nothing of the service.
+        if intents.thanks and not intents.question:
+            return Classification("other", "chatter: no part of the service named "
+                                           f"({intents.named('thanks')})")
+        return Classification("triage", "describes a problem but names no part of the "
+                                        f"service ({intents.named('feedback')})")
+    if intents.info_question and intents.info_question >= intents.content:
+        # "어떻게 여나요? … 없다고 나와요": the member wants to be told; the rest is context.
+        return _question(intents, own_subject + "\n" + text,
+                         f"asks to be told ({intents.info_question} question(s) vs "
+                         f"{intents.content} report sentence(s))")
+    return _credit_kind(intents, own_subject, text)
 
 
 def classify(mail: ParsedMail) -> Classification:
-    """Decide the kind of one parsed mail, with a short reason naming the signal."""
+    """Decide the kind of one parsed mail, with a short reason naming the signals."""
     subject = mail.subject.casefold()
     decided = _bounce(mail, subject) or _auto_reply(mail, subject)
     if decided:
@@ -361,36 +485,67 @@ def classify(mail: ParsedMail) -> Classification:
     prefix = REPLY_PREFIX.match(subject)
     is_reply = bool(prefix) or bool(mail.in_reply_to)
     topic = subject[prefix.end():] if prefix else subject
-    text = casefolded(mail.new_text[:SCAN_CHARS])   # body_fingerprint() reuses it
     tags = _subject_tags(topic)
     tag_kinds = {kind for _, kind in tags}
     tag_names = ", ".join(f"[{t}]" for t, _ in tags)
+    # A reply's subject is the earlier mail's (a notice, our own answer): not the member's.
+    own_subject = "" if is_reply else TAG.sub(" ", topic).strip()
+    text = member_words(mail)
 
     if "resignation" in tag_kinds:
         return Classification("resignation", f"subject tag {tag_names}")
 
-    signals = _Signals(topic, text)
+    intents = read_intents(text)
+    subject_intents = read_intents(own_subject) if own_subject else None
+    command = None if is_reply or tags else command_of(topic)
+
     if not tag_kinds:
-        resign = signals.words("resignation")
-        if resign:
-            competing = _wording(signals)
-            if competing.kind in ("review", "proposal"):
-                return Classification("triage", f"resignation wording ({_list(resign, 2)}) "
-                                                f"mixed with {competing.kind} wording")
-            return Classification("resignation", f"asks to leave: {_list(resign, 2)}")
-        rsvp = _rsvp(signals, mail, is_reply)
+        leave = intents.leave or (subject_intents is not None and subject_intents.leave)
+        if leave:
+            said = intents.named("leave") or subject_intents.named("leave")
+            if intents.app_feedback or intents.idea:
+                # "로그인 오류가 계속되고 불편합니다. 해촉 절차도 알려주세요": a person decides.
+                review = intents.app_feedback >= intents.idea
+                cues = intents.named("feedback" if review else "idea")
+                return Classification("triage", f"resignation wording ({said}) mixed with "
+                                                f"{'review' if review else 'proposal'} "
+                                                f"wording ({cues})")
+            return Classification("resignation", f"asks to leave: {said}")
+        if command and not intents.content:
+            return Classification("question", f"subject command {topic.strip()!r}",
+                                  request=command)
+        rsvp = None
+        if _DECLINE_OR_ATTEND.first(topic) or _DECLINE_OR_ATTEND.first(text):
+            # "참석을 못 해서 내용이 궁금합니다" gives a cause, not an answer to the invitation.
+            signals = _Signals(_ATTENDANCE_AS_CAUSE.sub(" ", topic),
+                               _ATTENDANCE_AS_CAUSE.sub(" ", statements(text)))
+            rsvp = _rsvp(signals, mail, is_reply)
         if rsvp:
-            competing = _wording(signals)
-            if competing.kind in ("review", "proposal") and len(text) > RSVP_MAX_CHARS:
+            if intents.content >= 2 and len(text) > RSVP_MAX_CHARS:
+                competing = _credit_kind(intents, own_subject, text)
                 return Classification("triage", f"meeting answer mixed with {competing.kind}: "
                                                 f"{rsvp.reason}; {competing.reason}")
             return rsvp
 
     if not _ENOUGH_TEXT.match(text):
+        body_command = None if tags else command_of(text)
+        if body_command:
+            return Classification("question", f"command {text.strip()!r} in the body",
+                                  request=body_command)
+        short = read_intents(text + "\n" + casefolded(mail.signature[:200]))
+        if short.thanks and not short.question:
+            return Classification("other", f"thanks or acknowledgement only "
+                                           f"({short.named('thanks')})")
+        if short.question and not tag_kinds:
+            return _question(short, own_subject + "\n" + text, "asks a question")
         return Classification("triage", "body is empty" + (" (only quoted text)"
                                                           if mail.quoted_text else ""))
     if len(tag_kinds) > 1:
         return Classification("triage", f"subject has conflicting tags {tag_names}")
     if tags:
-        return Classification(tags[0][1], f"subject tag [{tags[0][0]}]")
-    return _wording(signals)
+        kind = tags[0][1]
+        if not intents.content and intents.question:
+            return _question(intents, own_subject + "\n" + text,
+                             f"subject tag [{tags[0][0]}] but the mail only asks")
+        return Classification(kind, f"subject tag [{tags[0][0]}]")
+    return _by_intent(intents, own_subject, text)

@@ -24,9 +24,10 @@ def register(sub) -> None:
     a.add_argument("--as", dest="as_kind", required=True, choices=["review", "proposal"])
     a.add_argument("--by", default=None, help="staff name recorded with the decision "
                    "(default: your login name)")
-    r = command(tsub, "reject", cmd_triage_reject, "reject a triage message, keeping a reason")
+    r = command(tsub, "reject", cmd_triage_reject, "reject a triage message; the reason is "
+                "kept and mailed to the member (for a question: your answer)")
     r.add_argument("id", type=int)
-    r.add_argument("--reason", required=True)
+    r.add_argument("--reason", required=True, help="mailed to the member as written")
     r.add_argument("--by", default=None)
 
 
@@ -88,13 +89,16 @@ def cmd_triage_accept(args, ctx) -> int:
 
 def cmd_triage_reject(args, ctx) -> int:
     from .. import audit
-    from ..models import db_proxy
+    from ..models import Outbox, db_proxy
     from .triage import reject
     ctx.db()
     with db_proxy.atomic():
-        msg = reject(ctx.clock, args.id, args.reason, _staff(args))
+        msg = reject(ctx.cfg, ctx.clock, args.id, args.reason, _staff(args))
         audit.record(ctx.clock, actor=audit.cli_actor(args.by), how="cli",
                      action="triage.reject", item=_item(msg), reason=args.reason.strip(),
                      detail=msg.reason)
-    ctx.print(f"#{msg.id} rejected: {msg.reason}")
+    mailed = msg.member is not None and Outbox.get_or_none(
+        Outbox.key == f"decided:{msg.sha256}") is not None
+    ctx.print(f"#{msg.id} rejected: {msg.reason}"
+              + ("; the reason is queued to the member." if mailed else "."))
     return 0

@@ -64,11 +64,13 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
            duplicate_of: Message | None, min_body_chars: int, daily_cap: int,
            reply_to_non_members: bool, from_problem: str | None = None,
            no_words: str | None = None, earlier_member: Member | None = None,
-           term_over: bool = False) -> Decision:
+           term_over: bool = False, request: str | None = None) -> Decision:
     """The disposition of one message, from facts the caller looked up (no I/O here).
 
     ``earlier_text``: the credited text this one repeats, if any (``earlier_member`` is
-    whose it was, for the staff's reason)."""
+    whose it was, for the staff's reason). A question with a ``request`` (hours, receipts,
+    password, help) comes back with the reply "self_service": ``selfservice.plan`` decides
+    the answer from the database."""
     if duplicate_of is not None:
         earlier = f"message #{duplicate_of.id}" if duplicate_of.id else "a message in this batch"
         return Decision("duplicate", f"same Message-ID as {earlier} "
@@ -85,6 +87,14 @@ def decide(*, kind: str, kind_reason: str, member: Member | None, sender: str,
         reply = "non_member_reply" if reply_to_non_members and may_reply_to(sender) else None
         return Decision("non_member", f"{sender or 'no sender address'} is not a registered "
                         f"member address ({kind}: {kind_reason})", reply=reply)
+    if kind == "other":
+        return Decision("noted", f"thanks/acknowledgement kept, no reply ({kind_reason})")
+    if kind == "question":
+        if request:
+            return Decision("answered", f"self-service {request} ({kind_reason})",
+                            reply="self_service")
+        return Decision("triage", f"question for staff: {kind_reason}",
+                        reply="question_received")
     if kind == "resignation":
         return Decision("recorded", f"resignation request recorded for staff ({kind_reason})",
                         reply="resignation_ack")

@@ -29,7 +29,7 @@ from ..clock import Clock, naive_utc
 from ..db import state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
-from . import record, staff_mail
+from . import record, selfservice, staff_mail
 from .analysis import Analysis, Analyzer, Job, Rules, summary
 from .application import ApplicationDesk, term_over_at
 from .commits import IngestCommits
@@ -340,10 +340,17 @@ class Ingestor:
             daily_cap=cfg.ingest.daily_credit_cap,
             reply_to_non_members=cfg.ingest.reply_to_non_members,
             from_problem=a.from_problem, no_words=a.text.no_words if a.text else None,
-            term_over=self.term_over_at is not None and naive_utc(now) >= self.term_over_at)
+            term_over=self.term_over_at is not None and naive_utc(now) >= self.term_over_at,
+            request=a.request)
         kind = a.kind
         if decision.disposition == "non_member":
             kind, decision = self.desk.non_member(kind, decision, a.from_addr, a.applies, now)
+        answer = None
+        if decision.reply == "self_service":
+            answer = selfservice.plan(member, a.request, auth_ok=a.auth_ok,
+                                      auth_reason=a.auth_reason, now=now, tz=self.tz,
+                                      kind_reason=a.kind_reason)
+            decision = answer.decision
         reason = decision.reason
         defects = [d for d in a.defects if d != a.from_problem]   # already in the reason
         if defects and decision.disposition in ("triage", "quarantined"):
@@ -364,8 +371,13 @@ class Ingestor:
                 extra = {"kind": a.kind, "reason_text": decision.reason}
             elif decision.reply == "rsvp_ack":
                 extra = {"answer": a.rsvp}
-            record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
-                               extra)
+            if answer is not None:
+                record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
+                                   answer.extra, key=answer.key, to=answer.to,
+                                   attachments=answer.attachments)
+            else:
+                record.queue_reply(cfg, sink, decision.reply, message, member, now,
+                                   self.clock, extra)
         return message
 
 

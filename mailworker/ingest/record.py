@@ -19,7 +19,9 @@ from ..pseudonym import pseudonym
 
 REPLY_KEY_PREFIX = {"ack": "ack", "no_credit": "nocredit", "triage_notice": "triage",
                     "resignation_ack": "resign", "rsvp_ack": "rsvp", "too_large": "toolarge",
-                    "non_member_reply": "nonmember", "recruitment_closed": "recruitclosed"}
+                    "non_member_reply": "nonmember", "recruitment_closed": "recruitclosed",
+                    "question_received": "question", "hours_statement": "hours",
+                    "receipts_again": "receipts", "help": "help", "triage_reply": "decided"}
 ONCE_A_DAY = ("non_member_reply", "recruitment_closed")   # per address and local day
 
 
@@ -55,18 +57,22 @@ def _local_minute(now: dt.datetime, tz) -> str:
 
 
 def queue_reply(cfg, sink, template: str, message: Message, member: Member | None,
-                now: dt.datetime, clock, extra: dict | None = None) -> None:
+                now: dt.datetime, clock, extra: dict | None = None, *, key: str | None = None,
+                to: str | None = None, attachments: list | None = None) -> None:
+    """Queue the reply ``template`` to ``message``'s sender (or ``to``). ``key`` replaces
+    the usual one-per-message outbox key (e.g. a once-a-day key)."""
     tz = cfg.tz
     ctx = reply_context(message, member, now, tz)
     ctx.update(extra or {})
-    to = message.sender
-    if template in ONCE_A_DAY:
+    to = to or message.sender
+    if key is None and template in ONCE_A_DAY:   # at most one a day per address
         key = (f"{REPLY_KEY_PREFIX[template]}:{to}:"
                f"{to_utc(now).astimezone(tz).date().isoformat()}")
-    else:
+    elif key is None:
         key = f"{REPLY_KEY_PREFIX[template]}:{message.sha256}"
-    attachments = ([{"kind": "ledger_receipt", "msg_sha256": message.sha256}]
-                   if template == "ack" else [])
+    if attachments is None:
+        attachments = ([{"kind": "ledger_receipt", "msg_sha256": message.sha256}]
+                       if template == "ack" else [])
     sink.outbox(outbox.new_row(key, template, to, ctx, clock, member=member,
                                attachments=attachments, domain=outbox.domain_of(cfg)))
 

@@ -5,6 +5,7 @@ from ..clock import Clock, naive_utc
 from ..errors import MailworkerError, NotFound
 from ..models import CREDITABLE_KINDS, HourCredit, Message, db_proxy
 from . import record
+from .credit import may_reply_to
 from .sink import DirectSink
 
 
@@ -44,13 +45,20 @@ def accept(cfg, clock: Clock, message_id: int, as_kind: str, staff: str,
     return msg
 
 
-def reject(clock: Clock, message_id: int, reason: str, staff: str) -> Message:
+def reject(cfg, clock: Clock, message_id: int, reason: str, staff: str) -> Message:
+    """Close a triage item; the member gets the staff's reason by mail (for a question,
+    the reason is the answer), as the triage notice promised."""
     if not reason.strip():
-        raise MailworkerError("--reason is required: it is kept with the message")
+        raise MailworkerError("--reason is required: it is kept with the message and "
+                              "mailed to the member")
+    now = clock.now()
     with db_proxy.atomic():
         msg = _get_triage(message_id)
         msg.disposition = "rejected"
         msg.reason = f"rejected by staff ({staff}): {reason.strip()}"
-        msg.decided_by, msg.decided_at = staff, naive_utc(clock.now())
+        msg.decided_by, msg.decided_at = staff, naive_utc(now)
         msg.save()
+        if msg.member is not None and may_reply_to(msg.sender):
+            record.queue_reply(cfg, DirectSink(), "triage_reply", msg, msg.member, now, clock,
+                               {"kind": msg.kind, "staff_reason": reason.strip()})
     return msg

@@ -5,7 +5,8 @@ subjects and names; attachments named in the row are resolved here, when sending
 ``ledger_receipt`` (the ledger's receipt as JSON, waiting a while for the quorum),
 ``file`` (e.g. a member's installer package),
 ``package_password`` (derived now, so the password is never stored), ``smime`` (the whole
-content encrypted to the member's registered certificate). The Message-ID is the row's,
+content encrypted to the member's registered certificate), ``hours_statement`` and
+``member_receipts`` (a member's own record, see ``statement.py``). The Message-ID is the row's,
 fixed at enqueue time, so a resend after a crash is the same message.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..ledger.receipt import ReceiptSource, build_receipt
 from ..models import Outbox
 from ..outbox import parse_recipients
 from ..safetext import message_id_or_none, one_line
+from .statement import hours_statement, member_receipts
 from .templates import Renderer
 
 # Header folding is most of what the standard library spends writing a mail (about
@@ -96,7 +98,8 @@ REFERENCE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 REPLY_TEMPLATES = {"ack", "no_credit", "triage_notice", "non_member_reply",
                    "resignation_ack", "rsvp_ack", "too_large", "staff_action_done",
                    "staff_action_refused", "application_received", "application_incomplete",
-                   "recruitment_closed"}
+                   "recruitment_closed", "question_received", "hours_statement",
+                   "receipts_again", "help", "triage_reply"}
 
 
 _MAX_LINE = 78
@@ -208,6 +211,9 @@ class Deferred:
     why: str
 
 
+RECEIPT_WAIT_NOTE = "waiting for the ledger receipt"   # the sender looks for it
+
+
 @dataclass
 class _Parts:
     context: dict
@@ -265,6 +271,12 @@ def _resolve_one(cfg, row: Outbox, now: dt.datetime, spec: dict, parts: _Parts,
                                                     spec["member_uuid"])
     elif kind == "smime":
         parts.smime = True
+    elif kind == "hours_statement":
+        parts.context.update(hours_statement(cfg, spec["member_id"], now))
+    elif kind == "member_receipts":
+        files, values = member_receipts(cfg, spec["member_id"], receipts)
+        parts.attachments.extend(files)
+        parts.context.update(values)
     else:
         raise ComposeError(f"outbox row #{row.id}: unknown attachment kind {kind!r}")
     return None
@@ -289,7 +301,7 @@ def _resolve_receipt(cfg, row, now, spec, parts: _Parts,
     if waited < cfg.outgoing.receipt_wait_seconds:
         recheck = max(5, cfg.schedule.ledger_seconds)
         return Deferred(to_utc(now) + dt.timedelta(seconds=recheck),
-                        "waiting for the ledger receipt (quorum not reached yet)" + problem)
+                        RECEIPT_WAIT_NOTE + " (quorum not reached yet)" + problem)
     parts.context["receipt_attached"] = False
     parts.notes.append(f"sent without the ledger receipt after {int(waited)} s{problem}")
     return None

@@ -146,10 +146,15 @@ def gather(cfg, clock: Clock, day: dt.date) -> dict:
     triage_q = (Message.select(Message, Member).join(Member, pw.JOIN.LEFT_OUTER)
                 .where(Message.disposition == "triage").order_by(Message.received_at))
     links = ActionLinks(cfg, now)
-    triage = [{"id": m.id, "display_name": who(m), "subject": m.subject,
+    triage = [{"id": m.id, "display_name": who(m), "subject": m.subject, "kind": m.kind,
                "received_local": local(m.received_at), "reason": m.reason,
                "actions": links.for_item("triage", m.id)}
               for m in triage_q.limit(LIST_LIMITS["triage"])]
+    questions_waiting = triage_q.where(Message.kind == "question").count()
+    # Members' thanks and chatter, and questions answered automatically: counts only.
+    day_counts = dict(Message.select(Message.disposition, pw.fn.COUNT(Message.id))
+                      .where(in_day & Message.disposition.in_(("noted", "answered")))
+                      .group_by(Message.disposition).tuples())
     resign_q = open_resignation_requests()
     resignations = [{"id": m.id, "display_name": m.member.display_name,
                      "address": m.sender, "subject": m.subject,
@@ -182,6 +187,8 @@ def gather(cfg, clock: Clock, day: dt.date) -> dict:
         "generated_local": local(now),
         "items": items, "items_total": len(all_items), "counts": counts,
         "triage": triage, "triage_total": triage_q.count(),
+        "questions_waiting": questions_waiting,
+        "other_total": day_counts.get("noted", 0), "answered_total": day_counts.get("answered", 0),
         "resignations": resignations, "resignations_total": resign_q.count(),
         "audit": audit_list, "audit_total": len(audit_rows),
         "links_valid_local": local(links.expires),

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from ..clock import Clock, naive_utc, to_utc
 from ..errors import NotFound, MailworkerError
 from ..ledger.receipt import ReceiptSource
-from ..models import Outbox, db_proxy
+from ..models import LedgerEvent, Outbox, db_proxy
 from ..safetext import without_addresses
-from .compose import ComposeError, Deferred, prepare
+from .compose import RECEIPT_WAIT_NOTE, ComposeError, Deferred, prepare
 from .packages import human_size
 from .templates import TemplateError, renderer_for
 from .transport import SendFailure, Transport, make_transport
@@ -79,6 +79,8 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
     due_ids = [r.id for r in Outbox.select(Outbox.id)
                .where((Outbox.status == "pending") & (Outbox.not_before <= stored_now))
                .order_by(Outbox.id)]
+    early = receipt_ready_early(stored_now)
+    due_ids = sorted(set(due_ids) | early)
     opened = False
     # The ledger is opened at the first receipt of the pass and serves all of them.
     receipts = ReceiptSource(cfg)
@@ -87,7 +89,8 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
             if result.sent >= budget:
                 break
             row = Outbox.get_or_none(Outbox.id == row_id)
-            if row is None or row.status != "pending" or row.not_before > stored_now:
+            if (row is None or row.status != "pending"
+                    or (row.not_before > stored_now and row_id not in early)):
                 continue
             if not _predecessor_ready(row, stored_now):
                 continue
@@ -165,6 +168,27 @@ def drain_outbox(cfg, clock: Clock, limit: int | None = None, *,
         result.rate_limited = False
     result.message = _summary(result, cfg)
     return result
+
+
+def receipt_ready_early(stored_now: dt.datetime) -> set[int]:
+    """Rows put off to wait for a ledger receipt whose leaves have been appended since.
+
+    The recheck time of a deferred row is a guess; once the ledger append has run (a staff
+    `triage accept` followed by `ledger append`, or the service's ledger step) the row is
+    due at once instead of waiting out its retry time with a stale note."""
+    ready: set[int] = set()
+    waiting = (Outbox.select(Outbox.id, Outbox.attachments)
+               .where((Outbox.status == "pending") & (Outbox.not_before > stored_now)
+                      & Outbox.last_error.startswith(RECEIPT_WAIT_NOTE)))
+    for row in waiting:
+        keys = [f"contribution:{a['msg_sha256']}" for a in row.attachments
+                if a.get("kind") == "ledger_receipt" and a.get("msg_sha256")]
+        appended = (LedgerEvent.select().where(LedgerEvent.dedup_key.in_(keys)
+                                               & LedgerEvent.leaf_index.is_null(False)).count()
+                    if keys else 0)
+        if keys and appended == len(keys):
+            ready.add(row.id)
+    return ready
 
 
 def _predecessor_ready(row: Outbox, stored_now: dt.datetime) -> bool:

@@ -26,7 +26,10 @@ TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resi
                   # the group's life cycle (mailworker.group)
                   "application_received", "application_incomplete", "recruitment_closed",
                   "appointment", "resignation_confirmed", "vacancy_offer", "term_end_notice",
-                  "final_statement", "recruitment_call")
+                  "final_statement", "recruitment_call",
+                  # members answered by mail (issue 11)
+                  "question_received", "hours_statement", "receipts_again", "help",
+                  "triage_reply")
 # The ones staff send with `mailworker notice send`; the rest are sent by the stages.
 NOTICE_TEMPLATES = ("trial_notice", "meeting_notice", "recruitment_call")
 # The --var values each notice uses: (required, optional). A test checks them against the
@@ -41,13 +44,15 @@ LANGUAGES = ("ko", "en")
 LABELS = {
     "ko": {"kind": {"review": "품평", "proposal": "제안", "resignation": "해촉 요청",
                     "rsvp": "참석 회신", "triage": "분류 대기", "auto_reply": "자동 회신",
-                    "bounce": "반송", "application": "단원 지원"},
+                    "bounce": "반송", "application": "단원 지원", "question": "문의",
+                    "other": "인사·확인"},
            "category": dict(CATEGORY_KO),
            "answer": {"attend": "참석", "decline": "불참"},
            "weekday": ("월", "화", "수", "목", "금", "토", "일")},
     "en": {"kind": {"review": "review", "proposal": "proposal", "resignation": "resignation",
                     "rsvp": "meeting reply", "triage": "unclassified", "auto_reply": "auto-reply",
-                    "bounce": "bounce", "application": "application"},
+                    "bounce": "bounce", "application": "application", "question": "question",
+                    "other": "thanks/other"},
            "category": {"student": "university student", "citizen": "citizen",
                         "developer": "blockchain developer", "business": "blockchain business"},
            "answer": {"attend": "attend", "decline": "not attend"},

@@ -1,0 +1,480 @@
+"""What the member means, sentence by sentence: intent, not topic words.
+
+A member's mail names the app, hours and passwords whatever it is about; what tells a
+review from a question is the *form* of each sentence: a described symptom ("…누르면 꺼져요",
+"it freezes after…"), a wish about the service ("…면 좋겠습니다"), an idea for the city
+("…하면 어떨까요", "…을 블록체인으로 기록하면 …할 수 있을 것 같습니다"), a question ("…나요?",
+"알려 주세요", "how do I…?"), thanks ("잘 받았습니다", "got it"), a request to leave
+("그만두려고 합니다", "please remove me").
+
+``read_intents`` splits the member's own words into sentences and gives each one its
+intent; ``classify`` weighs them. Every pattern here is a sentence form or a cue a person
+would point at when asked "why do you think so?": the names of the cues found go into the
+classification's reason.
+
+Patterns match casefolded text. Korean cues match inside words (they take endings);
+English cues match at word starts.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# --- sentence forms ---------------------------------------------------------------------
+
+# A question: a question mark, or a Korean interrogative ending, or a request to be told.
+QUESTION = [
+    r"[?？]",
+    r"(?:나요|까요|인가요|건가요|는가요|던가요|ㄴ가요|는지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
+    r"\s*[.~!ㅠㅜ^]*$",
+    r"궁금(?:합니다|해요|하네요|해서|했|한데|하여)", r"궁금\s*$",
+    r"문의(?:드립니다|드려요|합니다|드리|\s*드립니다|\s*드려요|드릴|사항)",
+    r"알려\s?(?:주세요|주시|주실|줘|달라)", r"알고\s?싶",
+    r"확인\s?(?:부탁|좀|해\s?주|해주|요청|가능할까)",
+    r"(?:조회|알려|보내|발급|재발송|전송|안내)\s?(?:좀\s?)?부탁",
+    r"(?:다시|재)\s?(?:보내|발송|전송|받)", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
+    r"받고\s?싶", r"(?:확인|조회)\s?(?:하고|해\s?보고)\s?싶", r"(?:는지|었는지|였는지)\s?(?:확인\s?(?:부탁|좀|해\s?주|하고\s?싶|가능)|알려|궁금)",
+    r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
+    r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
+    # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
+]
+# Questions that ask to be told something (how, where, when): the member wants an answer,
+# even when a sentence nearby describes what happened.
+INFO_QUESTION = [
+    r"어떻게", r"어디", r"언제", r"몇\s?시", r"방법", r"알려", r"궁금", r"문의", r"뭔가요", r"무엇",
+    r"다시\s?(?:보내|받)", r"재발송", r"보내\s?주",
+    r"\bhow\b", r"\bwhere\b", r"\bwhen\b", r"\bwhat\b", r"\bwhich\b", r"\bdo i\b",
+    r"\bcan i\b", r"\bshould i\b", r"\bis there\b", r"\bplease (?:re)?send\b", r"\bresend\b",
+    r"\bcould you\b", r"\bcan you\b",
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
+]
+# A described symptom or difficulty when using the service.
+SYMPTOM = [
+    r"안\s?(?:돼|되|됨|됩|먹|나와|나오|나옵|보여|보이|보입|열려|열리|떠요|뜹|넘어|눌러|눌리|읽|맞|"
+    r"돌아|들어가|바뀌|움직|찍|잡|켜|와요|옵니다|오네|와서|왔|와)",
+    r"(?:안|못)\s?하고\s?있", r"못\s?(?:하고|해요|합니다|하겠|들어가|넘어)", r"못\s?(?:쓰|써)(?!\s?보|봤)",
+    r"오류", r"에러", r"버그", r"오타", r"\berror", r"\bbug", r"\bcrash", r"\btypo",
+    r"(?<![\d,.])[45]\d\d(?![\d,])", r"반환", r"(?:나오|보이|보였|떴|뜨|됐|되)다가\s",
+    r"새로\s?고침|재시작하면|다시\s?켜면|때만\s?(?:그래|그럽|그렇)",
+    r"그대로\s?(?:예요|이에요|나옵|나와|입니다|있|남아)",
+    # shown as the wrong thing, or not as expected: "1900-01-00으로 나옵니다", "…이 아니라 …이 열려요"
+    r"(?:으로|로)\s?(?:나옵|나와|나오|표시돼|표시됩|보입|보여|떠요|뜹|바뀌어|바뀝|열려|열립)",
+    r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
+    r"아직(?:도)?\s.{0,20}?(?:보입|보여|나와|나옵|떠|그대로|남아)",
+    r"(?:야|어야)\s?(?:하는데|되는데)", r"종료돼|종료됩|종료되",
+    # a reproduction: an action in the app and what it did
+    r"(?:누르면|눌러도|누르니|눌렀더니|눌렀는데|클릭하면|켜면|돌리면|열면|들어가면|터치하면|탭하면|선택하면|"
+    r"입력하면|다운로드하면|스캔하면|찍으면|보내려고\s?하면|하려고\s?하면|하려고\s?하니)",
+    # an attempt that did not go as planned: "결제를 시도했는데 … 취소됐습니다"
+    r"(?:시도|눌렀|했|해\s?봤|해봤)는데\s.{0,60}?(?:취소|실패|안\s|못\s|만\s?계속|계속\s)",
+    r"너무\s?(?!감사|고맙|좋|유익|친절|편하|편리|반갑|기쁘|재밌|재미있|즐겁|잘|멋|훌륭|수고)[가-힣]{1,4}",
+    r"문제가\s?(?:될|있|생|발생|됩)|이건\s?문제",
+    r"(?:까지는|전에는|예전에는|이전에는|어제는)\s.{0,30}?(?:보였|됐|되었|나왔|잘\s)",
+    # Korean report grammar: "…지 못해요", "…ㄹ 수가 없어요", "자꾸 …", "계속 …요", "없어졌어요"
+    r"지\s?못(?:해|합|하고|했|하네)", r"수가?\s?없(?:어|습|네|고|더라)", r"자꾸", r"계속\s?[가-힣]{1,6}(?:요|니다|네요)",
+    r"없어져|없어졌|없어지|초기화돼|초기화되|날아가|날아갔|늦게\s?(?:떠|나와|와|옵|뜹|반영)|다르게\s?(?:나와|나옵|표시)",
+    r"\bkeeps? \w+ing\b|\bkept \w+ing\b",
+    r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
+    r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
+    r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
+    r"\boverflows?\b|\boverlaps?\b|\bhas no effect\b|\bno effect\b",
+    r"처음부터\s?다시|\bstart over\b|\bfrom scratch\b",
+    r"\b0[- ]?bytes?\b|\bzero bytes\b",
+    r"실패|안\s?되는\s?경우|\bdiffers?\b|\bdifferent from\b|\bshows? (?:up )?as\b|\beven in\b|\bout of order\b",
+    r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
+    r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
+    r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
+    r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: ",
+    r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
+    r"\b(?:as|says?|shows?|reads?|announced as)\s[\"“']", r"\brandom (?:order|\w+)\b",
+    r"\b(?:smaller|lower|less|shorter|slower|bigger|larger|longer|worse) than\b", r"\bempty\b",
+    r"\bused to\b|\bworked (?:before|fine|yesterday)\b", r"\b(?:don'?t|doesn'?t|didn'?t) match\b",
+    r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
+    r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
+    r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
+    r"오래\s?걸|걸립니다|걸려요|걸리네|초\s?넘게|초\s?정도|초씩|한참",
+    r"깨져|깨집|깨지|잘려|잘립|잘리|사라져|사라집|풀려|풀립|비어\s?(?:버|있)|흐리게|하얗게|검은\s?화면",
+    r"중복|두\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
+    r"안보여|안돼|안되|안됨|안나|안와|안떠|업ㅅ", r"만료된|잘못\s?(?:나|뜨|표시)|틀려|틀립|이상해|이상하게|이상합",
+    r"라고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"다고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"뜨고|뜨면서|뜹니다|떠요|떠서",
+    r"\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)",
+    r"불편|번거롭|번거로|헷갈|어렵(?:습니다|네요|고|더라)|어려워|힘들(?:어|더|고|었|네)|답답|부셔|과한|과합|"
+    r"너무\s?(?:작|길|많|느|오래|커|작아|어두|밝)",
+    r"\bfreez", r"\bhang", r"\bstuck\b", r"\bfail", r"\bbroken\b", r"\bdoesn'?t\b", r"\bdoes not\b",
+    r"\bdon'?t work", r"\bwon'?t\b", r"\bcan'?t\b", r"\bcannot\b", r"\bnot working\b",
+    r"\bblank\b", r"\bgarbl", r"\bmojibake\b", r"\bslow", r"\blag", r"\btakes? (?:\d|almost|about)",
+    r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
+    r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
+    r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
+    r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
+    r"\bonly after\b", r"\bis gone\b", r"\bstill shows\b", r"\bstays\b", r"\bcut off\b",
+    r"\bevery (?:single )?(?:time|launch|start|login|transfer)\b", r"\bon every\b",
+    r"\beven (?:after|when|though)\b", r"\bthere'?s no\b", r"\bthere is no\b",
+    r"\bworks?,? but\b", r"\bpops? up\b",
+    r"만\s?(?:나옵|나와|나오고|보여|보입|떠요|뜹|돌|계속)", r"당황|놀랐|헤맸|헤매|황당|깜짝",
+    r"\btoo (?:short|long|small|big|slow|fast|many|few|hard|dark|bright|low|high|late|early|"
+    r"complicated|much)\b", r"\bi lost\b", r"\bmisread\b",
+]
+# Absence and negation say "a symptom" only about a part of the service ("다크모드가 없어서"),
+# not about anything else ("답장이 없어요", "시간이 없어서").
+WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)", r"\bstill\b",
+                r"모르겠|어디\s?있는지|찾을\s?수|\bnever\b|\bcan'?t find\b",
+                r"\b(?:don'?t|didn'?t|isn'?t|aren'?t|wasn'?t)\b",
+                r"\bthere is no\b", r"\bno way to\b", r"\bdoes(?:n't| not) have\b"]
+# A wish or request about how the service should be (a review when about the app,
+# an idea when about a new service for the city).
+WISH = [
+    r"면\s?좋겠|면\s?좋을|으면\s?합니다|으면\s?해요|했으면|있었으면|면\s?합니다",
+    r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시",
+    r"[가-힣](?:어|아|여|워|줘)\s?주(?:세요|십시오|셨으면|시면|시기)", r"(?:주시면|주면)\s?(?:고맙|감사)",
+    r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|보여\s?주|표시해",
+    r"\bplease (?!(?:re)?send|remove me|take me|unsubscribe|let me know)[a-z]+\b", r"\bshould\b",
+    r"\bwould be (?:nice|great|good)\b",
+    r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
+]
+# An idea for a new service or policy: proposing words and conditional-benefit forms.
+IDEA = [
+    # proposing, not the word "proposal": "제안합니다", "…을 제안", "아이디어가 있어" (while
+    # "제가 낸 제안이 신문에 소개됐어요" only talks about one)
+    r"제안(?:합니다|드립니다|드려요|드리|하고\s?싶|하려|해\s?봅|입니다|이에요|예요|\s?하나|\s?한\s?가지|사항|\s?:)",
+    r"(?:을|를)\s?제안|(?:정책|서비스|사업|협력|새로운)\s?제안|제안\s?(?:드립|합니다)|^\[?제안",
+    r"건의(?:합니다|드립니다|드려요|사항|하고|\s?:)|아이디어(?:입니다|예요|이에요|가|\s?하나|\s?공유|를|로|\s?:)",
+    r"생각났|생각해\s?봤는데|떠올랐|도입", r"(?:정책|제도|사업)(?:이요|입니다|이에요)",r"^(?:아이디어|제안|건의)(?:요|입니다|합니다|하나)?[.!~]*$",
+    # any change and a concrete good it would do: "…보내면 가짜 공문 사기를 막을 수 있을 듯해요"
+    r"[가-힣](?:면|게\s?되면)\s.{0,80}?(?:줄어|줄일|늘어|늘릴|막을|빨라|좋아질|투명해|편해질|쉬워질|아낄|절약|없앨|사라질)",
+    r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
+    r"해\s?보면|해보면|해\s?보는|시범", r"만들면|만들어\s?(?:주|서)|구축", r"플랫폼",
+    r"넓히|확대|확장|다른\s?분야|다음에는",
+    # the same thing for something new: "같은 방식으로 예비군 이수증도 발급되게 하면"
+    r"같은\s?(?:방식|식)으로|이런\s?(?:식|방식)으로",
+    r"(?:도|까지)\s.{0,20}?(?:발급|적용|도입|확대|연동)(?:되게|하게|해\s?주|하면|되면)",
+    # a new service described: "…볼 수 있게 하는 서비스입니다"
+    r"(?:수\s?있게|있도록|하는|주는)\s?(?:서비스|제도|시스템|플랫폼|사업)",
+    # a change and the good it would do: "…로 하면 … 빨라질 것 같습니다", "개방해 주시면 … 만들 수 있습니다"
+    r"(?:하|되|바꾸|만들|쓰|주|올리|남기|옮기|맡기|모으|열|주시|해\s?주시)(?:면|게\s?되면)\s.{0,80}?"
+    r"(?:수\s?있|것\s?같|줄어|줄일|늘|없을|쉬워|편해|편할|막을|빨라|좋아질|나올|않아도|필요\s?없|아낄|"
+    r"절약|투명해)",
+    r"블록체인(?:으로|에|을\s?통해|으로\s?만)\s?.{0,12}?(?:기록|관리|남기|남겨|올리|올려|인증|발급|공개|"
+    r"투표|바꾸|연결|정산|공유|하면|처리)",
+    r"(?:기록|관리|남기|공개|발급|연동|공유|바꾸|인증|적립|연결|운영|지급)(?:하|해)?(?:면|해서)\s.{0,60}?"
+    r"(?:수\s?있|것\s?같|줄어|줄일|늘|없을|쉬워|편해|편할|막을|빨라|좋겠|좋을)",
+    r"\b(?:i|we)(?: would|'d)?(?: like to| want to)? (?:propose|suggest)\b", r"\bpropos(?:e|ing) (?:that|a|an|the)\b",
+    r"\b(?:proposal|suggestion|idea)\s?(?::|-|for)", r"\bsuggest(?:s|ing)? (?:that|a|an|the|adding)\b",
+    r"\b(?:an|one|my|two|some|new|an? \w+) ideas?\b", r"\bhow about\b", r"\bwhat if\b",
+    r"\bwould be (?:great|nice|good) if the city\b", r"\bthe city (?:could|should|to)\b",
+    r"\b(?:seoul|city|district)s? (?:could|should)\b", r"\bpilot", r"\bintroduce\b", r"\badopt\b",
+    r"\blet (?:citizens|residents|people)\b", r"\bon the (?:city )?(?:ledger|blockchain)\b",
+    r"\bissue\b.{0,40}\bas tokens?\b", r"\blook into\b",
+    r"\b(?:people|parents|citizens|residents|buyers|students) would\b",
+]
+# Words that put a wish on the city's side (a new service, a policy) ...
+CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
+        r"시스템을|시스템으로|투명|"
+        r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
+        r"\bcity\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
+        r"\bpolicy\b",
+        r"\bresidents\b", r"\bpilot\b"]
+# ... or on the app's side (how the beta service should behave).
+APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝업|로그인|설치|업데이트|목록|내역|페이지|"
+       r"링크|입력|키보드|안내\s?문구|다크\s?모드|기능|지갑|증명서|인증|결제|송금|잔액|버전",
+       r"\bapp\b", r"\bscreen", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
+       r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
+       r"계정|탭|다운로드|검색|화면|잔고|회원가입|가입|회원정보|저장|업로드|사진|글꼴|폰트|캘린더|"
+       r"아이콘|위젯|배너|팝업|카메라|스캔|이체|한도|인식|촬영|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
+       # doing something in the app names it too: "…누르면", "tapping …"
+       r"누르|눌러|눌렀|클릭|터치|탭하|스크롤", r"\btap|\bclick|\bpress|\bscroll|\bswipe", r"\bbalance\b", r"\bhistory\b", r"\btransfers?\b", r"\bqr\b",
+       r"\baccount\b", r"\bdashboard\b", r"\btab\b", r"\bfeature", r"\bexport", r"\bversion\b",
+       r"\bbeta\b", r"\bsession\b", r"\bform\b", r"\bcertificate", r"\bscanner\b", r"\bsdk\b",
+       r"\bpin\b", r"\bprompt\b", r"\bface id\b", r"\botp\b", r"\bonboarding\b", r"\bwebhook",
+       r"\btoast\b", r"\bfont", r"\bicon", r"\bwidget", r"\bupload", r"\bsign ?up\b", r"\bcalendar\b",
+       r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b", r"\bkeyboard\b",
+       r"\berror messages?\b", r"\bmode\b", r"\bcallbacks?\b", r"\bintegration\b", r"\bpayments?\b",
+       r"\bpos\b", r"\bfield\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드"]
+# Thanks, acknowledgement and chatter: no request, no report.
+THANKS = [
+    r"감사|고맙|고마워|수고|잘\s?받았|받았습니다|받았어요|받았어|받았습니|잘\s?받|확인했|확인\s?했|확인\s?완료|"
+    r"알겠습니다|알겠어요|알겠습니|^넵|^네[\s.~!^]*(?:$|알|확인|받|설치)|^넹|복\s?많이|잘\s?부탁|반갑|인사\s?드|"
+    r"공유\s?(?:드립|합니다|드려)|보내\s?드립니다|보내드립니다|참고하세요|연락\s?드립니다|연락드릴|"
+    r"(?:써|해|읽어|설치해|확인해)\s?(?:볼게요|보겠습니다|볼께요)|"
+    r"보내겠습니다|유익했|좋았어요|배웠습니다|조심하세요|챙기세요|건강하세요|고생\s?많|잘\s?(?:봤|읽었)|되세요|뵙겠|"
+    r"^확인\s?요|영광|기다릴게|기다리겠|(?:설치|확인|등록|제출)\s?완료",
+
+    r"\bthanks?\b", r"\bthank you\b", r"\bgot it\b", r"\bnoted\b", r"\breceived\b",
+    r"\bperfect\b", r"\bcheers\b", r"\blooks good\b", r"\bwill (?:send|try|test)\b",
+    r"\bhave a (?:good|nice|great)\b", r"\bworks now\b", r"\bsolved\b", r"\ball i needed\b",
+    r"\bgreat to meet\b", r"\blet(?:ting)? me know\b", r"\bappreciate",
+]
+# Passing something on, greetings: chatter, however long the sentence.
+CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달)",
+           r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|참고\s?(?:부탁|바랍)|"
+           r"알려\s?드립니다|알려드려요|새해|명절|추석|메리\s?크리스마스",
+           r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b",
+           r"\bsharing (?:this|some|the (?:link|article|news))\b|\bsharing an? (?:link|article|video|post)\b",
+           r"\bshare (?:this|an?|some)\b", r"\barticle\b",
+           r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b",
+           r"\bmerry christmas\b",
+           r"\bseason'?s greetings\b"]
+# Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
+# whatever words the thing done has in it.
+GRATITUDE = [r"(?:주셔서|줘서|셔서|해서|주시고)\s?(?:정말\s?|너무\s?|진심으로\s?)?(?:감사|고맙|고마워)",
+             r"덕분에", r"\bthanks? (?:you )?(?:\w+ )?for\b", r"\bappreciate\b"]
+# Acknowledgement words that say "thanks" only in a short line ("received", "noted"): in a
+# longer sentence they are part of a report ("received the same webhook five times").
+ACK_SHORT_CHARS = 40
+# A request to leave the group (해촉) in everyday words. "회원 탈퇴 버튼" (an app account) is
+# not one: 탈퇴 counts only as the member's own wish or about the group.
+LEAVE = [
+    r"해촉", r"사퇴", r"위촉\s?해제",
+    r"활동(?:을|은|도)?\s?(?:중단|중지|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
+    r"명단에서\s?(?:제외|빠지|빼)",
+    r"(?:활동|단원)[^.?!]{0,12}?(?:계속|이어)[^.?!]{0,10}?(?:어렵|없|힘들|못)",
+    r"(?:을|를)\s?끝으로\s.{0,20}?(?:활동|단원)",
+    r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가|빠지|빼)",
+    r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)",
+    r"그만\s?(?:두|둘|하겠|할게|하려|할래|하고\s?싶|할까)", r"명단에서\s?(?:빼|지워|삭제)",
+    r"빼\s?주세요|빼주세요|지워\s?주세요",
+    r"더(?:는|\s?이상)\s?(?:활동|못\s?할|못할)", r"활동(?:하기|을\s?계속하기|이)\s?어렵",
+    r"\bresign", r"\bstep(?:ping)? down\b", r"\bwithdraw from\b", r"\bwithdraw\b$",
+    r"\bleave the (?:group|governance)", r"\bquit\b", r"\bremove me\b", r"\btake me off\b",
+    r"\btake my name off\b", r"\bunsubscribe\b", r"\b(?:stop|end) my membership\b",
+    r"\bno longer (?:be a member|participate)\b", r"\bi'?d like to withdraw\b",
+    r"\bwould like to withdraw\b",
+]
+# Mail about our own mail (a password or receipt mail that never came) is not feedback on
+# the city's service, however much it sounds like a symptom ("안 왔어요").
+OWN_MAIL = [r"(?:(?:비밀번호|비번)\s?메일|압축\s?(?:파일\s?)?(?:비밀번호|비번)|영수증|메일|설치\s?파일|답장|"
+            r"답변|회신|연락).{0,30}?(?:안\s?(?:와|왔|옵)|못\s?받|지워|지웠|날아|잃어|없어|없네|없습)",
+            r"(?:password\s?(?:e-?mail|mail)|receipts?\b|\bmail\b|installer|\brepl(?:y|ies)\b|\banswer|"
+            r"\bconfirmation).{0,30}?(?:never|not received|didn'?t (?:get|receive)|lost|\bno\b)"]
+
+_HANGUL = re.compile(r"[가-힣ㄱ-ㅣ]")
+_LATIN = re.compile(r"[a-z]")
+_ESCAPE = re.compile(r"\\[a-zA-Z]")
+
+
+class _Form:
+    """One list of patterns, searched as up to three regular expressions: the Korean
+    patterns only in sentences with Hangul, the English ones only in sentences with Latin
+    letters (most sentences have one script; one alternation per script is much cheaper
+    than one over both). Text is casefolded, so no re.I."""
+
+    def __init__(self, patterns: list[str]):
+        groups: dict[str, list[str]] = {"ko": [], "en": [], "any": []}
+        for p in patterns:
+            bare = _ESCAPE.sub("", p)
+            ko, en = bool(_HANGUL.search(bare)), bool(_LATIN.search(bare))
+            groups["ko" if ko and not en else "en" if en and not ko else "any"].append(p)
+        self.ko, self.en, self.any = (
+            re.compile("|".join(f"(?:{p})" for p in ps), re.M) if ps else None
+            for ps in (groups["ko"], groups["en"], groups["any"]))
+
+    def search(self, sentence: str, script: tuple[bool, bool]) -> re.Match | None:
+        has_ko, has_en = script
+        for regex, wanted in ((self.ko, has_ko), (self.en, has_en), (self.any, True)):
+            if regex is not None and wanted:
+                m = regex.search(sentence)
+                if m:
+                    return m
+        return None
+
+
+def _script(sentence: str) -> tuple[bool, bool]:
+    return bool(_HANGUL.search(sentence)), bool(_LATIN.search(sentence))
+
+
+_QUESTION, _INFO, _SYMPTOM, _WISH = map(_Form, (QUESTION, INFO_QUESTION, SYMPTOM, WISH))
+_IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, THANKS,
+                                                             LEAVE, OWN_MAIL))
+_WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
+_GRATITUDE = _Form(GRATITUDE)
+_WHY = re.compile(r"왜|\bwhy\b")
+_REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
+_STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
+                          r"이런\s?(?:식|방식)으로|\bpropos|\bsuggest|\bidea|\bhow about\b|"
+                          r"\bwhat if\b|블록체인")
+_CHATTER = _Form(CHATTER)
+_EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
+_IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
+                            r"\bwhy not\b|\bwouldn'?t it be\b|"
+                            r"\b(?:could|should) (?:the city|seoul|we)\b")
+# "Maybe keep it a bit longer?": a suggestion in question form, a wish.
+_SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨|"
+                                  r"(?:미리|먼저|화면에|앱에서)\s?(?:알려|안내해|표시해)|"
+                                  r"(?:같은\s?(?:건|게|기능)|기능|설정)(?:은|이|도)?\s?없나요")
+# "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
+# does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
+_REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
+                           r"[.!~ㅠㅜ]*$")
+_SPECULATION = re.compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
+                          r"세요|십시오|시면|드릴게|드리겠")
+
+
+CUE_CHARS = 14
+
+
+@dataclass
+class Intents:
+    """Sentence counts by intent, and the cue words that made each."""
+    sentences: int = 0
+    feedback: int = 0
+    app_feedback: int = 0       # feedback sentences that name a part of the service
+    idea: int = 0
+    question: int = 0
+    info_question: int = 0
+    thanks: int = 0
+    leave: int = 0
+    cues: dict[str, list[str]] = field(default_factory=dict)
+
+    def cue(self, name: str, match: re.Match | None) -> None:
+        if match is None:
+            return
+        words = self.cues.setdefault(name, [])
+        word = " ".join(match.group().split()).rstrip(" .,!?")
+        if len(word) > CUE_CHARS:      # a long form ("…하면 … 것 같") is named by its start
+            word = word[:CUE_CHARS] + "..."
+        if word and word not in words and len(words) < 4:
+            words.append(word)
+
+    def named(self, name: str, limit: int = 3) -> str:
+        words = self.cues.get(name, [])[:limit]
+        return ", ".join(words)
+
+    names_service: bool = False    # some sentence names a part of the service
+
+    @property
+    def service_content(self) -> int:
+        """What a credit can rest on: ideas, and reports in a mail that names the service."""
+        return self.idea + (self.feedback if self.names_service else 0)
+
+    @property
+    def content(self) -> int:
+        return self.feedback + self.idea
+
+    @property
+    def feedback_weight(self) -> float:
+        """Feedback that names a part of the service weighs fully; a complaint about
+        something else (the status quo an idea would change) half."""
+        return self.app_feedback + 0.5 * (self.feedback - self.app_feedback)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?？。])\s+|(?<=[a-z가-힣]):\s+")
+
+
+def statements(text: str) -> str:
+    """The text without its question sentences ("회의에 불참하면 불이익이 있나요?" answers
+    no invitation)."""
+    kept = []
+    for sentence in sentences(text):
+        if not _QUESTION.search(sentence, _script(sentence)):
+            kept.append(sentence)
+    return "\n".join(kept)
+
+
+def sentences(text: str) -> list[str]:
+    parts = []
+    for line in text.split("\n"):
+        for piece in _SENTENCE_END.split(line):
+            piece = piece.strip(" \t-*•·>")
+            if piece:
+                parts.append(piece)
+    return parts
+
+
+def read_intents(text: str, max_sentences: int = 80) -> Intents:
+    """Intent counts of casefolded member text."""
+    found = Intents()
+    last = ""          # the intent of the last report or idea sentence
+    undecided = 0      # wishes about the app that name the city's side too
+    for sentence in sentences(text)[:max_sentences]:
+        found.sentences += 1
+        script = _script(sentence)
+        app = _APP.search(sentence, script)
+        if app:
+            found.names_service = True
+        leave = _LEAVE.search(sentence, script)
+        if leave:
+            found.leave += 1
+            found.cue("leave", leave)
+            continue
+        gratitude = _GRATITUDE.search(sentence, script)
+        if gratitude and not _QUESTION.search(sentence, script):
+            found.thanks += 1
+            found.cue("thanks", gratitude)
+            continue
+        own_mail = _OWN_MAIL.search(sentence, script)
+        idea_question = _IDEA_QUESTION.search(sentence)
+        suggestion = _SUGGESTION_QUESTION.search(sentence)
+        question = (None if idea_question or suggestion
+                    else _QUESTION.search(sentence, script))
+        if question and _WHY.search(sentence) and _SYMPTOM.search(sentence, script):
+            # "이름이 왜 다 '알 수 없음'으로 나오나요?": a complaint in question form.
+            question = None
+        if question or own_mail:
+            # The member asks: topic words in a question are not a report.
+            found.question += 1
+            found.cue("question", question or own_mail)
+            report = _REPORT_CLAUSE.match(sentence)
+            symptom = (report and not own_mail
+                       and _SYMPTOM.search(report.group(1), script))
+            if symptom:
+                # "송금 누르면 '알 수 없는 오류' 나오는데 저만 그런가요?": the report before
+                # "…는데" stands, whatever the question after it.
+                found.feedback += 1
+                found.app_feedback += bool(app)
+                found.cue("feedback", symptom)
+                last = "feedback"
+            info = _INFO.search(sentence, script)
+            if info or own_mail:
+                found.info_question += 1
+            continue
+        symptom = _SYMPTOM.search(sentence, script)
+        if symptom is None and app:
+            symptom = _WEAK_SYMPTOM.search(sentence, script)
+        if symptom is None and not _SPECULATION.search(sentence):
+            symptom = _REPRODUCTION.search(sentence)
+        idea = _IDEA.search(sentence, script)
+        wish = _WISH.search(sentence, script) or suggestion
+        city = _CITY.search(sentence, script)
+        if (idea and not city and not _STRONG_IDEA.search(sentence)
+                and app):
+            # "큰 글씨 화면을 만들어 주시면": a wish about the app, not a new service.
+            wish, idea = wish or idea, None
+        if idea and (not symptom or city):
+            found.idea += 1
+            found.cue("idea", idea)
+            last = "idea"
+            continue
+        if symptom:
+            found.feedback += 1
+            found.app_feedback += bool(app)
+            found.cue("feedback", symptom)
+            last = "feedback"
+            continue
+        if wish:
+            # A wish goes with what it is about, or carries on the sentence before it
+            # ("…발급하면 편할 것 같아요. 앱에 같이 넣으면 좋겠네요" is still the idea).
+            if (city and (not app or _STRONG_IDEA.search(sentence))) or last == "idea":
+                found.idea += 1
+                found.cue("idea", wish)
+            elif app or last == "feedback":
+                found.feedback += 1
+                found.app_feedback += bool(app)
+                found.cue("feedback", wish)
+                # "지역화폐 결제 되게 해 주면 좋겠어요": the city's and the app's at once;
+                # an idea elsewhere in the mail decides it (see below).
+                undecided += bool(city and app)
+            continue
+        thanks = _THANKS.search(sentence, script)
+        if not (thanks and (len(sentence) <= ACK_SHORT_CHARS
+                            or _EXPLICIT_THANKS.search(sentence))):
+            thanks = _CHATTER.search(sentence, script)
+        if thanks:
+            found.thanks += 1
+            found.cue("thanks", thanks)
+    if undecided and found.idea and found.feedback == undecided:
+        # Nothing but such wishes reported, and an idea proposed: they belong to the idea.
+        found.idea += undecided
+        found.feedback -= undecided
+        found.app_feedback -= undecided
+    return found

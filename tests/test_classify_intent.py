@@ -1,0 +1,124 @@
+"""Issue 11: intent, not topic words. The labelled corpus and the cases the issue names."""
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.classify_eval import evaluate
+from mailworker.ingest.classify import classify, command_of, request_of
+from mailworker.ingest.parse import parse_message
+from mailworker.models import CREDITABLE_KINDS
+from tests.member_corpus import SPLITS, load, load_all
+from tests.test_classify import make
+
+
+def kind_of(subject: str, body: str, **kw):
+    return classify(parse_message(make(subject, body, **kw)))
+
+
+def test_corpus_is_large_and_covers_every_member_kind():
+    samples = load_all()
+    assert len(samples) >= 300
+    kinds = {s.kind for s in samples}
+    assert {"review", "proposal", "question", "other", "resignation", "rsvp"} <= kinds
+    flags = {k for s in samples for k in s.flags}
+    assert {"notice", "sig", "html", "euckr", "en"} <= flags
+
+
+def test_no_non_feedback_mail_in_the_corpus_gets_a_credit_kind():
+    wrong = [(s.label, s.kind, v.kind, v.reason) for s, v in evaluate(load_all())["results"]
+             if v.kind in CREDITABLE_KINDS and s.kind not in CREDITABLE_KINDS]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_corpus_accuracy_stays_at_the_bar(split):
+    ev = evaluate(load(split))
+    assert ev["right"] / ev["total"] >= 0.95, [
+        (s.label, s.kind, v.kind, v.reason) for s, v in ev["results"] if s.kind != v.kind]
+
+
+@pytest.mark.parametrize("subject, body, kind", [
+    ("지갑 앱", "어제 깔아서 써봤는데요 송금 누르면 화면이 멈추고 아무것도 안 돼요.", "review"),
+    ("안녕하세요", "봉사시간 확인 부탁드립니다.", "question"),
+    ("Re: [안내] 11월 정례회의 개최 안내", "잘 받았습니다.", "other"),
+    ("단원 활동", "회사 일이 바빠서 그만두려고 합니다.", "resignation"),
+    ("요청", "개인 사정으로 활동 중단을 요청드립니다.", "resignation"),
+    ("탈퇴", "거버넌스 단원에서 탈퇴하고 싶습니다.", "resignation"),
+    ("Leaving", "Please remove me from the group.", "resignation"),
+    ("unsubscribe", "unsubscribe", "resignation"),
+    ("앱 질문", "앱에서 오류가 나면 어디로 신고해야 하나요?", "question"),
+    ("기부", "기부금 사용처를 블록체인으로 기록하면 앱에서 누구나 확인할 수 있을 것 같습니다. "
+           "시범 사업을 제안합니다.", "proposal"),
+    ("thanks", "Got it, thanks!", "other"),
+])
+def test_intent_decides_over_topic_words(subject, body, kind):
+    verdict = classify(parse_message(make(subject, body)))
+    assert verdict.kind == kind, verdict.reason
+    assert verdict.reason
+
+
+@pytest.mark.parametrize("body", [
+    "요즘 너무 추워졌네요. 건강 챙기세요.",
+    "시험 기간이라 너무 바빠서 품평을 못 보냈어요. 다음 주에 보낼게요.",
+    "좋은 자리 만들어 주셔서 감사합니다.",
+    "어제 제안을 보냈는데 아직 답장이 없어요. 잘 들어간 건가요?",
+    "제가 낸 제안이 구청 신문에 소개됐어요! 감사합니다.",      # names a proposal, makes none
+    "My proposal was mentioned in the district newsletter, thanks!",
+])
+def test_mail_that_only_talks_about_the_service_or_a_proposal_earns_nothing(body):
+    verdict = kind_of("안녕하세요", body)
+    assert verdict.kind not in CREDITABLE_KINDS, verdict.reason
+
+
+def test_notice_subject_quote_and_company_slogan_are_not_the_members_words():
+    body = ("확인했습니다.\n\n--\n한수진 | 팀장\n(주)블록브릿지 — 신뢰를 제안하는 블록체인 파트너\n\n"
+            "2026년 11월 16일 (월) 오전 10:00, 사무국 <g@example.org>님이 작성:\n"
+            "> 새로운 서비스 제안과 앱 오류 품평을 보내 주세요. 아이디어 환영합니다.\n")
+    verdict = kind_of("Re: [안내] 제안 공모 안내", body,
+                      headers={"In-Reply-To": "<n@example.org>"})
+    assert verdict.kind == "other", verdict.reason
+    slogan_only = ("앱에서 송금 버튼을 누르면 꺼집니다.\n\n한수진 | 팀장\n"
+                   "(주)블록브릿지 — 신뢰를 제안하는 블록체인 파트너\nTel. 02-555-0100")
+    verdict = kind_of("송금", slogan_only)
+    assert verdict.kind == "review" and "제안" not in verdict.reason
+
+
+def test_a_question_that_names_the_app_is_a_question_and_a_report_with_a_question_is_a_review():
+    verdict = kind_of("지갑 앱", "지갑 앱 새 버전은 언제 나오나요?")
+    assert verdict.kind == "question"
+    verdict = kind_of("송금", "송금 화면에서 주소를 붙여넣으면 마지막 글자가 잘립니다. 혹시 저만 그런 건가요?")
+    assert verdict.kind == "review" and "잘" in verdict.reason
+
+
+def test_idea_beside_an_app_word_is_a_proposal_and_equal_weight_is_triage():
+    verdict = kind_of("의견", "앱 얘기는 아니고, 지역 축제 입장권을 블록체인으로 발급해서 암표를 막으면 "
+                            "어떨까요?")
+    assert verdict.kind == "proposal", verdict.reason
+    verdict = kind_of("의견", "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 블록체인을 도입하는 "
+                            "새로운 서비스를 제안합니다.")
+    assert verdict.kind == "triage" and "both review and proposal" in verdict.reason
+
+
+@pytest.mark.parametrize("subject, wanted", [
+    ("내 봉사시간", "hours"), ("영수증", "receipts"), ("도움말", "help"), ("HELP", "help"),
+    ("[도움말]", "help"), ("비밀번호", "password"), ("봉사시간 궁금", None),
+])
+def test_subject_commands(subject, wanted):
+    assert command_of(subject) == wanted
+    if wanted:
+        verdict = kind_of(subject, "\n")
+        assert (verdict.kind, verdict.request) == ("question", wanted)
+        assert "subject command" in verdict.reason
+
+
+@pytest.mark.parametrize("text, wanted", [
+    ("압축 비밀번호 메일을 못 받았어요. 다시 보내주세요.", "password"),
+    ("never got the password for the installer zip, could you resend?", "password"),
+    ("앱 로그인 비밀번호를 잊어버렸는데 어떻게 재설정하나요?", None),
+    ("영수증 다시 보내 주세요", "receipts"),
+    ("영수증이 뭔가요?", None),
+    ("제 봉사시간 몇 시간인지 알려 주세요", "hours"),
+    ("봉사시간은 언제 자원봉사센터에 등록되나요?", None),
+])
+def test_what_a_question_asks_for(text, wanted):
+    assert request_of(text.casefold()) == wanted
