@@ -97,3 +97,29 @@ def test_a_wrong_announced_size_and_a_huge_entry_are_refused():
     with pytest.raises(ZipTooLarge, match="4 GB"):
         ZipWriter(io.BytesIO(), b"pw").add_stream("big", [], 5 << 30, 0, 5 << 30, STORED,
                                                   STAMP)
+
+
+def test_a_failing_write_surfaces_and_nothing_hangs(monkeypatch):
+    """Disk full half-way through the encrypted stream: the error reaches the caller."""
+    monkeypatch.setattr(winzip_aes, "CHUNK", 4096)
+
+    class DiskFull(io.BytesIO):
+        def write(self, data):
+            if self.tell() > 20_000:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+    zf = ZipWriter(DiskFull(), b"pw")
+    data = os.urandom(200_000)
+    with pytest.raises(OSError, match="No space left"):
+        zf.add_stream("a.bin", [data], len(data), zlib.crc32(data), len(data), STORED, STAMP)
+
+
+def test_the_writer_knows_the_hash_of_what_it_wrote(tmp_path):
+    import hashlib
+    path = tmp_path / "p.zip"
+    with open(path, "wb") as fh:
+        zf = ZipWriter(fh, b"pw")
+        zf.add_bytes("a.bin", os.urandom(300_000), STAMP, deflate=False)
+        zf.close()
+    assert zf.sha256.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert zf.offset == path.stat().st_size

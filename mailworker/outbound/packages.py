@@ -249,7 +249,7 @@ def build_member_package(release: Release, out_path: Path, fingerprint: str,
     except ZipTooLarge as exc:
         raise ReleaseError(f"release {release.version}: {exc}") from None
     os.replace(tmp, out_path)
-    return Package(out_path, _sha256_file(out_path), out_path.stat().st_size)
+    return Package(out_path, zf.sha256.hexdigest(), zf.offset)
 
 
 def _readme(release: Release, fingerprint: str, group_name: str) -> str:

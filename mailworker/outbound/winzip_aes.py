@@ -9,8 +9,11 @@ field 0: the HMAC protects the data instead.
 
 An entry's bytes are handed over ready: raw deflate (or stored) bytes with their CRC-32
 and uncompressed size, so a release's installer is deflated once and only encrypted per
-member. Encryption runs on this thread while a second one computes the HMAC and writes
-the file, so the two costs overlap (both let go of the GIL on large buffers).
+member. The writer also keeps the SHA-256 of everything it writes (the package's hash
+for the ledger), so the file is never read back. While this thread encrypts a piece, a
+second one computes the HMAC of the piece before and a third hashes and writes the one
+before that: the costs overlap (each lets go of the GIL on large buffers). Pieces are
+small enough to stay in the processor's cache between the three.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from Cryptodome.Util import Counter
 STORED, DEFLATED, AES_METHOD = 0, 8, 99
 SALT_BYTES, KEY_BYTES, CHECK_BYTES, MAC_BYTES = 16, 32, 2, 10
 PBKDF2_ROUNDS = 1000
-CHUNK = 4 << 20
+CHUNK = 512 << 10
 _ZIP32_MAX = 0xFFFFFFFF
 _FLAG_ENCRYPTED, _FLAG_UTF8 = 0x0001, 0x0800
 
@@ -84,6 +87,7 @@ class ZipWriter:
         self.password = password
         self.entries: list[_Written] = []
         self.offset = 0
+        self.sha256 = hashlib.sha256()        # of every byte written, in order
 
     def add_bytes(self, name: str, data: bytes, date_time, external_attr: int = 0o644 << 16,
                   deflate: bool = True) -> None:
@@ -128,6 +132,7 @@ class ZipWriter:
         self.entries.append(entry)
 
     def _write(self, data) -> None:
+        self.sha256.update(data)
         self.fh.write(data)
         self.offset += len(data)
 
@@ -137,22 +142,34 @@ class ZipWriter:
         self._write(salt + check)
         cipher = ctr_cipher(key)
         mac = hmac.new(mac_key, digestmod=hashlib.sha1)
-        # The HMAC and the file write run on a second thread, overlapping the encryption.
-        pending: queue.Queue = queue.Queue(maxsize=4)
+        to_mac: queue.Queue = queue.Queue(maxsize=8)
+        to_file: queue.Queue = queue.Queue(maxsize=8)
         failed: list[BaseException] = []
 
-        def drain() -> None:
-            while (block := pending.get()) is not None:
+        def stage(source: queue.Queue, work, sink: queue.Queue | None) -> None:
+            while (block := source.get()) is not None:
                 if failed:
-                    continue
+                    continue                    # drain, so the thread before never blocks
                 try:
-                    mac.update(block)
-                    self.fh.write(block)
-                except BaseException as exc:    # handed to the writing thread below
+                    work(block)
+                except BaseException as exc:    # handed to the encrypting thread below
                     failed.append(exc)
+                    continue
+                if sink is not None:
+                    sink.put(block)
+            if sink is not None:
+                sink.put(None)
 
-        worker = threading.Thread(target=drain, name="zip-mac", daemon=True)
-        worker.start()
+        def store(block: bytes) -> None:
+            self.sha256.update(block)
+            self.fh.write(block)
+
+        threads = [threading.Thread(target=stage, args=(to_mac, mac.update, to_file),
+                                    name="zip-mac", daemon=True),
+                   threading.Thread(target=stage, args=(to_file, store, None),
+                                    name="zip-write", daemon=True)]
+        for t in threads:
+            t.start()
         written = 0
         try:
             for chunk in chunks:
@@ -160,12 +177,15 @@ class ZipWriter:
                 for start in range(0, len(view), CHUNK):
                     block = cipher.encrypt(view[start:start + CHUNK])
                     written += len(block)
-                    pending.put(block)
+                    to_mac.put(block)
                     if failed:
                         break
+                if failed:
+                    break
         finally:
-            pending.put(None)
-            worker.join()
+            to_mac.put(None)
+            for t in threads:
+                t.join()
         if failed:
             raise failed[0]
         if written != stream_size:
