@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.mailfactory import review_with_screenshot, unique_review  # noqa: E402
+from tests.mailfactory import member_review, review_with_screenshot  # noqa: E402
 from tests.roster import MEMBERS  # noqa: E402
 from tests.servers.dovecot import Dovecot, server_dir  # noqa: E402
 
@@ -171,7 +171,7 @@ def make_messages(n: int, size: int, start: int = 0) -> list[bytes]:
     if size >= 100_000:   # large mail is a short text with an attachment
         return [review_with_screenshot(i, sender=senders[i % len(senders)], size=size)
                 for i in range(start, start + n)]
-    return [unique_review(i, sender=senders[i % len(senders)], size=size)
+    return [member_review(i, sender=senders[i % len(senders)], size=size)
             for i in range(start, start + n)]
 
 

@@ -145,7 +145,7 @@ def cmd_members_list(args, ctx) -> int:
                     for v in views])
         return 0
     if not views:
-        ctx.print("no members yet: mailworker members import FILE.csv")
+        ctx.hint("no members yet: mailworker members import FILE.csv")
         return 0
     ctx.print(render(
         ["이름 name", "이메일 email", "분야 category", "상태 status", "lang", "다른 주소 aliases"],

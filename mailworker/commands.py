@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import shlex
 import sys
 from functools import cached_property
 
@@ -42,6 +45,30 @@ class Context:
 
     def print(self, *args, **kw) -> None:
         print(*args, file=self.out, **kw)
+
+    def hint(self, text: str) -> None:
+        """Print ``text``, its ``mailworker COMMAND`` examples written so that they work
+        when pasted: as this command was started (e.g. ``.venv/bin/mailworker``), with
+        ``--config FILE`` when one was given."""
+        prefix = command_name()
+        if self._config_path:
+            prefix += f" --config {shlex.quote(str(self._config_path))}"
+        self.print(_EXAMPLE.sub(lambda m: prefix + " ", text))
+
+
+# "mailworker " starting a command example in a hint (not inside a word or a path).
+_EXAMPLE = re.compile(r"(?<![\w./-])mailworker (?=[a-z])")
+
+
+def command_name() -> str:
+    """How this run was started, so printed hints can be pasted (e.g. .venv/bin/mailworker)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0.endswith("__main__.py"):
+        return "python -m mailworker"
+    if os.path.basename(argv0) == "mailworker":
+        rel = os.path.relpath(argv0)
+        return rel if not rel.startswith("..") and os.sep in rel else argv0
+    return "mailworker"
 
 
 CONFIG_HELP = ("configuration file (default: $MAILWORKER_CONFIG, ./mailworker.toml, "

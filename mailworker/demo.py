@@ -12,15 +12,14 @@ import datetime as dt
 import json
 import logging
 import mailbox
-import os
 import secrets
 import shutil
-import sys
 from pathlib import Path
 
 import peewee as pw
 
 from . import config as config_mod
+from .commands import command_name
 from .clock import local_day
 from .csvfile import csv_text
 from .db import open_from_config
@@ -128,7 +127,7 @@ def _show_meeting_and_export(ctx, cfg, meeting, workspace: Path) -> None:
     from .group import exports
     from .group import meetings as mt
     p = ctx.print
-    me = _command_name()
+    me = command_name()
     counts = mt.answer_counts(meeting)
     p("")
     p(f"Meeting #{meeting.id} {meeting.title}, {mt.date_label(meeting, cfg.tz)}: "
@@ -268,7 +267,7 @@ def _show(ctx, cfg, report, rows: list[dict], fresh: bool, roster_note: str,
           "(the table shows what that run recorded).")
     p("")
     p("Next steps:")
-    me = f"{_command_name()} --config {cfg.path}"
+    me = f"{command_name()} --config {cfg.path}"
     p(f"  {me} status        # counts, outbox, ledger health")
     p(f"  {me} hours         # volunteer hours per member")
     p(f"  {me} triage list   # mail waiting for staff")
@@ -298,14 +297,3 @@ class _NotesTo:
 
     def print(self, *args, **kw) -> None:
         print(*args, file=self.stream, **kw)
-
-
-def _command_name() -> str:
-    """How this run was started, so the hints can be pasted (e.g. .venv/bin/mailworker)."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    if argv0.endswith("__main__.py"):
-        return "python -m mailworker"
-    if os.path.basename(argv0) == "mailworker":
-        rel = os.path.relpath(argv0)
-        return rel if not rel.startswith("..") and os.sep in rel else argv0
-    return "mailworker"

@@ -58,6 +58,40 @@ def unique_review(i: int, sender: str = "kim.minji@example.net", size: int = 0) 
     return make_mail(sender=sender, subject=f"앱 오류 신고 {i}", body=body)
 
 
+_SERVICES = ("S-지갑 앱", "전자증명서 앱", "에스코인 앱", "모바일 시민카드", "블록체인 투표 앱",
+             "기부 포인트 앱", "공공자전거 결제", "민원 조회 화면")
+_DEVICES = ("갤럭시 S23", "아이폰 15", "갤럭시 탭", "LG 윙", "아이패드 미니", "노트북 크롬")
+_WHEN = ("아침에", "점심시간에", "퇴근길에", "어제 밤에", "주말에", "방금", "출근하면서")
+_SYMPTOMS = ("앱이 멈춥니다", "화면이 하얗게 변합니다", "로딩이 끝나지 않습니다",
+             "오류 코드가 뜹니다", "버튼이 눌리지 않습니다", "글씨가 깨져 보입니다",
+             "알림이 두 번 옵니다", "결제가 취소됩니다", "로그인이 풀립니다", "사진이 안 올라갑니다")
+_WISHES = ("글씨를 조금 키워 주시면 좋겠습니다", "오류 안내 문구를 쉽게 바꿔 주세요",
+           "재시도 버튼이 있으면 좋겠습니다", "다크 모드도 지원해 주세요",
+           "처리 상태를 알려 주는 화면이 필요합니다", "영문 안내도 넣어 주세요")
+
+
+def member_review(i: int, sender: str = "kim.minji@example.net", size: int = 0) -> bytes:
+    """A review as one member writes it, different in every sentence from another
+    member's (no shared paragraph: members do not copy each other), padded to about
+    ``size`` bytes with the member's own pasted log lines."""
+    import random
+    r = random.Random(i)
+    lines = [f"안녕하세요, {r.choice(_DEVICES)}에서 {r.choice(_SERVICES)} 써 보고 있습니다."]
+    for _ in range(r.randint(3, 6)):
+        lines.append(f"{r.choice(_WHEN)} {r.choice(_DETAILS)} 메뉴를 누르면 "
+                     f"{r.choice(_SYMPTOMS)}. {r.randint(2, 9)}번 중 {r.randint(1, 2)}번은 "
+                     f"{r.choice(_DETAILS)} 화면까지 가지 못했습니다.")
+    lines.append(f"{r.choice(_WISHES)}. (접수 번호 {i}, 버전 1.{i % 9}.{r.randint(0, 40)})")
+    body = "\n".join(lines) + "\n"
+    k = 0
+    while len(body.encode()) < size - 600:
+        body += (f"2026-11-{r.randint(1, 28):02d} {r.randint(0, 23):02d}:{r.randint(0, 59):02d}"
+                 f" E/{r.choice(_DETAILS)}Activity pid={r.randint(1000, 99999)} "
+                 f"code={r.getrandbits(32):08x} seq={i}-{k}\n")
+        k += 1
+    return make_mail(sender=sender, subject=f"{r.choice(_SERVICES)} 사용 후기 {i}", body=body)
+
+
 def review_with_screenshot(i: int, sender: str = "kim.minji@example.net",
                            size: int = 1_000_000) -> bytes:
     """A distinct short review carrying a screenshot-sized attachment (about ``size`` bytes

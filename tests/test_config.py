@@ -545,3 +545,25 @@ def test_config_may_follow_the_command(tmp_path, good_config, capsys):
     # Before the command it still works, and after it wins when both are given.
     code, out = run(["--config", "/nonexistent.toml", "status", "-c", path], capsys)
     assert code == 0, out
+
+
+def test_printed_hints_carry_the_config_and_work_when_pasted(tmp_path, good_config, capsys):
+    """`triage list` (and every other hint) names the configuration it was run with."""
+    import shlex
+    import subprocess
+    import sys
+    path = write_config(tmp_path, good_config)
+    code, out = run(["--config", str(path), "members", "list"], capsys)
+    assert code == 0
+    hint = next(line for line in out.splitlines() if "members import" in line)
+    assert f"--config {path} members import FILE.csv" in hint
+    code, out = run(["config", "check", "--config", str(path)], capsys)
+    # the hint's own command runs when pasted (here: `members list` with the same config)
+    line = hint.split(": ", 1)[1].replace("members import FILE.csv", "members list")
+    argv = shlex.split(line)
+    assert argv[0] in ("mailworker", "python") or argv[0].endswith("mailworker")
+    done = subprocess.run([sys.executable, "-m", "mailworker", *argv[argv.index("--config"):]],
+                          capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ,
+                               "MW_TEST_PSEUDONYM_KEY": PSEUDONYM_SECRET})
+    assert done.returncode == 0, done.stderr

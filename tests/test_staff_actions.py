@@ -529,3 +529,60 @@ def test_a_failing_action_is_refused_and_the_round_goes_on(desk):
     assert ctx["refusal"] == "not_possible" and "RuntimeError" in ctx["detail"]
     assert Member.select().where(Member.status == "suspended").count() == 0
     assert AuditEntry.select().count() == 0
+
+
+# --- the group's actions: 지원 승인 and 참석 기록 ---------------------------------------------
+
+def test_group_decisions_from_the_digest_accept_a_round_and_record_attendance(desk):
+    """A closed round's selected applicants are appointed, and a meeting's attendees
+    recorded, from the digest's buttons (Outlook and Gmail shapes, a real Maildir pass)."""
+    from mailworker.group import recruitment
+    from mailworker.group.meetings import create_meeting
+    from mailworker.models import Application, Attendance, RecruitmentRound
+    cfg, clock = desk.cfg, desk.clock
+    r = recruitment.start_round(cfg, clock, dt.date(2026, 12, 1), seats={"student": 1})
+    for i, email in enumerate(("new.one@example.com", "new.two@example.com")):
+        Application.create(round=r, email=email, name=f"지원자{i}", category="student",
+                           received_at=clock.now().replace(tzinfo=None))
+    recruitment.close_round(clock)
+    meeting = create_meeting(clock.now() - dt.timedelta(days=2), "서울시청", clock, cfg.tz)
+    html = bodies(desk.digest(dt.date(2026, 11, 25)))[1]
+    buttons = html_links(html)
+    assert len(buttons["지원 승인"]) == 1 and len(buttons["참석 기록"]) == 1
+
+    _, subject, body = mailclients.mailto_fields(buttons["지원 승인"][0])
+    desk.deliver(mailclients.outlook(STAFF1, INBOX, subject, body, AUTH_PASS))
+    _, subject, body = mailclients.mailto_fields(buttons["참석 기록"][0])
+    typed = mailclients.typed(body, "kim.minji@example.net\ndaniel.park@example.com")
+    desk.deliver(mailclients.gmail(STAFF2, INBOX, subject, typed, AUTH_PASS))
+    desk.run()
+    assert AuditEntry.select().count() == 2
+
+    assert RecruitmentRound.get_by_id(r.id).status == "accepted"
+    appointed = Application.get(Application.email == "new.one@example.com")
+    assert appointed.status == "appointed" and appointed.member is not None
+    assert Application.get(Application.email == "new.two@example.com").status == "waitlisted"
+    present = {a.member.primary_address for a in Attendance.select()
+               .where(Attendance.meeting == meeting)}
+    assert present == {"kim.minji@example.net", "daniel.park@example.com"}
+    actions = {e.action: e for e in AuditEntry.select()}
+    assert set(actions) == {"application.accept", "meeting.attendance"}
+    assert actions["meeting.attendance"].how == "mail"
+    assert actions["meeting.attendance"].actor == STAFF2.lower()
+    # Decided: the digest no longer offers them.
+    html = bodies(desk.digest(dt.date(2026, 11, 26)))[1]
+    assert "지원 승인" not in html_links(html) and "참석 기록" not in html_links(html)
+
+
+def test_attendance_by_mail_without_addresses_is_refused(desk):
+    from mailworker.group.meetings import create_meeting
+    from mailworker.models import Attendance
+    cfg, clock = desk.cfg, desk.clock
+    create_meeting(clock.now() - dt.timedelta(days=1), "서울시청", clock, cfg.tz)
+    html = bodies(desk.digest(dt.date(2026, 11, 25)))[1]
+    _, subject, body = mailclients.mailto_fields(html_links(html)["참석 기록"][0])
+    desk.deliver(mailclients.gmail(STAFF1, INBOX, subject, body, AUTH_PASS))
+    desk.run()
+    assert Attendance.select().count() == 0
+    assert Outbox.select().where(Outbox.template == "staff_action_refused").count() == 1
+    assert AuditEntry.select().count() == 0

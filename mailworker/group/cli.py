@@ -77,7 +77,7 @@ def _round_table(ctx, r) -> None:
     if s["ended"] and s["short"]:
         ctx.print("seats still empty: " + ", ".join(f"{category_label(c)} {n}"
                                                       for c, n in s["short"].items()))
-        ctx.print("  extend: mailworker recruit extend --until YYYY-MM-DD   "
+        ctx.hint("  extend: mailworker recruit extend --until YYYY-MM-DD   "
                   "or close: mailworker recruit close")
 
 
@@ -93,7 +93,7 @@ def cmd_status(args, ctx) -> int:
     ctx.db()
     r = recruitment.open_round() or recruitment.latest_round()
     if r is None:
-        ctx.print("no recruitment round yet: mailworker recruit open --until YYYY-MM-DD")
+        ctx.hint("no recruitment round yet: mailworker recruit open --until YYYY-MM-DD")
         return 0
     _round_table(ctx, r)
     apps = list(Application.select().where(Application.round == r).order_by(Application.id))
@@ -123,7 +123,7 @@ def cmd_close(args, ctx) -> int:
     if result.incomplete:
         ctx.print(f"{result.incomplete} application(s) without name or category were not "
                   "placed")
-    ctx.print("next: mailworker recruit accept   (appoints the selected applicants)")
+    ctx.hint("next: mailworker recruit accept   (appoints the selected applicants)")
     return 0
 
 
@@ -158,7 +158,7 @@ def cmd_resign(args, ctx) -> int:
                            for q in done.requests) or "no resignation mail waiting")
         ctx.print(f"{m.display_name} ({category_label(m.category)}, {m.status}): request "
                   f"{asked}; {done.totals['total_hours']} hour(s) credited")
-        ctx.print(f"to confirm: mailworker members resign {args.email} --confirm")
+        ctx.hint(f"to confirm: mailworker members resign {args.email} --confirm")
         return 0
     with db_proxy.atomic():
         done = vacancies.resign(ctx.cfg, ctx.clock, args.email, True, actor)

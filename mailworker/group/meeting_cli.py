@@ -154,7 +154,7 @@ def cmd_create(args, ctx) -> int:
                f"{meeting.title}, {mt.date_label(meeting, tz)}, {meeting.place}")
     ctx.print(f"meeting #{meeting.id}: {meeting.title}, {mt.date_label(meeting, tz)}, "
               f"{meeting.place}")
-    ctx.print(f"next: mailworker meeting notice {meeting.id} --dry-run")
+    ctx.hint(f"next: mailworker meeting notice {meeting.id} --dry-run")
     return 0
 
 
@@ -168,7 +168,7 @@ def cmd_list(args, ctx) -> int:
                      "yes" if m.notice_sent_at else "no", s["attend"], s["decline"],
                      s["unanswered"], len(mt.allowance_rows(m))])
     if not rows:
-        ctx.print("no meetings yet; add one: mailworker meeting create --date "
+        ctx.hint("no meetings yet; add one: mailworker meeting create --date "
                   "\"2019-05-23 19:00\" --place \"서울시청\"")
         return 0
     ctx.print(render(["id", "일시 when", "제목 title", "장소 place", "notice", "참석 attend",
@@ -422,7 +422,7 @@ def cmd_hours_batches(args, ctx) -> int:
     tz = ctx.cfg.tz
     batches = exports.list_batches()
     if not batches:
-        ctx.print("no export batches yet; make one: mailworker hours export --until "
+        ctx.hint("no export batches yet; make one: mailworker hours export --until "
                   "YYYY-MM-DD -o batch.csv")
         return 0
     ctx.print(render(["batch", "made", "since", "until", "rows", "corrections"],

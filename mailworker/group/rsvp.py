@@ -22,6 +22,7 @@ from ..clock import Clock, naive_utc, to_utc
 from ..db import state_get, state_set
 from ..errors import MailworkerError, NotFound
 from ..models import Meeting, Member, Message, Outbox, Rsvp, db_proxy
+from ..vocabulary import without_reply_prefix
 from .meetings import (answer_counts, date_label, meeting_id_of_key, noticed_member_ids,
                        queue_meeting_mail)
 
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "group.rsvp.cursor"     # the last message id this step has looked at
 BATCH = 500
-_REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|회신|답장|전달|답변)\s*(\[\d+\])?\s*[:：]\s*)+",
-                           re.I)
 
 
 def _bracketed(ids: list[str]) -> list[str]:
@@ -74,7 +73,7 @@ def _by_thread(message: Message) -> tuple[Meeting, str] | None:
 
 
 def _by_subject(message: Message, meetings: list[Meeting], tz) -> tuple[Meeting, str] | None:
-    subject = _REPLY_PREFIX.sub("", message.subject or "").casefold()
+    subject = without_reply_prefix(message.subject or "").casefold()
     if not subject:
         return None
     hits = [m for m in meetings

@@ -28,19 +28,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..vocabulary import REPLY_PREFIX, SUBJECT_TAGS, TAG, subject_tags  # noqa: F401
 from .intent import APP, Intents, read_intents, statements
 from .parse import ParsedMail, casefolded
 
 # --- data ----------------------------------------------------------------------------
-
-# Subject tags, written [tag] 【tag】 or (tag); matched case-insensitively.
-SUBJECT_TAGS = {
-    "품평": "review", "기능개선": "review", "개선요청": "review", "버그": "review",
-    "review": "review", "bug": "review",
-    "제안": "proposal", "정책제안": "proposal", "proposal": "proposal", "idea": "proposal",
-    "해촉": "resignation", "해촉요청": "resignation", "resign": "resignation",
-    "resignation": "resignation",
-}
 
 # Review words (bug reports, usability, improvement requests about a beta service).
 # Weight 2: says "review" on its own. Weight 1: supports it.
@@ -108,9 +100,6 @@ BOUNCE_WORDS = ["undeliverable", "undelivered", "delivery status notification", 
 HARMLESS_DEFECTS = ["Date header could not be read", "guessed charset", "invalid Content-Type",
                     "text taken from its beginning only"]
 
-REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|회신|답장|전달|답변)\s*(\[\d+\])?\s*:\s*)+",
-                          re.I)
-TAG = re.compile(r"[\[【(（]\s*([^\]】)）]{1,20}?)\s*[\]】)）]")
 
 MIN_NEW_TEXT_CHARS = 5     # fewer non-space characters than this: "essentially empty"
 _ENOUGH_TEXT = re.compile(r"(?:\s*\S){%d}" % MIN_NEW_TEXT_CHARS)
@@ -226,7 +215,6 @@ _LEXICON = Lexicon({
 _AUTO_SUBJECT = Lexicon({"auto": _flat(AUTO_REPLY_SUBJECTS)})
 _DECLINE_OR_ATTEND = Lexicon({"decline": _flat(DECLINE_WORDS), "attend": _flat(ATTEND_WORDS)})
 _BOUNCE_WORDS = Lexicon({"bounce": _flat(BOUNCE_WORDS)})
-_tags = {k.casefold(): v for k, v in SUBJECT_TAGS.items()}
 
 
 def _list(words: list[str], limit: int = 4) -> str:
@@ -269,16 +257,6 @@ def _auto_reply(mail: ParsedMail, subject: str) -> Classification | None:
 
 def _serious_defects(mail: ParsedMail) -> list[str]:
     return [d for d in mail.defects if not any(h in d for h in HARMLESS_DEFECTS)]
-
-
-def _subject_tags(subject: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for m in TAG.finditer(subject):
-        tag = " ".join(m.group(1).split())
-        kind = _tags.get(tag.casefold()) or _tags.get(tag.casefold().replace(" ", ""))
-        if kind and (tag, kind) not in found:
-            found.append((tag, kind))
-    return found
 
 
 class _Signals:
@@ -485,7 +463,7 @@ def classify(mail: ParsedMail) -> Classification:
     prefix = REPLY_PREFIX.match(subject)
     is_reply = bool(prefix) or bool(mail.in_reply_to)
     topic = subject[prefix.end():] if prefix else subject
-    tags = _subject_tags(topic)
+    tags = subject_tags(topic)
     tag_kinds = {kind for _, kind in tags}
     tag_names = ", ".join(f"[{t}]" for t, _ in tags)
     # A reply's subject is the earlier mail's (a notice, our own answer): not the member's.

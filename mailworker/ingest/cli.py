@@ -63,7 +63,7 @@ def cmd_triage_list(args, ctx) -> int:
         [[m.id, to_utc(m.received_at).astimezone(tz).strftime("%m-%d %H:%M"), m.sender,
           m.member.display_name if m.member else "(not a member)", m.subject, m.reason]
          for m in rows], {2: 28, 4: 36, 5: 50}))
-    ctx.print(f"\n{len(rows)} waiting. Decide with:\n"
+    ctx.hint(f"\n{len(rows)} waiting. Decide with:\n"
               "  mailworker triage accept ID --as review|proposal\n"
               "  mailworker triage reject ID --reason \"...\"")
     return 0

@@ -163,7 +163,9 @@ class CreditHistory:
         self.tz = tz
         self._tallies: dict[int, MemberTally] = {}
         self._texts: dict[str, list[EarlierText]] = {}        # fingerprint -> credited
-        self._sketches: dict[int, list[_Sketch]] = {}         # band key -> credited
+        self._sketches: dict[int, list[_Sketch]] = {}         # band key -> credited here
+        self._keys_by_band: dict[int, list[int]] = {}         # band key -> stored texts
+        self._stored: dict[int, _Sketch] = {}                 # stored candidates, by key
         self._pending: list[tuple[MemberTally, TextPrint | None, EarlierText | None]] = []
 
     def tally(self, member: Member, now: dt.datetime) -> MemberTally:
@@ -199,17 +201,29 @@ class CreditHistory:
         for sha, member_id, disposition, message_id in rows:
             if disposition == "credited" and member_id is not None:
                 self._texts.setdefault(sha, []).append(EarlierText(message_id, member_id))
+        # Which credited texts share band keys with these texts: only the keys (two
+        # integers a row, read from the band table's own index); a text is a candidate
+        # for one of these texts when it shares at least MIN_SHARED_BANDS of its keys,
+        # and only the candidates' sketches are read.
         bands = sorted({b for p in prints for b in p.bands})
+        keys_by_band: dict[int, list[int]] = {}
         for i in range(0, len(bands), BAND_CHUNK):
-            query = (TextBand.select(TextBand.band, CreditedText.msg_sha256,
-                                     CreditedText.member, CreditedText.signature, Message.id)
-                     .join(CreditedText, on=CreditedText.key == TextBand.text)
-                     .join(Message, pw.JOIN.LEFT_OUTER,
-                           on=Message.sha256 == CreditedText.msg_sha256)
+            query = (TextBand.select(TextBand.band, TextBand.text)
                      .where(TextBand.band.in_(bands[i:i + BAND_CHUNK])).tuples())
-            for band, sha, member_id, signature, message_id in query:
-                self._sketches.setdefault(band, []).append(
-                    _Sketch(sha, member_id, message_id, bytes(signature)))
+            for band, key in query:
+                keys_by_band.setdefault(band, []).append(key)
+        wanted = set()
+        for p in prints:
+            wanted.update(_shared_enough(keys_by_band.get(b, ()) for b in p.bands))
+        if not wanted:
+            return
+        self._keys_by_band.update(keys_by_band)
+        rows = select_in((CreditedText.key, CreditedText.msg_sha256, CreditedText.member,
+                          CreditedText.signature), CreditedText.key, sorted(wanted))
+        ids = dict(select_in((Message.sha256, Message.id), Message.sha256,
+                             sorted({sha for _, sha, _, _ in rows})))
+        for key, sha, member_id, signature in rows:
+            self._stored[key] = _Sketch(sha, member_id, ids.get(sha), bytes(signature))
 
     def earlier_text(self, member: Member, text: TextPrint | None) -> EarlierText | None:
         """The credited text this one repeats (``load_texts`` must have read this batch):
@@ -221,16 +235,15 @@ class CreditHistory:
                                              if text.legacy_sha != text.sha else None)
         if same:
             return next((e for e in same if e.member_id == member.id), same[0])
+        candidates = [self._stored[k] for k in
+                      _shared_enough(self._keys_by_band.get(b, ()) for b in text.bands)
+                      if k in self._stored]
+        candidates += _shared_enough(self._sketches.get(b, ()) for b in text.bands)
         best: EarlierText | None = None
-        seen = set()
-        for band in text.bands:
-            for sketch in self._sketches.get(band, ()):
-                if sketch.sha in seen:
-                    continue
-                seen.add(sketch.sha)
-                alike = similarity(sketch.signature, text.signature)
-                if alike >= NEAR_SIMILARITY and (best is None or alike > best.similarity):
-                    best = EarlierText(sketch.message_id, sketch.member_id, min(alike, 0.999))
+        for sketch in candidates:
+            alike = similarity(sketch.signature, text.signature)
+            if alike >= NEAR_SIMILARITY and (best is None or alike > best.similarity):
+                best = EarlierText(sketch.message_id, sketch.member_id, min(alike, 0.999))
         return best
 
     def credited(self, member: Member, now: dt.datetime, text: TextPrint | None) -> None:
@@ -266,6 +279,8 @@ class CreditHistory:
         """The batch's rows are in the database now; forget its texts."""
         self._texts.clear()
         self._sketches.clear()
+        self._keys_by_band.clear()
+        self._stored.clear()
         self._pending.clear()
 
 
@@ -278,3 +293,17 @@ class _Sketch:
 
 
 BAND_CHUNK = 4096      # band keys per query (SQLite allows 32766 parameters)
+# A credited text is compared with a new one only when they share this many band keys. A
+# near-copy (90 % alike) shares about 7 of the 16, and at least 2 with a chance of 99.8 %;
+# texts that merely share a phrase share one now and then, and are not compared at all.
+MIN_SHARED_BANDS = 2
+
+
+def _shared_enough(groups) -> list:
+    """The items found in at least MIN_SHARED_BANDS of the groups (each group: what one
+    of a text's band keys points to), in the order first met."""
+    counts: dict = {}
+    for group in groups:
+        for item in group:
+            counts[item] = counts.get(item, 0) + 1
+    return [item for item, n in counts.items() if n >= MIN_SHARED_BANDS]

@@ -154,14 +154,21 @@ def sketch(norm: str, words: list[str] | None = None) -> bytes:
     return _PACK.pack(*[v & 0xFFFFFFFF for v in mins])
 
 
+_BAND = struct.Struct(f">{ROWS}I")
+
+
 def band_keys(signature: bytes) -> tuple[int, ...]:
     """One key per band: the band's number and two checksums of its values (a chance
-    equal key of two different bands only makes a candidate, which the compare drops)."""
-    width = ROWS * 4
-    crc32, adler32 = zlib.crc32, zlib.adler32
+    equal key of two different bands only makes a candidate, which the compare drops).
+
+    A band takes every ``BANDS``-th bin, not neighbouring ones: an empty bin borrows from
+    its neighbour, so neighbouring bins of a short text often hold one shingle between
+    them, and bands made of them would match between texts that merely share a phrase."""
+    values = _PACK.unpack(signature)
+    crc32, adler32, pack = zlib.crc32, zlib.adler32, _BAND.pack
     keys = []
     for band in range(BANDS):
-        part = signature[band * width:(band + 1) * width]
+        part = pack(*values[band::BANDS])
         keys.append(band << 56 | crc32(part) << 24 | adler32(part) & 0xFFFFFF)
     return tuple(keys)
 

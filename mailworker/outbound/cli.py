@@ -215,7 +215,7 @@ def _notice_send(args, ctx, plan) -> int:
     ctx.print(f"queued {plan.queued}; {plan.already} already queued earlier (not again)")
     for note in plan.skipped:
         ctx.print(f"  skipped {note}")
-    ctx.print("they go out with `mailworker run`, or now: mailworker outbox send")
+    ctx.hint("they go out with `mailworker run`, or now: mailworker outbox send")
     return 0
 
 
@@ -229,7 +229,7 @@ def cmd_release_build(args, ctx) -> int:
     ctx.print(f"  installer {release.installer_name}: {release.installer_size:,} bytes, "
               f"SHA-256 {release.installer_sha256}")
     ctx.print(f"  packed as {release.method}: {release.stream_size:,} bytes")
-    ctx.print(f"next: mailworker release send --version {release.version}")
+    ctx.hint(f"next: mailworker release send --version {release.version}")
     return 0
 
 
@@ -260,10 +260,10 @@ def cmd_release_send(args, ctx) -> int:
         ctx.print(f"  passwords written to {report.sheet} (mode 0600): hand them over "
                   "another way, then delete the file")
     if report.pending:
-        ctx.print("  the rest goes out with `mailworker run`; run this command again at any "
+        ctx.hint("  the rest goes out with `mailworker run`; run this command again at any "
                   "time: members who have it are skipped")
     if report.failed:
-        ctx.print("  see failures: mailworker outbox list --status failed")
+        ctx.hint("  see failures: mailworker outbox list --status failed")
     return 0 if not report.failed else 1
 
 

@@ -201,6 +201,7 @@ def gather(cfg, clock: Clock, day: dt.date) -> dict:
         "chart": _chart(cfg, covered),
         "group": _group_meetings(cfg, covered, now),
         "roster": group_roster(cfg, clock),
+        "decisions": _group_decisions(cfg, now, links),
     }
     return context
 
@@ -389,6 +390,39 @@ def _unexported_hours(cfg, now: dt.datetime) -> dict | None:
               .order_by(Message.received_at).scalar())
     return {"count": int(count), "hours": int(hours or 0), "days": days,
             "oldest": to_utc(oldest).astimezone(cfg.tz).date().isoformat()}
+
+
+# --- the group's decisions with digest actions (지원 승인, 참석 기록) ---------------------
+
+ATTENDANCE_DAYS = 30      # a meeting this recent with no attendance recorded is listed
+
+
+def _group_decisions(cfg, now: dt.datetime, links: "ActionLinks") -> list[dict]:
+    """Items of the group that wait for staff: a closed recruitment round's selected
+    applicants to accept, and meetings held without attendance recorded (the allowance is
+    paid on it). Read from the group's tables; the actions are registered by the group."""
+    from ..models import Application, Attendance, RecruitmentRound
+    tz = cfg.tz
+    out = []
+    r = (RecruitmentRound.select().where(RecruitmentRound.status == "closed")
+         .order_by(RecruitmentRound.id.desc()).first())
+    if r is not None:
+        selected = (Application.select().where((Application.round == r)
+                                               & (Application.status == "selected")).count())
+        out.append({"what": "round", "id": r.id, "count": selected,
+                    "actions": links.for_item("application", r.id)})
+    stored_now = naive_utc(now)
+    held = (Meeting.select().where((Meeting.starts_at < stored_now) & (
+        Meeting.starts_at >= stored_now - dt.timedelta(days=ATTENDANCE_DAYS)))
+            .order_by(Meeting.starts_at))
+    for meeting in held:
+        if Attendance.select().where(Attendance.meeting == meeting).exists():
+            continue
+        out.append({"what": "attendance", "id": meeting.id, "title": meeting.title,
+                    "when_local": to_utc(meeting.starts_at).astimezone(tz)
+                    .strftime("%Y-%m-%d %H:%M"),
+                    "actions": links.for_item("attendance", meeting.id)})
+    return out
 
 
 # --- the group's life cycle (templates ko|en/_digest_group_roster.j2) ------------------

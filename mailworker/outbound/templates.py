@@ -17,6 +17,7 @@ import jinja2
 
 from ..errors import MailworkerError
 from ..models import CATEGORY_KO
+from ..vocabulary import TAG, tag_kind, without_reply_prefix
 
 # Every mail mailworker can send. Each must exist in every language (a test checks).
 TEMPLATE_NAMES = ("ack", "no_credit", "triage_notice", "non_member_reply", "resignation_ack",
@@ -87,18 +88,22 @@ def templates_dir(cfg) -> Path:
 
 
 # A reply's subject quotes the member's subject without the member's own tag or "Re:"
-# ("[품평 접수 완료] [품평] 지갑 오류" says 품평 twice). The tags are ingest's review and
-# proposal tags (mailworker.ingest.classify.SUBJECT_TAGS; outbound may not import ingest).
-_REPLY_PREFIX = r"(?:re|fw|fwd|aw|sv|회신|답장|답변|전달)\s*(?:\[\d+\])?\s*[:：]"
-_OWN_TAG = (r"[\[【(（]\s*(?:품평|제안|기능\s*개선|개선\s*요청|버그|정책\s*제안"
-            r"|review|bug|proposal|idea)\s*[\]】)）]")
-_LEADING_TAGS = re.compile(rf"^(?:\s*(?:{_REPLY_PREFIX}|{_OWN_TAG}))+\s*", re.IGNORECASE)
+# ("[품평 접수 완료] [품평] 지갑 오류" says 품평 twice).
+_QUOTED_AWAY = ("review", "proposal")
 
 
 def untagged(subject: str) -> str:
     """The subject without leading reply prefixes and review/proposal tags; unchanged if
     nothing else would be left."""
-    rest = _LEADING_TAGS.sub("", subject, count=1)
+    rest = subject
+    while True:
+        shorter = without_reply_prefix(rest).lstrip()
+        tag = TAG.match(shorter)
+        if tag and tag_kind(" ".join(tag.group(1).split())) in _QUOTED_AWAY:
+            shorter = shorter[tag.end():].lstrip()
+        if shorter == rest:
+            break
+        rest = shorter
     return rest if rest.strip() else subject
 
 
