@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 # A question: a question mark, or a Korean interrogative ending, or a request to be told.
 QUESTION = [
     r"[?？]",
-    r"(?:나요|까요|인가요|건가요|는가요|던가요|ㄴ가요|는지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
+    r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)나요|까요|인가요|건가요|는가요|던가요|ㄴ가요|는지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
     r"\s*[.~!ㅠㅜ^]*$",
     r"궁금(?:합니다|해요|하네요|해서|했|한데|하여)", r"궁금\s*$",
     r"문의(?:드립니다|드려요|합니다|드리|\s*드립니다|\s*드려요|드릴|사항)",
@@ -75,6 +75,12 @@ SYMPTOM = [
     r"지\s?못(?:해|합|하고|했|하네)", r"수가?\s?없(?:어|습|네|고|더라)", r"자꾸", r"계속\s?[가-힣]{1,6}(?:요|니다|네요)",
     r"없어져|없어졌|없어지|초기화돼|초기화되|날아가|날아갔|늦게\s?(?:떠|나와|와|옵|뜹|반영)|다르게\s?(?:나와|나옵|표시)",
     r"\bkeeps? \w+ing\b|\bkept \w+ing\b",
+    # every time, and what the member is made to do about it: "매번 …물어보네요",
+    # "처음부터 다시 로그인해야 합니다", "have to refresh manually"
+    r"(?:다시|또|일일이|직접|수동으로)\s?[^.?!]{0,20}?(?:해야|야)\s?(?:돼|되|합|해요|하네|하더)",
+    r"\b(?:i|you|we)? ?(?:have|had) to (?:\w+ )?(?:refresh|restart|reopen|retype|re-?enter|log ?in|reinstall|close|do it|manually)\b",
+    # the app did something though the member did not or did the opposite: "거래도 안 했는데 … 알림이 옵니다"
+    r"(?:안|않았|않|켜\s?놨|켜놨|껐|꺼\s?놨|허용했|설정했|했|눌렀|바꿨)(?:\s?했)?는데도?\s[^.?!]{0,60}?(?:와요|옵니다|오네요|떠요|뜹니다|나와요|나옵니다|네요|해요)",
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
     r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
@@ -121,7 +127,7 @@ SYMPTOM = [
 WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)", r"\bstill\b",
                 r"모르겠|어디\s?있는지|찾을\s?수|\bnever\b|\bcan'?t find\b",
                 r"\b(?:don'?t|didn'?t|isn'?t|aren'?t|wasn'?t)\b",
-                r"\bthere is no\b", r"\bno way to\b", r"\bdoes(?:n't| not) have\b"]
+                r"\bthere is no\b", r"\bno way to\b", r"\bwithout\b", r"매번|번번이|때마다", r"\bdoes(?:n't| not) have\b"]
 # A wish or request about how the service should be (a review when about the app,
 # an idea when about a new service for the city).
 WISH = [
@@ -148,6 +154,7 @@ IDEA = [
     r"넓히|확대|확장|다른\s?분야|다음에는",
     # the same thing for something new: "같은 방식으로 예비군 이수증도 발급되게 하면"
     r"같은\s?(?:방식|식)으로|이런\s?(?:식|방식)으로",
+    r"[가-힣]도\s[^.?!]{0,20}?처럼\s",
     r"(?:도|까지)\s.{0,20}?(?:발급|적용|도입|확대|연동)(?:되게|하게|해\s?주|하면|되면)",
     # a new service described: "…볼 수 있게 하는 서비스입니다"
     r"(?:수\s?있게|있도록|하는|주는)\s?(?:서비스|제도|시스템|플랫폼|사업)",
@@ -235,6 +242,7 @@ LEAVE = [
     r"그만\s?(?:두|둘|하겠|할게|하려|할래|하고\s?싶|할까)", r"명단에서\s?(?:빼|지워|삭제)",
     r"빼\s?주세요|빼주세요|지워\s?주세요",
     r"더(?:는|\s?이상)\s?(?:활동|못\s?할|못할)", r"활동(?:하기|을\s?계속하기|이)\s?어렵",
+    r"(?:^|[^가-힣])(?:저는|전|제가|이제|저도)\s?(?:이제\s?)?(?:그만\s?)?(?:빠지|물러나)(?:겠|려고|려\s?합|기로|고\s?싶)",
     r"\bresign", r"\bstep(?:ping)? down\b", r"\bwithdraw from\b", r"\bwithdraw\b$",
     r"\bleave the (?:group|governance)", r"\bquit\b", r"\bremove me\b", r"\btake me off\b",
     r"\btake my name off\b", r"\bunsubscribe\b", r"\b(?:stop|end) my membership\b",
@@ -429,8 +437,10 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.info_question += 1
             continue
         symptom = _SYMPTOM.search(sentence, script)
+        weak = False
         if symptom is None and app:
             symptom = _WEAK_SYMPTOM.search(sentence, script)
+            weak = symptom is not None
         if symptom is None and not _SPECULATION.search(sentence):
             symptom = _REPRODUCTION.search(sentence)
         idea = _IDEA.search(sentence, script)
@@ -440,7 +450,12 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 and app):
             # "큰 글씨 화면을 만들어 주시면": a wish about the app, not a new service.
             wish, idea = wish or idea, None
-        if idea and (not symptom or city):
+        elif idea and last == "feedback" and not city and not _STRONG_IDEA.search(sentence):
+            # "…종료돼요. 이거 하나만 고쳐주시면 완벽할 것 같아요": a conditional good after a
+            # report, naming nothing new, is about what was just reported.
+            wish, idea = wish or idea, None
+        if idea and (not symptom or city or weak):
+            # A weak sign ("때마다", "없어서") beside an idea is the status quo it would change.
             found.idea += 1
             found.cue("idea", idea)
             last = "idea"
