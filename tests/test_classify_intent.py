@@ -122,3 +122,33 @@ def test_subject_commands(subject, wanted):
 ])
 def test_what_a_question_asks_for(text, wanted):
     assert request_of(text.casefold()) == wanted
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Fwd: 기사", "서울시가 블록체인으로 행정서류 발급을 확대한다는 기사네요. 참고하세요~"),
+    ("뉴스", "구청에서 지역화폐를 블록체인으로 관리하기로 했대요. 신기하네요"),
+    ("FYI", "According to the article, the city will record all permits on a ledger."),
+])
+def test_passed_on_news_is_not_the_members_idea(subject, body):
+    verdict = kind_of(subject, body)
+    assert verdict.kind not in CREDITABLE_KINDS, verdict.reason
+
+
+@pytest.mark.parametrize("subject, body, kind", [
+    # "오류가 나요" states a fault; it does not ask
+    ("송금", "계좌번호를 붙여넣으면 \"형식 오류\"가 나요.", "review"),
+    # terse noun endings
+    ("가입", "본인인증 문자가 두번 옴. 약관 글씨가 잘 안보임.", "review"),
+    # the app did something though the member did not / did the opposite
+    ("알림", "거래도 안 했는데 \"거래 완료\" 알림이 옵니다", "review"),
+    # a conditional good right after a report is about that report
+    ("의견", "뒤로가기 누르면 앱이 종료돼요. 이거 하나만 고쳐주시면 완벽할 것 같아요", "review"),
+    # turning an offline document into a certificate is a new service
+    ("등록증", "반려동물 등록증을 전자증명서로 발급해서 병원에서 확인할 수 있게 하면 좋겠습니다.",
+     "proposal"),
+    ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
+    ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),
+])
+def test_sentence_forms_from_the_blind_splits(subject, body, kind):
+    verdict = kind_of(subject, body)
+    assert verdict.kind == kind, verdict.reason

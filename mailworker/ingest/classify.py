@@ -82,7 +82,8 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "will not attend", "unable to attend", "not able to attend", "can't make it",
                  "cannot make it", "won't make it", "won't be able to attend", "not attend",
                  "count me out", "can't come", "cannot come", "won't be coming", "can't join",
-                 "못 가겠", "못 갈 것 같", "못 가게"]
+                 "못 가겠", "못 갈 것 같", "못 가게", "빠지겠", "빠질게", "빠질께", "못 갈 듯",
+                 "못갈듯", "결석"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
                 "참가합니다", "참가하겠습니다", "참석으로", "참석 의사",

@@ -51,7 +51,7 @@ INFO_QUESTION = [
 ]
 # A described symptom or difficulty when using the service.
 SYMPTOM = [
-    r"안\s?(?:돼|되|됨|됩|먹|나와|나오|나옵|보여|보이|보입|열려|열리|떠요|뜹|넘어|눌러|눌리|읽|맞|"
+    r"안\s?(?:돼|되|됨|됩|먹|나와|나오|나옵|보여|보이|보입|보임|나옴|뜸|열림|눌림|옴(?![가-힣])|열려|열리|떠요|뜹|넘어|눌러|눌리|읽|맞|"
     r"돌아|들어가|바뀌|움직|찍|잡|켜|와요|옵니다|오네|와서|왔|와)",
     r"(?:안|못)\s?하고\s?있", r"못\s?(?:하고|해요|합니다|하겠|들어가|넘어)", r"못\s?(?:쓰|써)(?!\s?보|봤)",
     r"오류", r"에러", r"버그", r"오타", r"\berror", r"\bbug", r"\bcrash", r"\btypo",
@@ -101,7 +101,7 @@ SYMPTOM = [
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
     r"오래\s?걸|걸립니다|걸려요|걸리네|초\s?넘게|초\s?정도|초씩|한참",
     r"깨져|깨집|깨지|잘려|잘립|잘리|사라져|사라집|풀려|풀립|비어\s?(?:버|있)|흐리게|하얗게|검은\s?화면",
-    r"중복|두\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
+    r"중복|두\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨|옴|오|뜸)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
     r"안보여|안돼|안되|안됨|안나|안와|안떠|업ㅅ", r"만료된|잘못\s?(?:나|뜨|표시)|틀려|틀립|이상해|이상하게|이상합",
     r"라고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"다고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"뜨고|뜨면서|뜹니다|떠요|떠서",
     r"\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)",
@@ -154,6 +154,7 @@ IDEA = [
     r"넓히|확대|확장|다른\s?분야|다음에는",
     # the same thing for something new: "같은 방식으로 예비군 이수증도 발급되게 하면"
     r"같은\s?(?:방식|식)으로|이런\s?(?:식|방식)으로",
+    r"(?:전자|디지털|모바일)\s?(?:증명서|문서|등록증|신분증|서류)(?:으로|로)\s?(?:발급|만들|바꾸|전환|대체)",
     r"[가-힣]도\s[^.?!]{0,20}?처럼\s",
     r"(?:도|까지)\s.{0,20}?(?:발급|적용|도입|확대|연동)(?:되게|하게|해\s?주|하면|되면)",
     # a new service described: "…볼 수 있게 하는 서비스입니다"
@@ -222,6 +223,12 @@ CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|�
            r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b",
            r"\bmerry christmas\b",
            r"\bseason'?s greetings\b"]
+# What someone else said or did, reported ("…확대한다는 기사네요", "…한대요", "the article
+# says"): passing news on, not the member's own idea or report.
+REPORTED = [r"(?:다는|라는|했다는|된다는|한다는)\s?(?:기사|뉴스|소식|보도|발표|내용|얘기|이야기|글)",
+            r"(?:한다고|했다고|된다고|됐다고|였다고|이라고)\s?(?:하네요|합니다|해요|하더라|들었|나왔|보도)",
+            r"(?:한대요|했대요|된대요|한답니다|했답니다|된답니다)",
+            r"\b(?:according to|the article|this article|news that|reports? that|announced that)\b"]
 # Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
 # whatever words the thing done has in it.
 GRATITUDE = [r"(?:주셔서|줘서|셔서|해서|주시고)\s?(?:정말\s?|너무\s?|진심으로\s?)?(?:감사|고맙|고마워)",
@@ -296,11 +303,17 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
                                                              LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
+_REPORTED = _Form(REPORTED)
+_NEWS = re.compile(r"기사|뉴스|보도|언론|\barticle\b|\bnews\b")
+# The member's own proposing words, which make reported news the ground of their idea.
+_OWN_PROPOSING = re.compile(r"제안|건의|어떨|어때|좋겠|좋을|했으면|\bpropos|\bsuggest|\bhow about\b|"
+                            r"\bwhat if\b|\bshould\b|\bwe could\b")
 _WHY = re.compile(r"왜|\bwhy\b")
 _REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
 _STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
                           r"이런\s?(?:식|방식)으로|\bpropos|\bsuggest|\bidea|\bhow about\b|"
-                          r"\bwhat if\b|블록체인")
+                          r"\bwhat if\b|블록체인|전자화|디지털화|"
+                          r"(?:전자|디지털|모바일)\s?(?:증명서|문서|등록증|신분증|서류)(?:으로|로)\s?(?:발급|만들|바꾸|전환|대체)")
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
@@ -312,7 +325,7 @@ _SUGGESTION_QUESTION = re.compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하
                                   r"(?:같은\s?(?:건|게|기능)|기능|설정)(?:은|이|도)?\s?없나요")
 # "사진 올리면 옆으로 누워서 올라가요", "통화 끝나고 돌아왔을 때 하얀 화면만 나옵니다": when the member
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
-_REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음)"
+_REPRODUCTION = re.compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음|옴|임|됨|짐|뜸|나옴)"
                            r"[.!~ㅠㅜ]*$")
 _SPECULATION = re.compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠")
@@ -437,6 +450,14 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.info_question += 1
             continue
         symptom = _SYMPTOM.search(sentence, script)
+        reported = _REPORTED.search(sentence, script)
+        if (reported and not _OWN_PROPOSING.search(sentence)
+                and (not symptom or _NEWS.search(sentence))):
+            # Hearsay about the service ("결제가 안 됐다고 하네요") still reports a symptom;
+            # a news item does not.
+            found.thanks += 1
+            found.cue("thanks", reported)
+            continue
         weak = False
         if symptom is None and app:
             symptom = _WEAK_SYMPTOM.search(sentence, script)
