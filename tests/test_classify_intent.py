@@ -146,9 +146,27 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     # turning an offline document into a certificate is a new service
     ("등록증", "반려동물 등록증을 전자증명서로 발급해서 병원에서 확인할 수 있게 하면 좋겠습니다.",
      "proposal"),
+    # an idea question's "if" is hypothetical, not a reproduction
+    ("제안", "구마다 어르신 대상으로 지갑앱 사용법 교육을 열면 어떨까요?", "proposal"),
+    ("idea", "Seoul could hold rental deposits on the ledger instead of landlords.", "proposal"),
+    ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)
     assert verdict.kind == kind, verdict.reason
+
+
+@pytest.mark.parametrize("body", [
+    "지갑앱 써보니까 생각보다 편하고 좋네요. 앞으로 많이 쓰겠습니다!",
+    "Tried the wallet app, works great. Love the new home screen.",
+])
+def test_praise_earns_nothing(body):
+    verdict = kind_of("앱 좋네요", body)
+    assert verdict.kind == "other", verdict.reason
+
+
+def test_praise_with_a_but_is_still_a_report():
+    verdict = kind_of("의견", "전체적으로 깔끔하고 좋은데 송금 버튼을 누르면 앱이 꺼져요.")
+    assert verdict.kind == "review", verdict.reason

@@ -111,7 +111,7 @@ SYMPTOM = [
     r"\bdon'?t work", r"\bwon'?t\b", r"\bcan'?t\b", r"\bcannot\b", r"\bnot working\b",
     r"\bblank\b", r"\bgarbl", r"\bmojibake\b", r"\bslow", r"\blag", r"\btakes? (?:\d|almost|about)",
     r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
-    r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
+    r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
     r"\bonly after\b", r"\bis gone\b", r"\bstill shows\b", r"\bstays\b", r"\bcut off\b",
@@ -180,7 +180,7 @@ IDEA = [
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
         r"시스템을|시스템으로|투명|"
         r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
-        r"\bcity\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
+        r"\bcity\b", r"\bseoul\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
         r"\bpolicy\b",
         r"\bresidents\b", r"\bpilot\b"]
 # ... or on the app's side (how the beta service should behave).
@@ -304,6 +304,13 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
 _REPORTED = _Form(REPORTED)
+_PRAISE = re.compile(r"(?:좋|편하|편리하|괜찮|깔끔하|만족스럽|훌륭하|빠르)(?:네요|아요|어요|습니다|더라고요|더군요|군요|다)"
+                     r"|편리해요|만족합니다|최고(?:예요|에요|입니다|네요)|잘\s?(?:되네요|돼요|됩니다|쓰고\s?있)|"
+                     r"\b(?:works (?:great|well|fine|nicely)|love (?:it|the)|really (?:nice|good|easy)|"
+                     r"easy to use|much better)\b")
+_BUT_OR_NOT = re.compile(r"안\s|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|는데|은데|ㄴ데|인데|다만|"
+                         r"좋겠|좋을|주세요|했으면|"
+                         r"\bbut\b|\bnot\b|n't\b|\bexcept\b|\bhowever\b|\bshould\b|\bplease\b")
 _NEWS = re.compile(r"기사|뉴스|보도|언론|\barticle\b|\bnews\b")
 # The member's own proposing words, which make reported news the ground of their idea.
 _OWN_PROPOSING = re.compile(r"제안|건의|어떨|어때|좋겠|좋을|했으면|\bpropos|\bsuggest|\bhow about\b|"
@@ -449,6 +456,12 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             if info or own_mail:
                 found.info_question += 1
             continue
+        if _PRAISE.search(sentence) and not _BUT_OR_NOT.search(sentence):
+            # "써보니까 생각보다 편하고 좋네요": praise with no "but" and no negation reports
+            # nothing to fix and asks for nothing.
+            found.thanks += 1
+            found.cue("thanks", _PRAISE.search(sentence))
+            continue
         symptom = _SYMPTOM.search(sentence, script)
         reported = _REPORTED.search(sentence, script)
         if (reported and not _OWN_PROPOSING.search(sentence)
@@ -475,7 +488,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             # "…종료돼요. 이거 하나만 고쳐주시면 완벽할 것 같아요": a conditional good after a
             # report, naming nothing new, is about what was just reported.
             wish, idea = wish or idea, None
-        if idea and (not symptom or city or weak):
+        if idea and (not symptom or city or weak or idea_question):
+            # "교육을 열면 어떨까요?": the "if" of an idea question is hypothetical, not a
+            # reproduction.
             # A weak sign ("때마다", "없어서") beside an idea is the status quo it would change.
             found.idea += 1
             found.cue("idea", idea)
