@@ -128,6 +128,8 @@ def test_what_a_question_asks_for(text, wanted):
     ("Fwd: 기사", "서울시가 블록체인으로 행정서류 발급을 확대한다는 기사네요. 참고하세요~"),
     ("뉴스", "구청에서 지역화폐를 블록체인으로 관리하기로 했대요. 신기하네요"),
     ("FYI", "According to the article, the city will record all permits on a ledger."),
+    ("Fwd: news", "Saw this in the news today, the city is expanding the certificate pilot to "
+                  "three more districts. Nice!"),
 ])
 def test_passed_on_news_is_not_the_members_idea(subject, body):
     verdict = kind_of(subject, body)
@@ -149,6 +151,9 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     # an idea question's "if" is hypothetical, not a reproduction
     ("제안", "구마다 어르신 대상으로 지갑앱 사용법 교육을 열면 어떨까요?", "proposal"),
     ("idea", "Seoul could hold rental deposits on the ledger instead of landlords.", "proposal"),
+    ("thought", "Would it be possible for the city to put school lunch menus on the ledger?",
+     "proposal"),
+    ("login", "After changing my phone number I get logged out and can't log back in.", "review"),
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),

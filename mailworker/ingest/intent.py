@@ -186,7 +186,7 @@ CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|
 # ... or on the app's side (how the beta service should behave).
 APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝업|로그인|설치|업데이트|목록|내역|페이지|"
        r"링크|입력|키보드|안내\s?문구|다크\s?모드|기능|지갑|증명서|인증|결제|송금|잔액|버전",
-       r"\bapp\b", r"\bscreen", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
+       r"\bapp\b", r"\bscreen", r"\blog ?(?:in|out)\b|\blogged (?:in|out)\b|\bprofile\b|\bsign ?in\b", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
        r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
        r"계정|탭|다운로드|검색|화면|잔고|회원가입|가입|회원정보|저장|업로드|사진|글꼴|폰트|캘린더|"
        r"아이콘|위젯|배너|팝업|카메라|스캔|이체|한도|인식|촬영|복사|붙여넣|프로필|약관|인증서|비밀번호\s?입력",
@@ -311,7 +311,8 @@ _PRAISE = re.compile(r"(?:좋|편하|편리하|괜찮|깔끔하|만족스럽|훌
 _BUT_OR_NOT = re.compile(r"안\s|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|는데|은데|ㄴ데|인데|다만|"
                          r"좋겠|좋을|주세요|했으면|"
                          r"\bbut\b|\bnot\b|n't\b|\bexcept\b|\bhowever\b|\bshould\b|\bplease\b")
-_NEWS = re.compile(r"기사|뉴스|보도|언론|\barticle\b|\bnews\b")
+_NEWS = re.compile(r"기사(?:가|를|에|네요|예요|입니다|\s?(?:링크|공유))|뉴스(?:에|를|가|에서|\s?보니)|보도(?:가|를|에|자료|됐|되었)|언론|"
+                   r"\barticles?\b|\bin the news\b|\bnews (?:today|that|about|article)\b")
 # The member's own proposing words, which make reported news the ground of their idea.
 _OWN_PROPOSING = re.compile(r"제안|건의|어떨|어때|좋겠|좋을|했으면|\bpropos|\bsuggest|\bhow about\b|"
                             r"\bwhat if\b|\bshould\b|\bwe could\b")
@@ -323,7 +324,8 @@ _STRONG_IDEA = re.compile(r"제안|건의|아이디어|도입|어떨|어때|어�
                           r"(?:전자|디지털|모바일)\s?(?:증명서|문서|등록증|신분증|서류)(?:으로|로)\s?(?:발급|만들|바꾸|전환|대체)")
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = re.compile(r"감사|고맙|고마워|\bthank")
-_IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|\bhow about\b|\bwhat if\b|"
+_IDEA_QUESTION = re.compile(r"어떨까|어떨지|어때요|어떤가요|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
+                            r"\b(?:would|could) it be possible for (?:the city|seoul|the government|districts?|us)\b|"
                             r"\bwhy not\b|\bwouldn'?t it be\b|"
                             r"\b(?:could|should) (?:the city|seoul|we)\b")
 # "Maybe keep it a bit longer?": a suggestion in question form, a wish.
@@ -464,12 +466,13 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             continue
         symptom = _SYMPTOM.search(sentence, script)
         reported = _REPORTED.search(sentence, script)
-        if (reported and not _OWN_PROPOSING.search(sentence)
-                and (not symptom or _NEWS.search(sentence))):
+        news = _NEWS.search(sentence)
+        if ((reported or news) and not _OWN_PROPOSING.search(sentence)
+                and (not symptom or (news and reported))):
             # Hearsay about the service ("결제가 안 됐다고 하네요") still reports a symptom;
-            # a news item does not.
+            # a news item ("saw this in the news: the city is expanding …") is passed on.
             found.thanks += 1
-            found.cue("thanks", reported)
+            found.cue("thanks", reported or news)
             continue
         weak = False
         if symptom is None and app:
