@@ -431,14 +431,14 @@ def _credit_kind(intents: Intents, own_subject: str, text: str) -> Classificatio
     return Classification(kind, why + _lexicon_words(kind, own_subject, text))
 
 
-def _by_intent(intents: Intents, own_subject: str, text: str) -> Classification:
+def _by_intent(intents: Intents, own_subject: str, text: str,
+               subject: Intents | None) -> Classification:
     if intents.content == 0:
         if intents.question:
             return _question(intents, own_subject + "\n" + text, "asks a question")
         if intents.thanks:
             return Classification("other", "thanks or acknowledgement, nothing asked or "
                                            f"reported ({intents.named('thanks')})")
-        subject = read_intents(own_subject) if own_subject else None
         if subject is not None and subject.question and not subject.content:
             return _question(subject, own_subject + "\n" + text, "subject asks a question")
         if subject is not None and subject.content:
@@ -497,7 +497,8 @@ def classify(mail: ParsedMail) -> Classification:
         return Classification("resignation", f"subject tag {tag_names}")
 
     intents = read_intents(text)
-    subject_intents = read_intents(own_subject) if own_subject else None
+    # The subject is read once, and only where it can decide (no tag in it).
+    subject_intents = read_intents(own_subject) if own_subject and not tag_kinds else None
     command = None if is_reply or tags else command_of(topic)
 
     if not tag_kinds:
@@ -549,4 +550,4 @@ def classify(mail: ParsedMail) -> Classification:
             return _question(intents, own_subject + "\n" + text,
                              f"subject tag [{tags[0][0]}] but the mail only asks")
         return Classification(kind, f"subject tag [{tags[0][0]}]")
-    return _by_intent(intents, own_subject, text)
+    return _by_intent(intents, own_subject, text, subject_intents)
