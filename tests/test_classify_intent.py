@@ -154,6 +154,10 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     ("thought", "Would it be possible for the city to put school lunch menus on the ledger?",
      "proposal"),
     ("login", "After changing my phone number I get logged out and can't log back in.", "review"),
+    ("연동", "교통카드 연동을 해제했는데도 앱 첫 화면에 카드 잔액이 그대로 떠 있어요.", "review"),
+    ("음성 안내", "음성 안내를 켜면 금액을 \"일 영 영 영 원\"이라고 읽어요.", "review"),
+    ("push", "Push notifications arrive about 10 minutes late, sometimes all at once.", "review"),
+    ("제안", "구립 도서관 회원증을 지갑 앱 하나로 통합하면 좋겠습니다.", "proposal"),
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),
@@ -166,6 +170,8 @@ def test_sentence_forms_from_the_blind_splits(subject, body, kind):
 @pytest.mark.parametrize("body", [
     "지갑앱 써보니까 생각보다 편하고 좋네요. 앞으로 많이 쓰겠습니다!",
     "Tried the wallet app, works great. Love the new home screen.",
+    "제가 보낸 의견이 이번 업데이트에 반영된 걸 보니 뿌듯하네요. 앞으로도 열심히 참여하겠습니다.",
+    "어제 간담회 분위기 좋았습니다. 다음에도 이런 자리 자주 있으면 좋겠네요!",
 ])
 def test_praise_earns_nothing(body):
     verdict = kind_of("앱 좋네요", body)

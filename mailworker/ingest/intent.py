@@ -57,7 +57,7 @@ SYMPTOM = [
     r"오류", r"에러", r"버그", r"오타", r"\berror", r"\bbug", r"\bcrash", r"\btypo",
     r"(?<![\d,.])[45]\d\d(?![\d,])", r"반환", r"(?:나오|보이|보였|떴|뜨|됐|되)다가\s",
     r"새로\s?고침|재시작하면|다시\s?켜면|때만\s?(?:그래|그럽|그렇)",
-    r"그대로\s?(?:예요|이에요|나옵|나와|입니다|있|남아)",
+    r"그대로\s?(?:[가-힣]{1,2}\s?)?(?:예요|이에요|나옵|나와|입니다|있|남아|떠|보여|보입)",
     # shown as the wrong thing, or not as expected: "1900-01-00으로 나옵니다", "…이 아니라 …이 열려요"
     r"(?:으로|로)\s?(?:나옵|나와|나오|표시돼|표시됩|보입|보여|떠요|뜹|바뀌어|바뀝|열려|열립)",
     r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
@@ -80,7 +80,7 @@ SYMPTOM = [
     r"(?:다시|또|일일이|직접|수동으로)\s?[^.?!]{0,20}?(?:해야|야)\s?(?:돼|되|합|해요|하네|하더)",
     r"\b(?:i|you|we)? ?(?:have|had) to (?:\w+ )?(?:refresh|restart|reopen|retype|re-?enter|log ?in|reinstall|close|do it|manually)\b",
     # the app did something though the member did not or did the opposite: "거래도 안 했는데 … 알림이 옵니다"
-    r"(?:안|않았|않|켜\s?놨|켜놨|껐|꺼\s?놨|허용했|설정했|했|눌렀|바꿨)(?:\s?했)?는데도?\s[^.?!]{0,60}?(?:와요|옵니다|오네요|떠요|뜹니다|나와요|나옵니다|네요|해요)",
+    r"(?:안|않았|않|켜\s?놨|켜놨|껐|꺼\s?놨|허용했|설정했|했|눌렀|바꿨)(?:\s?했)?는데도?\s[^.?!]{0,60}?(?:와요|옵니다|오네요|떠요|뜹니다|나와요|나옵니다|네요|해요|있어요|있습니다|돼요|됩니다)",
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
     r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
@@ -111,6 +111,7 @@ SYMPTOM = [
     r"\bdon'?t work", r"\bwon'?t\b", r"\bcan'?t\b", r"\bcannot\b", r"\bnot working\b",
     r"\bblank\b", r"\bgarbl", r"\bmojibake\b", r"\bslow", r"\blag", r"\btakes? (?:\d|almost|about)",
     r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
+    r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
@@ -165,7 +166,7 @@ IDEA = [
     r"절약|투명해)",
     r"블록체인(?:으로|에|을\s?통해|으로\s?만)\s?.{0,12}?(?:기록|관리|남기|남겨|올리|올려|인증|발급|공개|"
     r"투표|바꾸|연결|정산|공유|하면|처리)",
-    r"(?:기록|관리|남기|공개|발급|연동|공유|바꾸|인증|적립|연결|운영|지급)(?:하|해)?(?:면|해서)\s.{0,60}?"
+    r"(?:기록|관리|남기|공개|발급|연동|공유|바꾸|인증|적립|연결|운영|지급|통합|일원화|연계)(?:하|해)?(?:면|해서)\s.{0,60}?"
     r"(?:수\s?있|것\s?같|줄어|줄일|늘|없을|쉬워|편해|편할|막을|빨라|좋겠|좋을)",
     r"\b(?:i|we)(?: would|'d)?(?: like to| want to)? (?:propose|suggest)\b", r"\bpropos(?:e|ing) (?:that|a|an|the)\b",
     r"\b(?:proposal|suggestion|idea)\s?(?::|-|for)", r"\bsuggest(?:s|ing)? (?:that|a|an|the|adding)\b",
@@ -180,12 +181,14 @@ IDEA = [
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
         r"시스템을|시스템으로|투명|"
         r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
+        r"구립|시립|공립|도서관|주민센터|동사무소|보건소|구마다|자치구|공공기관|지자체",
         r"\bcity\b", r"\bseoul\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
         r"\bpolicy\b",
         r"\bresidents\b", r"\bpilot\b"]
 # ... or on the app's side (how the beta service should behave).
 APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝업|로그인|설치|업데이트|목록|내역|페이지|"
        r"링크|입력|키보드|안내\s?문구|다크\s?모드|기능|지갑|증명서|인증|결제|송금|잔액|버전",
+       r"음성\s?(?:안내|지원|인식)|화면\s?낭독|톡백|보이스\s?오버|\btalkback\b|\bvoiceover\b|\bscreen ?reader",
        r"\bapp\b", r"\bscreen", r"\blog ?(?:in|out)\b|\blogged (?:in|out)\b|\bprofile\b|\bsign ?in\b", r"\bbutton", r"\bmenu", r"\bsetting", r"\bnotification",
        r"\bfont", r"\bpage\b", r"\blink", r"\blimit\b", r"\binput\b", r"\bwallet\b", r"\bapi\b",
        r"계정|탭|다운로드|검색|화면|잔고|회원가입|가입|회원정보|저장|업로드|사진|글꼴|폰트|캘린더|"
@@ -221,7 +224,7 @@ CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|�
            r"\bsharing (?:this|some|the (?:link|article|news))\b|\bsharing an? (?:link|article|video|post)\b",
            r"\bshare (?:this|an?|some)\b", r"\barticle\b",
            r"\bmight be useful\b", r"\bthought you'?d\b", r"\bhappy new year\b",
-           r"\bmerry christmas\b",
+           r"\bmerry christmas\b", r"\bhappy holidays\b|\bsee you (?:all )?(?:next|soon|there|on)\b",
            r"\bseason'?s greetings\b"]
 # What someone else said or did, reported ("…확대한다는 기사네요", "…한대요", "the article
 # says"): passing news on, not the member's own idea or report.
@@ -395,7 +398,8 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _GRATITUDE = _Form(GRATITUDE)
 _REPORTED = _Form(REPORTED)
-_PRAISE = _compile(r"(?:좋|편하|편리하|괜찮|깔끔하|만족스럽|훌륭하|빠르)(?:네요|아요|어요|습니다|더라고요|더군요|군요|다)"
+_PRAISE = _compile(r"뿌듯|흐뭇|행복하|다행이|기쁘|기뻐|반가|즐거|재밌|재미있|신기하|좋았|"
+                     r"(?:좋|편하|편리하|괜찮|깔끔하|만족스럽|훌륭하|빠르)(?:네요|아요|어요|습니다|더라고요|더군요|군요|다)"
                      r"|편리해요|만족합니다|최고(?:예요|에요|입니다|네요)|잘\s?(?:되네요|돼요|됩니다|쓰고\s?있)|"
                      r"\b(?:works (?:great|well|fine|nicely)|love (?:it|the)|really (?:nice|good|easy)|"
                      r"easy to use|much better)\b")
@@ -579,7 +583,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if symptom is None and names_app():
             symptom = _WEAK_SYMPTOM.search(sentence, script)
             weak = symptom is not None
-        if symptom is None and not _SPECULATION.search(sentence):
+        if symptom is None and not _SPECULATION.search(sentence) and not praise:
+            # "…보니 뿌듯하네요" tells a feeling, not what the service did.
             symptom = _REPRODUCTION.search(sentence)
         idea = _IDEA.search(sentence, script)
         wish = None
