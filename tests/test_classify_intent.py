@@ -181,3 +181,11 @@ def test_praise_earns_nothing(body):
 def test_praise_with_a_but_is_still_a_report():
     verdict = kind_of("의견", "전체적으로 깔끔하고 좋은데 송금 버튼을 누르면 앱이 꺼져요.")
     assert verdict.kind == "review", verdict.reason
+
+
+def test_thanks_whose_only_report_is_a_weak_sign_earns_no_hour():
+    # "…하고 나니 …네요" has a reproduction's shape, but nothing is wrong and nothing is asked
+    verdict = kind_of("감사", "업데이트하고 나니 글씨가 커졌네요. 감사합니다!")
+    assert verdict.kind == "triage" and "weak signs" in verdict.reason, verdict.reason
+    verdict = kind_of("감사", "업데이트하고 나니 송금 버튼이 안 눌려요. 그래도 늘 감사합니다!")
+    assert verdict.kind == "review", verdict.reason

@@ -424,6 +424,12 @@ def _credit_kind(intents: Intents, own_subject: str, text: str) -> Classificatio
         return Classification("triage", "both review and proposal wording: feedback "
                               f"({intents.named('feedback')}) and an idea "
                               f"({intents.named('idea')}) carry equal weight")
+    if (f >= i and intents.feedback and intents.weak_feedback == intents.feedback
+            and intents.thanks >= intents.feedback):
+        # A thank-you mail whose only report is a weak sign ("…하니 …요", "…없네요"), with
+        # no symptom and no wish: too little for an hour; a person decides.
+        return Classification("triage", "thanks with only weak signs of a report "
+                              f"({intents.named('feedback')}; {intents.named('thanks')})")
     if f >= i:
         kind, why = "review", f"feedback on the service ({intents.named('feedback')})"
     else:

@@ -444,6 +444,7 @@ class Intents:
     sentences: int = 0
     feedback: int = 0
     app_feedback: int = 0       # feedback sentences that name a part of the service
+    weak_feedback: int = 0      # of which only a weak sign (an absence, "…하니 …요") told it
     idea: int = 0
     question: int = 0
     info_question: int = 0
@@ -586,6 +587,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if symptom is None and not _SPECULATION.search(sentence) and not praise:
             # "…보니 뿌듯하네요" tells a feeling, not what the service did.
             symptom = _REPRODUCTION.search(sentence)
+            weak = symptom is not None
         idea = _IDEA.search(sentence, script)
         wish = None
         city = None
@@ -608,6 +610,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if symptom:
             found.feedback += 1
             found.app_feedback += names_app()
+            found.weak_feedback += weak
             found.cue("feedback", symptom)
             last = "feedback"
             continue
