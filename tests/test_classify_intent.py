@@ -158,6 +158,12 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     ("음성 안내", "음성 안내를 켜면 금액을 \"일 영 영 영 원\"이라고 읽어요.", "review"),
     ("push", "Push notifications arrive about 10 minutes late, sometimes all at once.", "review"),
     ("제안", "구립 도서관 회원증을 지갑 앱 하나로 통합하면 좋겠습니다.", "proposal"),
+    ("사임 의사", "일신상의 사유로 거버넌스 단원을 사임하고자 합니다. 그동안 감사했습니다.", "resignation"),
+    ("기사", "오늘 신문에 우리 단원 인터뷰가 실렸네요! 다들 보셨나요? ㅎㅎ", "other"),
+    ("건의", "엘리베이터 고장 신고를 시민이 앱으로 하고 수리 완료까지 기록되게 하면 좋겠어요 "
+             "휠체어 타는 친구가 매번 고생해서요", "proposal"),
+    ("limits", "The sandbox rate limit makes integration tests impossible. Could it be raised?",
+     "review"),
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),

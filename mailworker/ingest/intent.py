@@ -112,6 +112,7 @@ SYMPTOM = [
     r"\bblank\b", r"\bgarbl", r"\bmojibake\b", r"\bslow", r"\blag", r"\btakes? (?:\d|almost|about)",
     r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
     r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
+    r"\bimpossible\b|\bunusable\b|\bunable to\b",
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
@@ -242,7 +243,8 @@ ACK_SHORT_CHARS = 40
 # A request to leave the group (해촉) in everyday words. "회원 탈퇴 버튼" (an app account) is
 # not one: 탈퇴 counts only as the member's own wish or about the group.
 LEAVE = [
-    r"해촉", r"사퇴", r"위촉\s?해제",
+    r"해촉", r"사퇴", r"사임", r"위촉\s?해제",
+    r"(?:활동|단원)[^.?!]{0,12}?(?:종료|중단|마무리|탈퇴|그만)\s?(?:하고자|하겠|하려고|할게)",
     r"활동(?:을|은|도)?\s?(?:중단|중지|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
     r"명단에서\s?(?:제외|빠지|빼)",
     r"(?:활동|단원)[^.?!]{0,12}?(?:계속|이어)[^.?!]{0,10}?(?:어렵|없|힘들|못)",
@@ -411,6 +413,11 @@ _NEWS = _compile(r"기사(?:가|를|에|네요|예요|입니다|\s?(?:링크|공
 # The member's own proposing words, which make reported news the ground of their idea.
 _OWN_PROPOSING = _compile(r"제안|건의|어떨|어때|좋겠|좋을|했으면|\bpropos|\bsuggest|\bhow about\b|"
                             r"\bwhat if\b|\bshould\b|\bwe could\b")
+# The app as the means of a new service ("앱으로 신고하고", "지갑앱에서 예약하고").
+_APP_AS_MEANS = _compile(r"(?:앱|어플|지갑\s?앱)(?:으로|을\s?통해|로)\s|\b(?:through|via|in) the app\b")
+# A question to everyone on the list ("다들 보셨나요?"): chatter, not a question for staff.
+_SOCIAL_QUESTION = _compile(r"(?:^|\s)(?:다들|여러분|모두들?)\s[^?？]{0,30}?(?:셨나요|하셨|보셨|어떠셨|드셨)|"
+                            r"\b(?:did|have) (?:you all|everyone)\b")
 _WHY = _compile(r"왜|\bwhy\b")
 _REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
 _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
@@ -545,6 +552,11 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if question and _WHY.search(sentence) and _SYMPTOM.search(sentence, script):
             # "이름이 왜 다 '알 수 없음'으로 나오나요?": a complaint in question form.
             question = None
+        if question and not own_mail and _SOCIAL_QUESTION.search(sentence) and not _INFO.search(
+                sentence, script):
+            found.thanks += 1
+            found.cue("thanks", question)
+            continue
         if question or own_mail:
             # The member asks: topic words in a question are not a report.
             found.question += 1
@@ -607,7 +619,13 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             found.cue("idea", idea)
             last = "idea"
             continue
-        if symptom:
+        if symptom and weak and wish is None:
+            wish = _WISH.search(sentence, script) or suggestion
+            if wish and city is None:
+                city = _CITY.search(sentence, script)
+        if symptom and not (weak and wish and city):
+            # (a weak sign beside a wish for the city is what the wish would change: the
+            # wish decides)
             found.feedback += 1
             found.app_feedback += names_app()
             found.weak_feedback += weak
@@ -622,7 +640,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             if city is None:
                 city = _CITY.search(sentence, script)
             app = names_app()
-            if (city and (not app or _STRONG_IDEA.search(sentence))) or last == "idea":
+            if (city and (not app or _STRONG_IDEA.search(sentence)
+                          or _APP_AS_MEANS.search(sentence))) or last == "idea":
+                # "시민이 앱으로 신고하고 … 기록되게 하면 좋겠어요": the app is only the means.
                 found.idea += 1
                 found.cue("idea", wish)
             elif app or last == "feedback":
