@@ -164,6 +164,10 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
              "휠체어 타는 친구가 매번 고생해서요", "proposal"),
     ("limits", "The sandbox rate limit makes integration tests impossible. Could it be raised?",
      "review"),
+    ("language", "when i change language to english, half of the menu stay in korean.", "review"),
+    ("메일", "활동도 못 하는데 메일만 계속 와서 부담스럽네요. 단원에서 제외해 주세요.", "resignation"),
+    ("불만과 제안", "주민센터 서류 떼러 갈 때마다 신분증 복사본을 또 내야 해서 짜증났어요. 한 번 낸 서류는 "
+                   "블록체인에 남겨서 다른 기관도 확인하게 하면 좋겠습니다.", "proposal"),
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),

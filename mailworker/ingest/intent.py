@@ -116,7 +116,7 @@ SYMPTOM = [
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
-    r"\bonly after\b", r"\bis gone\b", r"\bstill shows\b", r"\bstays\b", r"\bcut off\b",
+    r"\bonly after\b", r"\bis gone\b", r"\bstill shows\b", r"\bstays?(?: in| as| on| at)?\b", r"\bweird\b|\bstrange\b", r"\bcut off\b",
     r"\bevery (?:single )?(?:time|launch|start|login|transfer)\b", r"\bon every\b",
     r"\beven (?:after|when|though)\b", r"\bthere'?s no\b", r"\bthere is no\b",
     r"\bworks?,? but\b", r"\bpops? up\b",
@@ -246,7 +246,8 @@ LEAVE = [
     r"해촉", r"사퇴", r"사임", r"위촉\s?해제",
     r"(?:활동|단원)[^.?!]{0,12}?(?:종료|중단|마무리|탈퇴|그만)\s?(?:하고자|하겠|하려고|할게)",
     r"활동(?:을|은|도)?\s?(?:중단|중지|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
-    r"명단에서\s?(?:제외|빠지|빼)",
+    r"(?:명단|단원|그룹|모임|거버넌스|멤버)(?:에서|에서는)\s?(?:제외|빠지|빼|지워|삭제)",
+    r"더\s?(?:이상|는)\s?(?:메일|연락)(?:을|를|도|은)?\s?받고\s?싶지|메일(?:도|은)?\s?그만\s?(?:보내|받)",
     r"(?:활동|단원)[^.?!]{0,12}?(?:계속|이어)[^.?!]{0,10}?(?:어렵|없|힘들|못)",
     r"(?:을|를)\s?끝으로\s.{0,20}?(?:활동|단원)",
     r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가|빠지|빼)",
@@ -452,6 +453,7 @@ class Intents:
     feedback: int = 0
     app_feedback: int = 0       # feedback sentences that name a part of the service
     weak_feedback: int = 0      # of which only a weak sign (an absence, "…하니 …요") told it
+    weak_app_feedback: int = 0  # weak ones that name a part of the service
     idea: int = 0
     question: int = 0
     info_question: int = 0
@@ -487,8 +489,10 @@ class Intents:
     @property
     def feedback_weight(self) -> float:
         """Feedback that names a part of the service weighs fully; a complaint about
-        something else (the status quo an idea would change) half."""
-        return self.app_feedback + 0.5 * (self.feedback - self.app_feedback)
+        something else (the status quo an idea would change) half, and so does a weak sign
+        ("…할 때마다", "…없어서") even about the service."""
+        return (self.app_feedback - 0.5 * self.weak_app_feedback
+                + 0.5 * (self.feedback - self.app_feedback))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?？。])\s+|(?<=[a-z가-힣]):\s+")
@@ -629,6 +633,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             found.feedback += 1
             found.app_feedback += names_app()
             found.weak_feedback += weak
+            found.weak_app_feedback += weak and names_app()
             found.cue("feedback", symptom)
             last = "feedback"
             continue
