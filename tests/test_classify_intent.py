@@ -199,3 +199,25 @@ def test_thanks_whose_only_report_is_a_weak_sign_earns_no_hour():
     assert verdict.kind == "triage" and "weak signs" in verdict.reason, verdict.reason
     verdict = kind_of("감사", "업데이트하고 나니 송금 버튼이 안 눌려요. 그래도 늘 감사합니다!")
     assert verdict.kind == "review", verdict.reason
+
+
+def test_first_character_filter_changes_no_match():
+    # The lookahead for the characters a match can start with only makes the search
+    # faster: on every corpus sentence each regular expression finds the very same match
+    # (same span) with it as without it.
+    import re
+
+    from mailworker.ingest import intent
+    from mailworker.ingest.parse import casefolded
+    regexes = [r for form in vars(intent).values() if isinstance(form, intent._Form)
+               for r in (form.ko, form.en, form.any) if r is not None]
+    regexes += [r for r in vars(intent).values() if isinstance(r, re.Pattern)]
+    filtered = [r for r in regexes if r.pattern.startswith("(?=[")]
+    assert len(filtered) >= 15
+    pairs = [(r, re.compile(r.pattern[r.pattern.index("])(?:") + 2:], r.flags)) for r in filtered]
+    sentences = [s for sample in load_all() for s in intent.sentences(casefolded(sample.body))]
+    assert len(sentences) > 1500
+    for with_filter, without in pairs:
+        for sentence in sentences:
+            got, want = with_filter.search(sentence), without.search(sentence)
+            assert (got and got.span()) == (want and want.span()), (without.pattern[:40], sentence)
