@@ -347,14 +347,64 @@ def _first_of_item(op, av) -> tuple[set[str] | None, bool]:
     return None, False
 
 
+_WIDE = 2000      # a first-character set larger than this filters nothing useful
+
+
+def _alternatives(items) -> list:
+    """The top-level alternatives of a parsed pattern, groups and nested '|' opened."""
+    if len(items) == 1 and items[0][0] is _sre.SUBPATTERN:
+        return _alternatives(list(items[0][1][3].data))
+    if len(items) == 1 and items[0][0] is _sre.BRANCH:
+        return [alt for branch in items[0][1][1] for alt in _alternatives(list(branch.data))]
+    return [items]
+
+
+def _class_text(chars: set[str]) -> str:
+    """A character class for the set, runs written as ranges ("[가-힣]")."""
+    codes = sorted(map(ord, chars))
+    parts, start = [], 0
+    for i in range(1, len(codes) + 1):
+        if i == len(codes) or codes[i] != codes[i - 1] + 1:
+            first, last = chr(codes[start]), chr(codes[i - 1])
+            parts.append(re.escape(first) if first == last
+                         else f"{re.escape(first)}-{re.escape(last)}")
+            start = i
+    return "[" + "".join(parts) + "]"
+
+
+def _start_filter(items) -> str | None:
+    """A lookahead branch for what one alternative can start with: its first characters, or
+    for "[가-힣](?:면|…)" (any syllable, then a few) its first two."""
+    found, empty = _first_of_sequence(items)
+    if found is None or empty:
+        return None
+    if len(found) <= _WIDE:
+        return _class_text(found)
+    op = items[0][0]
+    if op is not _sre.IN and op is not _sre.LITERAL:
+        return None
+    second, empty = _first_of_sequence(items[1:])
+    if second is None or empty or len(second) > _WIDE:
+        return None
+    return _class_text(found) + _class_text(second)
+
+
 def _with_first_filter(pattern: str) -> str:
     if _sre is None:
         return pattern
-    found, empty = _first_of_sequence(_sre_parser.parse(pattern).data)
-    if found is None or empty or len(found) > 2000:
-        return pattern
-    ranges = "".join(re.escape(ch) for ch in sorted(found))
-    return f"(?=[{ranges}])(?:{pattern})"
+    narrow: set[str] = set()
+    pairs: list[str] = []
+    for items in _alternatives(list(_sre_parser.parse(pattern).data)):
+        start = _start_filter(items)
+        if start is None:
+            return pattern
+        if start.count("[") == 1 and start.startswith("["):
+            found, _ = _first_of_sequence(items)
+            narrow |= found
+        else:
+            pairs.append(start)
+    branches = ([_class_text(narrow)] if narrow else []) + list(dict.fromkeys(pairs))
+    return f"(?={'|'.join(branches)})(?:{pattern})"
 
 
 def _compile(pattern: str) -> re.Pattern:
