@@ -168,6 +168,12 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     ("메일", "활동도 못 하는데 메일만 계속 와서 부담스럽네요. 단원에서 제외해 주세요.", "resignation"),
     ("불만과 제안", "주민센터 서류 떼러 갈 때마다 신분증 복사본을 또 내야 해서 짜증났어요. 한 번 낸 서류는 "
                    "블록체인에 남겨서 다른 기관도 확인하게 하면 좋겠습니다.", "proposal"),
+    ("탈퇴하면", "혹시 단원 탈퇴하면 지금까지 받은 봉사시간도 없어지나요?", "question"),
+    ("oauth", "After login, the OAuth redirect drops the state parameter.", "review"),
+    ("schools", "Schools could issue graduation certificates directly to the wallet app, so "
+                "graduates don't have to visit the school.", "proposal"),
+    ("제안 및 불만", "구청 홈페이지 민원 답변이 너무 늦어서 화가 납니다. 민원마다 처리 기한을 블록체인에 "
+                    "기록해 놓고 넘기면 시민에게 자동으로 알려 주는 제도를 도입해 주세요.", "proposal"),
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),

@@ -113,6 +113,7 @@ SYMPTOM = [
     r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
     r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
     r"\bimpossible\b|\bunusable\b|\bunable to\b",
+    r"\b(?:drops?|rejects?|ignores?|loses|truncat\w*|corrupt\w*|resets?)\b",
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
@@ -129,7 +130,7 @@ SYMPTOM = [
 WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)", r"\bstill\b",
                 r"모르겠|어디\s?있는지|찾을\s?수|\bnever\b|\bcan'?t find\b",
                 r"\b(?:don'?t|didn'?t|isn'?t|aren'?t|wasn'?t)\b",
-                r"\bthere is no\b", r"\bno way to\b", r"\bwithout\b", r"매번|번번이|때마다", r"\bdoes(?:n't| not) have\b"]
+                r"\bthere is no\b", r"\bno way to\b", r"\bwithout\b", r"\balready\b", r"매번|번번이|때마다", r"\bdoes(?:n't| not) have\b"]
 # A wish or request about how the service should be (a review when about the app,
 # an idea when about a new service for the city).
 WISH = [
@@ -173,7 +174,8 @@ IDEA = [
     r"\b(?:proposal|suggestion|idea)\s?(?::|-|for)", r"\bsuggest(?:s|ing)? (?:that|a|an|the|adding)\b",
     r"\b(?:an|one|my|two|some|new|an? \w+) ideas?\b", r"\bhow about\b", r"\bwhat if\b",
     r"\bwould be (?:great|nice|good) if the city\b", r"\bthe city (?:could|should|to)\b",
-    r"\b(?:seoul|city|district)s? (?:could|should)\b", r"\bpilot", r"\bintroduce\b", r"\badopt\b",
+    r"\b(?:seoul|city|district|school|librar(?:y|ie)|hospital|government|ministr(?:y|ie)|"
+    r"public \w+)s? (?:could|should)\b", r"\bpilot", r"\bintroduce\b", r"\badopt\b",
     r"\blet (?:citizens|residents|people)\b", r"\bon the (?:city )?(?:ledger|blockchain)\b",
     r"\bissue\b.{0,40}\bas tokens?\b", r"\blook into\b",
     r"\b(?:people|parents|citizens|residents|buyers|students) would\b",
@@ -183,7 +185,8 @@ CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|
         r"시스템을|시스템으로|투명|"
         r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
         r"구립|시립|공립|도서관|주민센터|동사무소|보건소|구마다|자치구|공공기관|지자체",
-        r"\bcity\b", r"\bseoul\b", r"\bcitizens?\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
+        r"\bcity\b", r"\bseoul\b", r"\bcitizens?\b",
+        r"\bschools?\b|\blibrar(?:y|ies)\b|\bhospitals?\b|\bgovernment\b|\bministr(?:y|ies)\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
         r"\bpolicy\b",
         r"\bresidents\b", r"\bpilot\b"]
 # ... or on the app's side (how the beta service should behave).
@@ -464,6 +467,11 @@ _NEWS = _compile(r"기사(?:가|를|에|네요|예요|입니다|\s?(?:링크|공
 # The member's own proposing words, which make reported news the ground of their idea.
 _OWN_PROPOSING = _compile(r"제안|건의|어떨|어때|좋겠|좋을|했으면|\bpropos|\bsuggest|\bhow about\b|"
                             r"\bwhat if\b|\bshould\b|\bwe could\b")
+_LEAVE_IF = _compile(r"(?:탈퇴|그만\s?두|해촉|사퇴|사임|중단)(?:하|되|를\s?하|을\s?하)?(?:면|게\s?되면|할\s?경우|시\s)|"
+                     r"\bif (?:i|we|someone|a member) (?:leave|leaves|quit|quits|resign|resigns|withdraw)")
+# A city office named in a complaint ("구청 홈페이지 답변이 너무 늦어서"): the city's service as it
+# is, not the beta service; beside an idea it is the status quo the idea would change.
+_CITY_OFFICE = _compile(r"구청|시청|주민센터|동사무소|민원|공무원|관공서|\bcity hall\b|\bdistrict office\b")
 # The app as the means of a new service ("앱으로 신고하고", "지갑앱에서 예약하고").
 _APP_AS_MEANS = _compile(r"(?:앱|어플|지갑\s?앱)(?:으로|을\s?통해|로)\s|\b(?:through|via|in) the app\b")
 # A question to everyone on the list ("다들 보셨나요?"): chatter, not a question for staff.
@@ -589,6 +597,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             return known
 
         leave = _LEAVE.search(sentence, script)
+        if leave and _LEAVE_IF.search(sentence) and _QUESTION.search(sentence, script):
+            # "탈퇴하면 봉사시간도 없어지나요?": asks what leaving would do, does not leave.
+            leave = None
         if leave:
             found.leave += 1
             found.cue("leave", leave)
@@ -681,7 +692,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             # (a weak sign beside a wish for the city is what the wish would change: the
             # wish decides)
             found.feedback += 1
-            found.app_feedback += names_app()
+            found.app_feedback += names_app() and not _CITY_OFFICE.search(sentence)
             found.weak_feedback += weak
             found.weak_app_feedback += weak and names_app()
             found.cue("feedback", symptom)
