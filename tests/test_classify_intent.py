@@ -174,6 +174,11 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
                 "graduates don't have to visit the school.", "proposal"),
     ("제안 및 불만", "구청 홈페이지 민원 답변이 너무 늦어서 화가 납니다. 민원마다 처리 기한을 블록체인에 "
                     "기록해 놓고 넘기면 시민에게 자동으로 알려 주는 제도를 도입해 주세요.", "proposal"),
+    ("생각", "주차 과태료 이의신청을 앱으로 하고 처리 과정도 기록되게 하면 전화가 확 줄 것 같아요",
+     "proposal"),
+    ("Re: [안내] 11월 정례회의 개최 안내", "저 참석이요!", "rsvp"),
+    ("잘 쓰고 있어요", "지갑 앱 한 달째 쓰고 있는데 시장 갈 때 편하네요. 어머니도 잘 쓰세요!", "other"),
+    ("앱", "지갑 앱 한 달째 쓰고 있는데 송금이 안 좋네요. 자꾸 멈춰요.", "review"),
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),

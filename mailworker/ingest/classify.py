@@ -86,7 +86,7 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "못갈듯", "결석"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
-                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사",
+                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요",
                 "will attend", "i'll attend", "i will be there", "i'll be there", "attending",
                 "count me in", "can attend", "plan to attend", "happy to attend", "will join"]
 

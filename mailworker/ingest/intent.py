@@ -184,7 +184,7 @@ IDEA = [
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
         r"시스템을|시스템으로|투명|"
         r"플랫폼|블록체인으로|블록체인에|블록체인\s?투표|지역화폐",
-        r"구립|시립|공립|도서관|주민센터|동사무소|보건소|구마다|자치구|공공기관|지자체",
+        r"구립|시립|공립|도서관|주민센터|동사무소|보건소|구마다|자치구|공공기관|지자체|민원|과태료|이의신청",
         r"\bcity\b", r"\bseoul\b", r"\bcitizens?\b",
         r"\bschools?\b|\blibrar(?:y|ies)\b|\bhospitals?\b|\bgovernment\b|\bministr(?:y|ies)\b", r"\bpublic\b", r"\bdistricts?\b", r"\bcouncil",
         r"\bpolicy\b",
@@ -462,6 +462,10 @@ _PRAISE = _compile(r"뿌듯|흐뭇|행복하|다행이|기쁘|기뻐|반가|즐�
 _BUT_OR_NOT = _compile(r"안\s|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|는데|은데|ㄴ데|인데|다만|"
                          r"좋겠|좋을|주세요|했으면|"
                          r"\bbut\b|\bnot\b|n't\b|\bexcept\b|\bhowever\b|\bshould\b|\bplease\b")
+# Before the praise, "…쓰고 있는데 편하네요" only sets the scene: a "but" or a fault word
+# still counts there, "…는데" does not.
+_BUT_BEFORE = _compile(r"안\s|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|다만|"
+                       r"\bbut\b|\bnot\b|n't\b|\bexcept\b|\bhowever\b")
 _NEWS = _compile(r"기사(?:가|를|에|네요|예요|입니다|\s?(?:링크|공유))|뉴스(?:에|를|가|에서|\s?보니)|보도(?:가|를|에|자료|됐|되었)|언론|"
                    r"\barticles?\b|\bin the news\b|\bnews (?:today|that|about|article)\b")
 # The member's own proposing words, which make reported news the ground of their idea.
@@ -641,7 +645,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.info_question += 1
             continue
         praise = _PRAISE.search(sentence)
-        if praise and not _BUT_OR_NOT.search(sentence):
+        if praise and not (_BUT_OR_NOT.search(sentence, praise.start())
+                           or _BUT_BEFORE.search(sentence, 0, praise.start())):
             # "써보니까 생각보다 편하고 좋네요": praise with no "but" and no negation reports
             # nothing to fix and asks for nothing.
             found.thanks += 1
@@ -670,8 +675,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         city = None
         if idea:
             city = _CITY.search(sentence, script)
-            if not city and not _STRONG_IDEA.search(sentence) and (names_app()
-                                                                    or last == "feedback"):
+            if (not city and not _STRONG_IDEA.search(sentence)
+                    and not _APP_AS_MEANS.search(sentence)
+                    and (names_app() or last == "feedback")):
                 # "큰 글씨 화면을 만들어 주시면": a wish about the app, not a new service;
                 # "…종료돼요. 이거 하나만 고쳐주시면 완벽할 것 같아요": a conditional good
                 # after a report, naming nothing new, is about what was just reported.
