@@ -111,8 +111,11 @@ SYMPTOM = [
     r"\bdon'?t work", r"\bwon'?t\b", r"\bcan'?t\b", r"\bcannot\b", r"\bnot working\b",
     r"\bblank\b", r"\bgarbl", r"\bmojibake\b", r"\bslow", r"\blag", r"\btakes? (?:\d|almost|about)",
     r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
+    r"\b(?:tomorrow|yesterday)'?s (?:date|time)\b|\b(?:a day|one day|an hour|\d+ (?:hours?|days?)) "
+    r"(?:early|late|off|ahead|behind)\b",
     r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
     r"\bimpossible\b|\bunusable\b|\bunable to\b",
+    r"노출(?:돼|됩|되|됨|이\s?돼)|스팸\s?(?:함|메일함|편지함|처리)|(?:번|개)(?:이나|씩이나)\s",
     r"\b(?:drops?|rejects?|ignores?|loses|truncat\w*|corrupt\w*|resets?)\b",
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
@@ -221,7 +224,8 @@ THANKS = [
     r"\bgreat to meet\b", r"\blet(?:ting)? me know\b", r"\bappreciate",
 ]
 # Passing something on, greetings: chatter, however long the sentence.
-CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달)",
+CHATTER = [r"(?:링크|자료|기사|사진|파일|소식)(?:입니다|예요|이에요|\s?드립니다|\s?공유|\s?보내|\s?전달|\s?남겨|\s?남깁|\s?올려|\s?올립)",
+           r"(?:분들|분은|분들은)\s[^.?!]{0,12}?(?:보세요|들어\s?보세요|참고하세요|오세요|신청하세요)",
            r"공유\s?(?:드립|합니다|드려)|전달합니다|전달\s?드립니다|참고하세요|참고만|참고\s?(?:부탁|바랍)|"
            r"알려\s?드립니다|알려드려요|새해|명절|추석|메리\s?크리스마스",
            r"\bfyi\b", r"\bforward(?:ing|ed)?\b", r"\bin case\b",
@@ -476,6 +480,9 @@ _LEAVE_IF = _compile(r"(?:탈퇴|그만\s?두|해촉|사퇴|사임|중단)(?:하
 # A city office named in a complaint ("구청 홈페이지 답변이 너무 늦어서"): the city's service as it
 # is, not the beta service; beside an idea it is the status quo the idea would change.
 _CITY_OFFICE = _compile(r"구청|시청|주민센터|동사무소|민원|공무원|관공서|\bcity hall\b|\bdistrict office\b")
+# A complaint asked as a question: "…문제 아닌가요?", "isn't this a privacy problem?"
+_RHETORICAL = _compile(r"(?:문제|위험|잘못|이상한\s?거|말이\s?안\s?되는\s?거)\s?(?:아닌가요|아닌지요|아닐까요|아니에요|아닙니까)|"
+                       r"\bisn'?t (?:this|that|it) (?:a |an )?(?:\w+ )?(?:problem|risk|bug|wrong)\b")
 # The app as the means of a new service ("앱으로 신고하고", "지갑앱에서 예약하고").
 _APP_AS_MEANS = _compile(r"(?:앱|어플|지갑\s?앱)(?:으로|을\s?통해|로)\s|\b(?:through|via|in) the app\b")
 # A question to everyone on the list ("다들 보셨나요?"): chatter, not a question for staff.
@@ -621,6 +628,13 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if question and _WHY.search(sentence) and _SYMPTOM.search(sentence, script):
             # "이름이 왜 다 '알 수 없음'으로 나오나요?": a complaint in question form.
             question = None
+        if question and last == "feedback" and _RHETORICAL.search(sentence):
+            # "…노출돼요. 개인정보 문제 아닌가요?": after a report, a complaint asked.
+            question = None
+            found.feedback += 1
+            found.app_feedback += names_app()
+            found.cue("feedback", _RHETORICAL.search(sentence))
+            continue
         if question and not own_mail and _SOCIAL_QUESTION.search(sentence) and not _INFO.search(
                 sentence, script):
             found.thanks += 1
@@ -713,7 +727,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 city = _CITY.search(sentence, script)
             app = names_app()
             if (city and (not app or _STRONG_IDEA.search(sentence)
-                          or _APP_AS_MEANS.search(sentence))) or last == "idea":
+                          or _APP_AS_MEANS.search(sentence) or _CITY_OFFICE.search(sentence))
+                    or last == "idea"):
+                # "…QR 찍어서 바로 구청에 들어가게 하면 좋겠어요": a city office's work.
                 # "시민이 앱으로 신고하고 … 기록되게 하면 좋겠어요": the app is only the means.
                 found.idea += 1
                 found.cue("idea", wish)
