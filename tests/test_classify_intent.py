@@ -122,3 +122,118 @@ def test_subject_commands(subject, wanted):
 ])
 def test_what_a_question_asks_for(text, wanted):
     assert request_of(text.casefold()) == wanted
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Fwd: 기사", "서울시가 블록체인으로 행정서류 발급을 확대한다는 기사네요. 참고하세요~"),
+    ("뉴스", "구청에서 지역화폐를 블록체인으로 관리하기로 했대요. 신기하네요"),
+    ("FYI", "According to the article, the city will record all permits on a ledger."),
+    ("Fwd: news", "Saw this in the news today, the city is expanding the certificate pilot to "
+                  "three more districts. Nice!"),
+])
+def test_passed_on_news_is_not_the_members_idea(subject, body):
+    verdict = kind_of(subject, body)
+    assert verdict.kind not in CREDITABLE_KINDS, verdict.reason
+
+
+@pytest.mark.parametrize("subject, body, kind", [
+    # "오류가 나요" states a fault; it does not ask
+    ("송금", "계좌번호를 붙여넣으면 \"형식 오류\"가 나요.", "review"),
+    # terse noun endings
+    ("가입", "본인인증 문자가 두번 옴. 약관 글씨가 잘 안보임.", "review"),
+    # the app did something though the member did not / did the opposite
+    ("알림", "거래도 안 했는데 \"거래 완료\" 알림이 옵니다", "review"),
+    # a conditional good right after a report is about that report
+    ("의견", "뒤로가기 누르면 앱이 종료돼요. 이거 하나만 고쳐주시면 완벽할 것 같아요", "review"),
+    # turning an offline document into a certificate is a new service
+    ("등록증", "반려동물 등록증을 전자증명서로 발급해서 병원에서 확인할 수 있게 하면 좋겠습니다.",
+     "proposal"),
+    # an idea question's "if" is hypothetical, not a reproduction
+    ("제안", "구마다 어르신 대상으로 지갑앱 사용법 교육을 열면 어떨까요?", "proposal"),
+    ("idea", "Seoul could hold rental deposits on the ledger instead of landlords.", "proposal"),
+    ("thought", "Would it be possible for the city to put school lunch menus on the ledger?",
+     "proposal"),
+    ("login", "After changing my phone number I get logged out and can't log back in.", "review"),
+    ("연동", "교통카드 연동을 해제했는데도 앱 첫 화면에 카드 잔액이 그대로 떠 있어요.", "review"),
+    ("음성 안내", "음성 안내를 켜면 금액을 \"일 영 영 영 원\"이라고 읽어요.", "review"),
+    ("push", "Push notifications arrive about 10 minutes late, sometimes all at once.", "review"),
+    ("제안", "구립 도서관 회원증을 지갑 앱 하나로 통합하면 좋겠습니다.", "proposal"),
+    ("사임 의사", "일신상의 사유로 거버넌스 단원을 사임하고자 합니다. 그동안 감사했습니다.", "resignation"),
+    ("기사", "오늘 신문에 우리 단원 인터뷰가 실렸네요! 다들 보셨나요? ㅎㅎ", "other"),
+    ("건의", "엘리베이터 고장 신고를 시민이 앱으로 하고 수리 완료까지 기록되게 하면 좋겠어요 "
+             "휠체어 타는 친구가 매번 고생해서요", "proposal"),
+    ("limits", "The sandbox rate limit makes integration tests impossible. Could it be raised?",
+     "review"),
+    ("language", "when i change language to english, half of the menu stay in korean.", "review"),
+    ("메일", "활동도 못 하는데 메일만 계속 와서 부담스럽네요. 단원에서 제외해 주세요.", "resignation"),
+    ("불만과 제안", "주민센터 서류 떼러 갈 때마다 신분증 복사본을 또 내야 해서 짜증났어요. 한 번 낸 서류는 "
+                   "블록체인에 남겨서 다른 기관도 확인하게 하면 좋겠습니다.", "proposal"),
+    ("탈퇴하면", "혹시 단원 탈퇴하면 지금까지 받은 봉사시간도 없어지나요?", "question"),
+    ("oauth", "After login, the OAuth redirect drops the state parameter.", "review"),
+    ("schools", "Schools could issue graduation certificates directly to the wallet app, so "
+                "graduates don't have to visit the school.", "proposal"),
+    ("제안 및 불만", "구청 홈페이지 민원 답변이 너무 늦어서 화가 납니다. 민원마다 처리 기한을 블록체인에 "
+                    "기록해 놓고 넘기면 시민에게 자동으로 알려 주는 제도를 도입해 주세요.", "proposal"),
+    ("생각", "주차 과태료 이의신청을 앱으로 하고 처리 과정도 기록되게 하면 전화가 확 줄 것 같아요",
+     "proposal"),
+    ("Re: [안내] 11월 정례회의 개최 안내", "저 참석이요!", "rsvp"),
+    ("잘 쓰고 있어요", "지갑 앱 한 달째 쓰고 있는데 시장 갈 때 편하네요. 어머니도 잘 쓰세요!", "other"),
+    ("앱", "지갑 앱 한 달째 쓰고 있는데 송금이 안 좋네요. 자꾸 멈춰요.", "review"),
+    ("지갑 앱", "송금하면 받는 사람 문자에 제 전화번호가 그대로 노출돼요. 개인정보 문제 아닌가요?", "review"),
+    ("가입", "인증 메일이 스팸함으로 가요. 다섯 번이나 다시 보냈어요.", "review"),
+    ("건의요", "공원 운동기구 고장 신고도 QR 찍어서 바로 구청에 들어가게 하면 좋겠어요", "proposal"),
+    ("공유합니다", "무료 온라인 강의가 있어서 링크 남겨요. 관심 있는 분들 들어보세요", "other"),
+    ("dates", "Certificates issued after 6pm get tomorrow's date on them.", "review"),
+    ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
+    ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
+    ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),
+])
+def test_sentence_forms_from_the_blind_splits(subject, body, kind):
+    verdict = kind_of(subject, body)
+    assert verdict.kind == kind, verdict.reason
+
+
+@pytest.mark.parametrize("body", [
+    "지갑앱 써보니까 생각보다 편하고 좋네요. 앞으로 많이 쓰겠습니다!",
+    "Tried the wallet app, works great. Love the new home screen.",
+    "제가 보낸 의견이 이번 업데이트에 반영된 걸 보니 뿌듯하네요. 앞으로도 열심히 참여하겠습니다.",
+    "어제 간담회 분위기 좋았습니다. 다음에도 이런 자리 자주 있으면 좋겠네요!",
+])
+def test_praise_earns_nothing(body):
+    verdict = kind_of("앱 좋네요", body)
+    assert verdict.kind == "other", verdict.reason
+
+
+def test_praise_with_a_but_is_still_a_report():
+    verdict = kind_of("의견", "전체적으로 깔끔하고 좋은데 송금 버튼을 누르면 앱이 꺼져요.")
+    assert verdict.kind == "review", verdict.reason
+
+
+def test_thanks_whose_only_report_is_a_weak_sign_earns_no_hour():
+    # "…하고 나니 …네요" has a reproduction's shape, but nothing is wrong and nothing is asked
+    verdict = kind_of("감사", "업데이트하고 나니 글씨가 커졌네요. 감사합니다!")
+    assert verdict.kind == "triage" and "weak signs" in verdict.reason, verdict.reason
+    verdict = kind_of("감사", "업데이트하고 나니 송금 버튼이 안 눌려요. 그래도 늘 감사합니다!")
+    assert verdict.kind == "review", verdict.reason
+
+
+def test_first_character_filter_changes_no_match():
+    # The lookahead for the characters a match can start with only makes the search
+    # faster: on every corpus sentence each regular expression finds the very same match
+    # (same span) with it as without it.
+    import re
+
+    from mailworker.ingest import intent
+    from mailworker.ingest.parse import casefolded
+    regexes = [r for form in vars(intent).values() if isinstance(form, intent._Form)
+               for r in (form.ko, form.en, form.any) if r is not None]
+    regexes += [r for r in vars(intent).values() if isinstance(r, re.Pattern)]
+    filtered = [r for r in regexes if r.pattern.startswith("(?=[")]
+    assert len(filtered) >= 15
+    pairs = [(r, re.compile(r.pattern[r.pattern.index("])(?:") + 2:], r.flags)) for r in filtered]
+    sentences = [s for sample in load_all() for s in intent.sentences(casefolded(sample.body))]
+    assert len(sentences) > 1500
+    for with_filter, without in pairs:
+        for sentence in sentences:
+            got, want = with_filter.search(sentence), without.search(sentence)
+            assert (got and got.span()) == (want and want.span()), (without.pattern[:40], sentence)

@@ -74,10 +74,11 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "will not attend", "unable to attend", "not able to attend", "can't make it",
                  "cannot make it", "won't make it", "won't be able to attend", "not attend",
                  "count me out", "can't come", "cannot come", "won't be coming", "can't join",
-                 "못 가겠", "못 갈 것 같", "못 가게"]
+                 "못 가겠", "못 갈 것 같", "못 가게", "빠지겠", "빠질게", "빠질께", "못 갈 듯",
+                 "못갈듯", "결석"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
-                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사",
+                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요",
                 "will attend", "i'll attend", "i will be there", "i'll be there", "attending",
                 "count me in", "can attend", "plan to attend", "happy to attend", "will join"]
 
@@ -401,6 +402,12 @@ def _credit_kind(intents: Intents, own_subject: str, text: str) -> Classificatio
         return Classification("triage", "both review and proposal wording: feedback "
                               f"({intents.named('feedback')}) and an idea "
                               f"({intents.named('idea')}) carry equal weight")
+    if (f >= i and intents.feedback and intents.weak_feedback == intents.feedback
+            and intents.thanks >= intents.feedback):
+        # A thank-you mail whose only report is a weak sign ("…하니 …요", "…없네요"), with
+        # no symptom and no wish: too little for an hour; a person decides.
+        return Classification("triage", "thanks with only weak signs of a report "
+                              f"({intents.named('feedback')}; {intents.named('thanks')})")
     if f >= i:
         kind, why = "review", f"feedback on the service ({intents.named('feedback')})"
     else:
@@ -408,14 +415,14 @@ def _credit_kind(intents: Intents, own_subject: str, text: str) -> Classificatio
     return Classification(kind, why + _lexicon_words(kind, own_subject, text))
 
 
-def _by_intent(intents: Intents, own_subject: str, text: str) -> Classification:
+def _by_intent(intents: Intents, own_subject: str, text: str,
+               subject: Intents | None) -> Classification:
     if intents.content == 0:
         if intents.question:
             return _question(intents, own_subject + "\n" + text, "asks a question")
         if intents.thanks:
             return Classification("other", "thanks or acknowledgement, nothing asked or "
                                            f"reported ({intents.named('thanks')})")
-        subject = read_intents(own_subject) if own_subject else None
         if subject is not None and subject.question and not subject.content:
             return _question(subject, own_subject + "\n" + text, "subject asks a question")
         if subject is not None and subject.content:
@@ -474,7 +481,8 @@ def classify(mail: ParsedMail) -> Classification:
         return Classification("resignation", f"subject tag {tag_names}")
 
     intents = read_intents(text)
-    subject_intents = read_intents(own_subject) if own_subject else None
+    # The subject is read once, and only where it can decide (no tag in it).
+    subject_intents = read_intents(own_subject) if own_subject and not tag_kinds else None
     command = None if is_reply or tags else command_of(topic)
 
     if not tag_kinds:
@@ -526,4 +534,4 @@ def classify(mail: ParsedMail) -> Classification:
             return _question(intents, own_subject + "\n" + text,
                              f"subject tag [{tags[0][0]}] but the mail only asks")
         return Classification(kind, f"subject tag [{tags[0][0]}]")
-    return _by_intent(intents, own_subject, text)
+    return _by_intent(intents, own_subject, text, subject_intents)
