@@ -219,10 +219,12 @@ def work_proofs_ours(d: Path, size: int, seconds: float, **_) -> dict:
         merkle.verify_consistency(m, size, tree.stored_root(reader, m), root,
                                   tree.stored_consistency_proof(reader, m, size))
     inc = _rate(lambda: tree.stored_inclusion_proof(reader, rnd.randrange(size), size), seconds)
+    inc_spread = list(LAST_SPREAD)
     con = _rate(lambda: tree.stored_consistency_proof(reader, rnd.randrange(1, size + 1), size),
                 seconds)
     store.close()
     return {"build_s": build, "inclusion_per_s": inc, "consistency_per_s": con,
+            "inclusion_spread": inc_spread, "consistency_spread": list(LAST_SPREAD),
             "root": root.hex(), "rss_mb": _peak_rss_mb()}
 
 
@@ -244,16 +246,19 @@ def work_proofs_pymerkle(d: Path, size: int, seconds: float, **_) -> dict:
     i = rnd.randrange(size)
     pm.verify_inclusion(tree.get_leaf(i + 1), root, tree.prove_inclusion(i + 1))
     inc = _rate(lambda: tree.prove_inclusion(rnd.randrange(size) + 1), seconds)
+    inc_spread = list(LAST_SPREAD)
     con = _rate(lambda: tree.prove_consistency(rnd.randrange(1, size + 1)), seconds)
     tree.close()
     return {"build_s": build, "first_root_s": first_root_s, "inclusion_per_s": inc,
-            "consistency_per_s": con, "root": root.hex(), "rss_mb": _peak_rss_mb()}
+            "consistency_per_s": con, "inclusion_spread": inc_spread,
+            "consistency_spread": list(LAST_SPREAD), "root": root.hex(),
+            "rss_mb": _peak_rss_mb()}
 
 
 def _rate(fn, seconds: float, windows: int = 5) -> float:
     """Calls per second of ``fn`` over about ``seconds``: the median of ``windows`` equal
     windows (each at least 3 calls), so a burst of other work on a shared machine does not
-    decide the figure."""
+    decide the figure. The slowest and fastest windows are kept in ``LAST_SPREAD``."""
     rates = []
     for _ in range(windows):
         calls = 0
@@ -265,7 +270,11 @@ def _rate(fn, seconds: float, windows: int = 5) -> float:
             if calls >= 3 and time.perf_counter() >= deadline:
                 break
         rates.append(calls / (time.perf_counter() - t))
+    LAST_SPREAD[:] = [min(rates), max(rates)]
     return statistics.median(rates)
+
+
+LAST_SPREAD: list[float] = []
 
 
 WORKERS = {
@@ -338,6 +347,10 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, workdir: Path
                 row[key] = _rate_row(n, _median_run(runs[(batch, key)]))
                 row[f"ratio_{key}_vs_pymerkle"] = round(
                     row[key]["leaves_per_s"] / append["pymerkle_sqlite_bulk"]["leaves_per_s"], 2)
+                # The spread: each run against the pymerkle run it took turns with.
+                each = [p["seconds"] / o["seconds"]
+                        for o, p in zip(runs[(batch, key)], runs["pymerkle"])]
+                row[f"ratio_{key}_runs"] = [round(x, 2) for x in each]
             append["ours"].append(row)
         proofs = []
         trees = fresh("trees")
@@ -354,10 +367,18 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, workdir: Path
                 "size": size,
                 "inclusion_per_s": {"ours": round(ours["inclusion_per_s"]),
                                     "pymerkle": round(theirs["inclusion_per_s"], 1),
+                                    "windows": {"ours": [round(x) for x in
+                                                         ours["inclusion_spread"]],
+                                                "pymerkle": [round(x, 1) for x in
+                                                             theirs["inclusion_spread"]]},
                                     "ratio": round(ours["inclusion_per_s"]
                                                    / theirs["inclusion_per_s"], 1)},
                 "consistency_per_s": {"ours": round(ours["consistency_per_s"]),
                                       "pymerkle": round(theirs["consistency_per_s"], 1),
+                                      "windows": {"ours": [round(x) for x in
+                                                           ours["consistency_spread"]],
+                                                  "pymerkle": [round(x, 1) for x in
+                                                               theirs["consistency_spread"]]},
                                       "ratio": round(ours["consistency_per_s"]
                                                      / theirs["consistency_per_s"], 1)},
                 "build_s": {"ours": round(ours["build_s"], 2),
@@ -412,9 +433,16 @@ def format_table(res: dict) -> str:
         rows.append((f"ours, append_pending, batches of {batch}",
                      r["append_pending_end_to_end"],
                      r["ratio_append_pending_end_to_end_vs_pymerkle"]))
+    spreads = {}
+    for r in a["ours"]:
+        for key in ("four_replicas", "append_pending_end_to_end"):
+            runs = r.get(f"ratio_{key}_runs", [])
+            if len(runs) > 1:
+                spreads[id(r[key])] = f" (runs x{min(runs)}-x{max(runs)})"
     for label, row, ratio in rows:
         lines.append(f"  {label:<52} {row['leaves_per_s']:>8} {row['seconds']:>9} "
-                     f"{row['peak_rss_mb']:>12}  {'' if ratio is None else 'x' + str(ratio)}")
+                     f"{row['peak_rss_mb']:>12}  {'' if ratio is None else 'x' + str(ratio)}"
+                     f"{spreads.get(id(row), '')}")
     lines += ["", "proofs per second (random leaves, freshly opened tree)",
               "  leaves     inclusion ours / pymerkle (x)      consistency ours / pymerkle (x)"
               "     peak RSS MB ours / pymerkle"]
@@ -423,6 +451,14 @@ def format_table(res: dict) -> str:
         lines.append(f"  {p['size']:>9}  {i['ours']:>8} / {i['pymerkle']:>9} (x{i['ratio']:<8})"
                      f"  {c['ours']:>8} / {c['pymerkle']:>9} (x{c['ratio']:<8})"
                      f"  {m['ours']:>6} / {m['pymerkle']}")
+    lines += ["", "slowest-fastest window (median of five shown above):"]
+    for p in res["proofs"]:
+        i, c = p["inclusion_per_s"].get("windows"), p["consistency_per_s"].get("windows")
+        if i and c:
+            lines.append(f"  {p['size']:>9}  inclusion ours {i['ours'][0]}-{i['ours'][1]}, "
+                         f"pymerkle {i['pymerkle'][0]}-{i['pymerkle'][1]}; consistency ours "
+                         f"{c['ours'][0]}-{c['ours'][1]}, pymerkle "
+                         f"{c['pymerkle'][0]}-{c['pymerkle'][1]}")
     return "\n".join(lines)
 
 

@@ -1,7 +1,6 @@
 """Reusing peewee's SQL for the hot path.
 
-Building a query with peewee costs about 0.3-0.8 ms on our machines, far more than
-SQLite needs to run it (~5 µs). The ingest pipeline runs the same few statements for
+Building a query with peewee costs far more than SQLite needs to run it. The ingest pipeline runs the same few statements for
 every message, so it builds each statement once with peewee (keeping the model as the
 one source of column names and conversions) and then executes that SQL with new
 parameters. Only for statements whose shape never changes; everything else stays plain

@@ -237,3 +237,20 @@ def test_first_character_filter_changes_no_match():
         for sentence in sentences:
             got, want = with_filter.search(sentence), without.search(sentence)
             assert (got and got.span()) == (want and want.span()), (without.pattern[:40], sentence)
+
+
+def test_intent_is_read_from_the_first_lines_of_a_long_paste():
+    """A review with a long log pasted below it is read from its first lines only (the
+    paste would cost more than the rest of ingest), and is still a review."""
+    from mailworker.ingest import classify as classify_mod
+    from tests.mailfactory import make_mail
+    log = "".join(f"2026-11-{d:02d} 10:{d:02d}:00 E/WalletActivity pid={d * 97} code=0x{d:04x}\n"
+                  for d in range(1, 29)) * 4
+    body = ("어제 지갑 앱에서 송금 버튼을 누르면 화면이 하얗게 변하고 멈춥니다. 세 번 다 같았습니다.\n"
+            "고쳐 주세요. 아래는 로그입니다.\n" + log)
+    mail = parse_message(make_mail(subject="지갑 앱 오류", body=body))
+    assert len(mail.new_text) > 3 * classify_mod.INTENT_CHARS
+    head = classify_mod._head(mail.new_text)
+    assert len(head) <= classify_mod.INTENT_CHARS and mail.new_text.startswith(head)
+    assert head.endswith("\n") or mail.new_text[len(head)] == "\n"      # a line's end
+    assert classify(mail).kind == "review"

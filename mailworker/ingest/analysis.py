@@ -297,8 +297,8 @@ class Analyzer:
 
 def _start_method() -> multiprocessing.context.BaseContext:
     """Fork while the worker has one thread: the process starts at once with the parser
-    already imported (a new interpreter spends about 0.3 s of CPU importing it, which
-    the worker would spend analysing in place meanwhile). The child never touches what
+    already imported (a new interpreter spends a good part of a second importing it,
+    which the worker would spend analysing in place meanwhile). The child never touches what
     it inherits (database, mailbox connection) and leaves with os._exit. With other
     threads about, forking could copy a lock one of them holds, so then: spawn."""
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():

@@ -105,6 +105,17 @@ HARMLESS_DEFECTS = ["Date header could not be read", "guessed charset", "invalid
 MIN_NEW_TEXT_CHARS = 5     # fewer non-space characters than this: "essentially empty"
 _ENOUGH_TEXT = re.compile(r"(?:\s*\S){%d}" % MIN_NEW_TEXT_CHARS)
 SCAN_CHARS = 8000          # wording is looked for in the first this many characters
+# Intent is read from the member's first lines: what a mail is for is said before any log
+# or long detail pasted below it, and reading every line of a long paste costs more than
+# the rest of ingest together. Cut at a line's end.
+INTENT_CHARS = 600
+
+
+def _head(text: str) -> str:
+    if len(text) <= INTENT_CHARS:
+        return text
+    cut = text.rfind("\n", 0, INTENT_CHARS)
+    return text[:cut if cut > INTENT_CHARS // 2 else INTENT_CHARS]
 CHATTER_MAX_CHARS = 40     # a longer mail with no intent found goes to staff, not to "other"
 RSVP_MAX_CHARS = 200       # a longer meeting answer with review/proposal wording goes to triage
 
@@ -121,7 +132,7 @@ class Classification:
 
 def _trie_pattern(words: list[str]) -> str:
     """A regular expression matching any of the words, longest first, shaped as a trie:
-    one pass over the text instead of one per word (about 3x faster than a flat A|B|C)."""
+    one pass over the text instead of one per word (much cheaper than a flat A|B|C)."""
     trie: dict = {}
     for word in words:
         node = trie
@@ -134,7 +145,7 @@ def _trie_pattern(words: list[str]) -> str:
         if not branches:
             return ""
         # "(?:longer|)" rather than "(?:longer)?": the same greedy choice, but the regex
-        # engine tries it as a plain branch instead of setting up a repeat (~1.5x faster).
+        # engine tries it as a plain branch instead of setting up a repeat (cheaper).
         if "" in node:
             branches.append("")
         return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -475,7 +486,7 @@ def classify(mail: ParsedMail) -> Classification:
     tag_names = ", ".join(f"[{t}]" for t, _ in tags)
     # A reply's subject is the earlier mail's (a notice, our own answer): not the member's.
     own_subject = "" if is_reply else TAG.sub(" ", topic).strip()
-    text = member_words(mail)
+    text = _head(member_words(mail))
 
     if "resignation" in tag_kinds:
         return Classification("resignation", f"subject tag {tag_names}")

@@ -77,8 +77,8 @@ class TextPrint:
 
 def nfkc(text: str) -> str:
     """NFKC in pieces cut after a blank (where it gives what the whole text gives).
-    Normalising a long run of combining marks takes time growing with its square (80,000
-    marks: 5 s in one call, where no time limit can stop it); a piece is at most
+    Normalising a long run of combining marks takes time growing with its square (tens of
+    thousands of marks: seconds in one call, where no time limit can stop it); a piece is at most
     ``NFKC_PIECE`` characters, so a time limit is checked between pieces."""
     if len(text) <= NFKC_PIECE:
         return unicodedata.normalize("NFKC", text)

@@ -2,24 +2,9 @@
 
 How mail-parser is used, and why not its full ``parse_from_bytes``
 ------------------------------------------------------------------
-Measured with ``benchmarks/parse_bench.py`` on the project's machine (Python 3.11, one
-core of a shared AMD EPYC VM where ``sum(range(100))`` takes 0.8 µs; CPU time, every pass
-on mails not parsed before), for a 2.5 KB Korean member mail (base64 UTF-8 body,
-real-world headers), the 2.4 KB mail of ``benchmarks/ingest_bench.py`` and a 1.37 MB
-mail with a screenshot:
-
-    ====================================  ===========  ===========  ============
-    per message                           2.5 KB mail  2.4 KB mail  1.37 MB mail
-    ====================================  ===========  ===========  ============
-    stdlib ``email.message_from_bytes``         66 µs        49 µs       29 ms
-    ``mailparser.parse_from_bytes``            626 µs       433 µs       27 ms
-    ``parse_message`` (this module)             75 µs        57 µs
-    ``classify`` of the parsed mail             43 µs        48 µs
-    parse, classify, fingerprint, in a row     148 µs       140 µs      6.0 ms
-    ====================================  ===========  ===========  ============
-
-mail-parser's full parse alone would cost more than the whole ingest budget (~300 µs per
-message, IMAP and database included) and reads 1 MB mail at ~50 MB/s, so:
+mail-parser's full parse alone would cost more than the rest of ingest together and is
+slow on large mail (the measured figures are in the README, "How mail is read" and
+"Performance"; ``benchmarks/parse_bench.py`` measures them again), so:
 
 * the MIME structure is read by ``mailworker.ingest.mime`` straight from the bytes
   (header block split with one regular expression, multipart bodies split with
@@ -160,7 +145,7 @@ def _index_headers(fields: list[tuple[str, str]], defects: list[str]
 
 
 # "Name <a@b>", "\"Name\" <a@b>" and "a@b" cover nearly every From:; the stdlib address
-# parser (25 µs, character by character) handles the rest.
+# parser (character by character, many times slower) handles the rest.
 _ADDR = r'[^<>\s"(),;:@\\\[\]]+@[^<>\s"(),;:@\\\[\]]+'
 _NAMED_ADDR = re.compile(r'\s*(?:"([^"\\]*)"|([^"<>,;:@\\]*?))\s*<(' + _ADDR + r')>\s*')
 _BARE_ADDR = re.compile(r"\s*(" + _ADDR + r")\s*")
@@ -365,7 +350,7 @@ def _parse_date(value: str, defects: list[str]) -> datetime | None:
             pass
         else:
             offset = _ZONE_OFFSETS.get(sign + zh + zm)
-            if offset is None:          # a new timedelta costs ~1 µs: keep the few zones seen
+            if offset is None:          # a new timedelta per message adds up: keep the few zones seen
                 offset = timedelta(hours=int(zh), minutes=int(zm))
                 offset = _ZONE_OFFSETS.setdefault(sign + zh + zm,
                                                   offset if sign == "+" else -offset)
@@ -434,7 +419,7 @@ def _fill_body(mail: ParsedMail, raw: dict[str, list[str]], body: bytes) -> None
         mail.text = plain_text.strip()
     elif html:
         markup = "\n".join(html)
-        if len(markup) > MAX_HTML_CHARS:      # html.parser reads ~1 MB/s; enough is enough
+        if len(markup) > MAX_HTML_CHARS:      # html.parser is slow on megabytes of markup; enough is enough
             mail.defects.append(f"HTML body over {MAX_HTML_CHARS:,} characters: text taken "
                                 "from its beginning only")
             markup = markup[:MAX_HTML_CHARS]

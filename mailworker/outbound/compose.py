@@ -38,8 +38,8 @@ from ..safetext import message_id_or_none, one_line
 from .statement import hours_statement, member_receipts
 from .templates import Renderer
 
-# Header folding is most of what the standard library spends writing a mail (about
-# 0.7 ms a header: it parses each value into a tree and refolds it). Our own headers are
+# Header folding is most of what the standard library spends writing a mail (it parses
+# each value into a tree and refolds it). Our own headers are
 # encoded once when set (``FoldedHeader``); the MIME headers the email package sets on
 # the parts are written as they are when that already is their wire form.
 _VERBATIM_MIME = frozenset({"content-type", "content-transfer-encoding",
@@ -48,7 +48,7 @@ _VERBATIM_MIME = frozenset({"content-type", "content-transfer-encoding",
 
 class _HeaderClasses(HeaderRegistry):
     """The standard header registry, but each header class is built once: the standard
-    one builds a new class with ``type()`` for every header it parses (~30 µs each)."""
+    one builds a new class with ``type()`` for every header it parses."""
 
     def __init__(self):
         super().__init__()

@@ -11,7 +11,7 @@ sent), renders each, and hands it to the transport. Per row:
   until ``max_attempts``; 5xx: failed at once, the server's reply kept in ``last_error``;
 - a mail larger than the server's advertised SIZE fails before sending, saying both sizes.
 
-At most ``rate_per_minute`` mails go to an SMTP relay in any 60 seconds (counted from the
+At most ``rate_per_minute`` mails go to an SMTP relay in any minute (counted from the
 rows' ``sent_at``, so restarts do not reset it). Nothing here raises for SMTP or network
 trouble; only configuration and secret errors (``MailworkerError``) come out.
 """
