@@ -76,7 +76,7 @@ IMPORTS = _imports(MODULES)
 
 def _stage(module: str) -> str | None:
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 and parts[1] in STAGES else None
+    return parts[1] if len(parts) >= 2 and parts[1] in STAGES else None
 
 
 def _is_core(module: str) -> bool:
