@@ -30,12 +30,12 @@ from ..db import state_get, state_set
 from ..models import Member, MemberAddress, Message, db_proxy
 from ..prepared import select_in
 from . import record, selfservice, staff_mail
-from .analysis import Analysis, Analyzer, Job, Rules, summary
+from .analysis import Analysis, Analyzer, Job, Rules
 from .application import ApplicationDesk, term_over_at
 from .commits import IngestCommits
 from .credit import CreditHistory, decide
 from .mailbox_io import MailboxIO
-from .parse import clean_message_id, parse_headers_only
+from .parse import clean_message_id
 from .sink import BatchSink, DirectSink
 from .sources import (PROCESSED, QUARANTINE, TRIAGE, Fetched, MailboxSource,
                       header_block)
@@ -221,6 +221,8 @@ class Ingestor:
         knows about the whole batch is looked up with a few queries, not a few per
         message."""
         self._known = BatchLookup(fetched)
+        self.rows = record.MessageRows(self.cfg, self.clock, self.source, self.pseudonym_key,
+                                       self._known.remember)
         self.history.load_texts(a.text for a in analyses.values() if a.text is not None)
         done = []
         for f in fetched:
@@ -265,62 +267,16 @@ class Ingestor:
     def _quarantine_in(self, f: Fetched, batch: BatchSink | None, reason: str) -> Outcome:
         if batch is None:
             with db_proxy.atomic():
-                return Outcome(self._quarantine(f, DirectSink(), reason[:500]))
+                return Outcome(self.rows.quarantine(f, DirectSink(), reason[:500]))
         batch.begin()
-        outcome = Outcome(self._quarantine(f, batch, reason[:500]))
+        outcome = Outcome(self.rows.quarantine(f, batch, reason[:500]))
         batch.keep()
         return outcome
 
-    def _base_row(self, f: Fetched, sha: str, a: Analysis | None) -> dict:
-        now = naive_utc(self.clock.now())
-        row = dict(sha256=sha, hash_basis="headers" if f.headers_only else "raw",
-                   source=self.source.name, uidvalidity=self.source.uidvalidity, uid=f.key,
-                   size=f.size, received_at=now, sender="", subject="")
-        if a is not None:
-            # CharField columns are varchar(255) on PostgreSQL: keep within them.
-            row.update(message_id=a.message_id[:250] if a.message_id else None,
-                       sender=a.from_addr[:250],
-                       sender_name=a.from_name[:250], subject=a.subject[:2000],
-                       sent_at=naive_utc(a.date) if a.date else None,
-                       attachments=a.attachments,
-                       in_reply_to=a.in_reply_to[:250] if a.in_reply_to else None,
-                       thread_refs=(_thread_refs(a.references) if a.kind == "rsvp"
-                                    else None),
-                       rsvp_answer=a.rsvp if a.kind == "rsvp" else None,
-                       excerpt=a.excerpt)
-        return row
-
-    def _insert(self, sink, row: dict) -> Message:
-        message = sink.message(row)
-        self._known.remember(message)
-        return message
-
-    def _quarantine(self, f: Fetched, sink, reason: str) -> Message:
-        return self._insert(sink, {**self._base_row(f, f.sha256, None), "kind": "triage",
-                                   "disposition": "quarantined", "reason": reason,
-                                   "member": None, "body_sha256": None})
-
-    def _record_oversize(self, f: Fetched, sink, now) -> Message:
-        """Quarantine a message we did not download; tell the member (never a stranger:
-        that would be backscatter) how large mail may be."""
-        head = summary(parse_headers_only(f.data, f.size))
-        limit = self.cfg.limits.max_message_bytes
-        member = self.members.get(head.from_addr) if head.from_addr else None
-        message = self._insert(sink, {
-            **self._base_row(f, f.sha256, head), "kind": "triage",
-            "disposition": "quarantined", "member": member, "body_sha256": None,
-            "reason": f"too large: {f.size / 1e6:.1f} MB is over the {limit / 1e6:.1f} MB "
-                      f"limit ([limits] max_message_bytes); not downloaded"})
-        if member is not None:
-            record.queue_reply(self.cfg, sink, "too_large", message, member, now, self.clock,
-                               {"size_mb": f"{f.size / 1e6:.1f}",
-                                "limit_mb": f"{limit / 1e6:g}"})
-        return message
-
     def _record(self, f: Fetched, a: Analysis | None, sink) -> Message:
-        cfg, now, sha = self.cfg, self.clock.now(), f.sha256
+        cfg, now = self.cfg, self.clock.now()
         if f.headers_only:
-            return self._record_oversize(f, sink, now)
+            return self.rows.oversize(f, sink, now, self.members)
         duplicate_of = (self._known.by_message_id.get((a.message_id, a.from_addr))
                         if a.message_id else None)
         if staff_mail.is_staff_mail(a.kind, a.action_tokens, a.from_addr, self.staff):
@@ -351,43 +307,11 @@ class Ingestor:
                                       auth_reason=a.auth_reason, now=now, tz=self.tz,
                                       kind_reason=a.kind_reason)
             decision = answer.decision
-        reason = decision.reason
-        defects = [d for d in a.defects if d != a.from_problem]   # already in the reason
-        if defects and decision.disposition in ("triage", "quarantined"):
-            reason += "; parse problems: " + "; ".join(defects[:3])
-        message = self._insert(sink, {
-            **self._base_row(f, sha, a), "kind": kind,
-            "disposition": decision.disposition, "reason": reason[:1000], "member": member,
-            "body_sha256": a.body_sha})
         if decision.credit:
             self.history.credited(member, now, a.text)
-            if a.text is not None:
-                sink.text(sha, member.id, a.text.signature, a.text.bands)
-            record.credit(cfg, sink, message, member, a.kind, now, self.clock,
-                          self.pseudonym_key, half_year_total=tally.half_year)
-        elif decision.reply:
-            extra = {}
-            if decision.reply == "no_credit":
-                extra = {"kind": a.kind, "reason_text": decision.reason}
-            elif decision.reply == "rsvp_ack":
-                extra = {"answer": a.rsvp}
-            if answer is not None:
-                record.queue_reply(cfg, sink, decision.reply, message, member, now, self.clock,
-                                   answer.extra, key=answer.key, to=answer.to,
-                                   attachments=answer.attachments)
-            else:
-                record.queue_reply(cfg, sink, decision.reply, message, member, now,
-                                   self.clock, extra)
-        return message
-
-
-MAX_THREAD_REFS = 20   # the newest References are enough to find the mail replied to
-
-
-def _thread_refs(references: list[str]) -> str | None:
-    """References as stored for the group's RSVP matching: the last few ids, no <>."""
-    ids = [r.strip("<> ")[:250] for r in references[-MAX_THREAD_REFS:] if r.strip("<> ")]
-    return " ".join(ids) or None
+        return self.rows.decided(f, a, sink, now, kind=kind, decision=decision, member=member,
+                                 answer=answer,
+                                 half_year_total=tally.half_year if decision.credit else None)
 
 
 class BatchLookup:

@@ -36,14 +36,14 @@ def is_staff_mail(kind: str, tokens: list[str], sender: str, staff: frozenset[st
 
 def record(ingestor, f, a, sink, duplicate_of) -> object:
     """Record a staff action mail (inside the caller's transaction); see the module."""
-    base = ingestor._base_row(f, f.sha256, a)
+    base = ingestor.rows.base_row(f, f.sha256, a)
     if duplicate_of is not None:
-        return ingestor._insert(sink, {
+        return ingestor.rows.insert(sink, {
             **base, "kind": STAFF_KIND, "disposition": "duplicate", "member": None,
             "body_sha256": None,
             "reason": f"same Message-ID as message #{duplicate_of.id} "
                       f"({duplicate_of.disposition}); staff action recorded once"})
-    message = ingestor._insert(sink, {
+    message = ingestor.rows.insert(sink, {
         **base, "kind": STAFF_KIND, "disposition": "staff_pending", "member": None,
         "body_sha256": None, "excerpt": a.staff_reason[:300],
         "reason": "staff action mail, waiting to be checked and performed"})
