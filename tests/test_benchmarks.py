@@ -26,3 +26,10 @@ def test_package_bench_compares_with_7zz_store_and_the_aes_limit(tmp_path):
         assert len(res["per_package_s"][key]["runs"]) == 2
     assert res["ratio_mailworker_over_7zz_mx0"]["median"] > 0
     assert res["7zz_mx0_avg_package_mb"] > 0.2           # stored: about the installer's size
+
+
+def test_flat_cost_bench_runs_three_passes(tmp_path):
+    bench = load_benchmark("flat_cost_bench")
+    res = bench.run(tmp_path, first=20, fill=40)
+    assert res["us_per_msg_empty"] > 0 and res["us_per_msg_full"] > 0
+    assert res["ratio_full_over_empty"] > 0
