@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import mailbox
 
 import pytest
 
@@ -14,9 +13,7 @@ from mailworker import cli
 from mailworker.db import open_from_config
 from mailworker.group import awards, exports
 from mailworker.group import meetings as mt
-from mailworker.ingest.maildir_source import MaildirSource
 from mailworker.ingest.pipeline import Ingestor
-from mailworker.ingest.sources import folder_names
 from mailworker.members import set_member_status
 from mailworker.models import (AuditEntry, HourCredit, HourExportRow, LedgerEvent, Member, Message,
                                Outbox, Rsvp)
@@ -24,24 +21,12 @@ from mailworker.outbound.digest import gather
 from mailworker.outbound.templates import Renderer
 from tests.mailfactory import PROPOSAL_KO, make_mail, unique_review
 from tests.outbound_support import outbound_config
+from tests.group_support import CHOI, DANIEL, KEY, KIM, LEE, MaildirWorld, seoul  # noqa: F401
 from tests.roster import load_roster
 
-KEY = b"k" * 32
-SEOUL = dt.timezone(dt.timedelta(hours=9))
-KIM, DANIEL, LEE, CHOI = ("kim.minji@example.net", "daniel.park@example.com",
-                          "seoyeon.lee@example.org", "junho.choi@example.co.kr")
-
-
-def seoul(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=SEOUL)
-
-
-class World:
+class World(MaildirWorld):
     def __init__(self, cfg, clock):
-        self.cfg, self.clock = cfg, clock
-        self.box = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
-        self.source = MaildirSource(cfg.inbox.path, folder_names(cfg))
-        self.source.open()
+        super().__init__(cfg, clock)
         self.n = 0
 
     def send_at(self, when: dt.datetime, *senders_and_kinds) -> None:
@@ -55,7 +40,7 @@ class World:
             else:
                 raw = unique_review(self.n, sender=sender)
             self.box.add(raw)
-        Ingestor(self.cfg, self.clock, self.source, KEY).run_pass()
+        self.ingest()
 
     def cli(self, capsys, *args) -> tuple[int, str, str]:
         code = cli.main(["-c", str(self.cfg.path), *args], clock=self.clock)

@@ -16,13 +16,13 @@ from mailworker.group import purge, recruitment, roster, vacancies
 from mailworker.group.steps import run_group_steps
 from mailworker.ingest.maildir_source import MaildirSource
 from mailworker.ingest.pipeline import Ingestor
-from mailworker.ingest.imap_source import from_config
 from mailworker.ingest.sources import folder_names
 from mailworker.models import (AuditEntry, Application, HourCredit, Member, MemberAddress,
                                Message, Outbox, RecruitmentRound, Vacancy)
 from mailworker.outbound.digest import gather
 from mailworker.outbound.templates import Renderer
 from tests.mailfactory import REVIEW_KO, make_mail
+from tests.group_support import imap_pass
 from tests.roster import load_roster
 
 KEY = b"k" * 32
@@ -154,13 +154,7 @@ def test_applications_in_order_on_dovecot(dovecot, make_config, clock, tmp_path)
                                date=dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
                                - dt.timedelta(hours=i))
                     for i, s in enumerate(senders)])
-    source = from_config(cfg)
-    source.open()
-    try:
-        Ingestor(cfg, clock, source, KEY).run_pass()
-    finally:
-        source.close()
-    run_group_steps(cfg, clock)
+    imap_pass(cfg, clock)
     assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == 4
     assert [a.email for a in Application.select().order_by(Application.id)] == senders
     recruitment.close_round(clock)

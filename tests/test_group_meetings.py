@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import mailbox
 
 import pytest
 
@@ -16,37 +15,20 @@ from mailworker.db import open_from_config
 from mailworker.group import meetings as mt
 from mailworker.group import rsvp
 from mailworker.group.steps import run_group_steps
-from mailworker.ingest.imap_source import from_config
-from mailworker.ingest.maildir_source import MaildirSource
-from mailworker.ingest.pipeline import Ingestor
-from mailworker.ingest.sources import folder_names
 from mailworker.models import AuditEntry, Attendance, Meeting, Message, Outbox, Rsvp
 from tests.mailfactory import make_mail
 from tests.outbound_support import outbound_config
+from tests.group_support import CHOI, DANIEL, KIM, LEE, MaildirWorld, imap_pass, seoul  # noqa: F401
 from tests.roster import load_roster
 
-KEY = b"k" * 32
-SEOUL = dt.timezone(dt.timedelta(hours=9))
-KIM, DANIEL, LEE, CHOI = ("kim.minji@example.net", "daniel.park@example.com",
-                          "seoyeon.lee@example.org", "junho.choi@example.co.kr")
 STAFF_FROM = "서울 블록체인 거버넌스 사무국 <governance@seoul.example>"
 
 
-def seoul(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=SEOUL)
-
-
-class World:
-    def __init__(self, cfg, clock):
-        self.cfg, self.clock = cfg, clock
-        self.box = mailbox.Maildir(cfg.inbox.path, factory=None, create=True)
-        self.source = MaildirSource(cfg.inbox.path, folder_names(cfg))
-        self.source.open()
-
+class World(MaildirWorld):
     def deliver_and_run(self, *raws: bytes) -> list[str]:
         for raw in raws:
             self.box.add(raw)
-        Ingestor(self.cfg, self.clock, self.source, KEY).run_pass()
+        self.ingest()
         return run_group_steps(self.cfg, self.clock)
 
     def meeting(self, when: dt.datetime, place: str = "서울시청 3층 대회의실") -> Meeting:
@@ -432,13 +414,7 @@ def test_outlook_answer_through_dovecot_is_matched(dovecot, make_config, tmp_pat
                               Outbox.to_addr == LEE)
         dovecot.append([outlook_reply(LEE, "이서연", notice_subject(b, cfg.tz), "참석합니다.",
                                       seoul(2026, 11, 25, 11, 0), notice_b.message_id)])
-        source = from_config(cfg)
-        source.open()
-        try:
-            Ingestor(cfg, clock, source, KEY).run_pass()
-        finally:
-            source.close()
-        run_group_steps(cfg, clock)
+        imap_pass(cfg, clock)
         row = Rsvp.get()
         assert (row.meeting_id, row.answer) == (b.id, "attend")
         assert dovecot.count("Processed") == 1
