@@ -3,6 +3,8 @@
     python benchmarks/classify_eval.py                 # both splits, then each
     python benchmarks/classify_eval.py --split heldout  # only the held-out split
     python benchmarks/classify_eval.py --errors         # list every wrong answer
+    python benchmarks/classify_eval.py --cross          # each split read by a model counted
+                                                        # without it (leave one split out)
 
 The corpus (tests/data/member_mail/) was written by hand as members write; dev.txt was
 used to tune the classifier, heldout.txt only to measure it. Besides precision and recall
@@ -18,17 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from mailworker.ingest import intent_model  # noqa: E402
 from mailworker.ingest.classify import classify  # noqa: E402
 from mailworker.ingest.parse import parse_message  # noqa: E402
 from mailworker.models import CREDITABLE_KINDS, KINDS  # noqa: E402
-from tests.member_corpus import SPLITS, Sample, load  # noqa: E402
+from tests.member_corpus import SPLITS, Sample, examples, load  # noqa: E402
 
 
-def evaluate(samples: list[Sample]) -> dict:
-    results = []
-    for s in samples:
-        verdict = classify(parse_message(s.raw()))
-        results.append((s, verdict))
+def evaluate(samples: list[Sample], verdicts: list | None = None) -> dict:
+    if verdicts is None:
+        verdicts = [classify(parse_message(s.raw())) for s in samples]
+    results = list(zip(samples, verdicts))
     kinds = [k for k in KINDS if any(s.kind == k or v.kind == k for s, v in results)]
     matrix = {(a, p): 0 for a in kinds for p in kinds}
     for s, v in results:
@@ -38,6 +40,16 @@ def evaluate(samples: list[Sample]) -> dict:
                     if v.kind in CREDITABLE_KINDS and s.kind not in CREDITABLE_KINDS]
     return {"results": results, "kinds": kinds, "matrix": matrix, "right": right,
             "total": len(results), "wrong_credit": wrong_credit}
+
+
+def cross_verdicts(split: str) -> list:
+    """The split's verdicts with the learned reading counted from every other split."""
+    others = [s for name in SPLITS if name != split for s in load(name)]
+    shipped = intent_model.use(intent_model.IntentModel(intent_model.train(examples(others))))
+    try:
+        return [classify(parse_message(s.raw())) for s in load(split)]
+    finally:
+        intent_model.use(shipped)
 
 
 def table(ev: dict) -> str:
@@ -67,14 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=SPLITS + ("all",), default=None)
     ap.add_argument("--errors", action="store_true", help="list every wrong answer")
+    ap.add_argument("--cross", action="store_true",
+                    help="read each split with a model counted without it")
     args = ap.parse_args(argv)
     splits = [args.split] if args.split and args.split != "all" else list(SPLITS)
     groups = [(name, load(name)) for name in splits]
+    verdicts = {name: None for name, _ in groups}
+    if args.cross:
+        verdicts = {name: cross_verdicts(name) for name, _ in groups}
     if len(groups) > 1:
         groups.insert(0, ("all", [s for _, ss in groups for s in ss]))
+        verdicts["all"] = ([v for name, _ in groups[1:] for v in verdicts[name]]
+                           if args.cross else None)
     worst = 0
     for name, samples in groups:
-        ev = evaluate(samples)
+        ev = evaluate(samples, verdicts[name])
         print(f"## {name} ({len(samples)} mails)\n")
         print(table(ev))
         print()

@@ -10,6 +10,8 @@ import json
 
 import peewee as pw
 
+from .vocabulary import CREDITABLE_KINDS, KINDS  # noqa: F401  (re-exported)
+
 db_proxy = pw.DatabaseProxy()
 
 CATEGORIES = ("student", "citizen", "developer", "business")
@@ -17,17 +19,14 @@ CATEGORY_KO = {"student": "대학생", "citizen": "일반시민", "developer": "
                "business": "블록체인 기업인"}
 MEMBER_STATUSES = ("active", "resigned", "suspended", "term_ended")
 
-# question: a member asks something (never credited); other: thanks, acknowledgement,
-# chatter (never credited, no staff triage; counted in the digest).
-KINDS = ("review", "proposal", "question", "other", "resignation", "rsvp", "auto_reply",
-         "bounce", "triage")
+# The classifier's kinds (KINDS, CREDITABLE_KINDS) are in mailworker.vocabulary: the
+# analysis process reads them without loading the database modules.
 # Not a classifier's kind: mail from a staff address or with a digest's action token,
 # routed before member classification (mailworker.ingest.staff_mail).
 STAFF_KIND = "staff_action"
 # Not a classifier's kind either: a non-member's application (or reply to a vacancy offer),
 # decided by ingest from the recruitment state (mailworker.ingest.application).
 APPLICATION_KIND = "application"
-CREDITABLE_KINDS = ("review", "proposal")
 
 # What happened to a message. Folder: Triage for "triage", Quarantine for "quarantined",
 # Processed for everything else.

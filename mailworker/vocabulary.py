@@ -1,13 +1,20 @@
-"""Words of mail that more than one stage reads: subject tags and reply prefixes.
+"""Words of mail that more than one stage reads: the kinds a mail can be, subject tags and
+reply prefixes.
 
 Ingest reads a member's tag to classify the mail, outbound strips it when it quotes the
 subject in a reply, the group's meeting answers and applications look past "Re:". One
-definition here, so the stages cannot drift apart (the database vocabulary, kinds and
-dispositions, is in ``mailworker.models``).
+definition here, so the stages cannot drift apart (dispositions and the rest of the
+database vocabulary are in ``mailworker.models``, which the analysis process must not load).
 """
 from __future__ import annotations
 
 import re
+
+# question: a member asks something (never credited); other: thanks, acknowledgement,
+# chatter (never credited, no staff triage; counted in the digest).
+KINDS = ("review", "proposal", "question", "other", "resignation", "rsvp", "auto_reply",
+         "bounce", "triage")
+CREDITABLE_KINDS = ("review", "proposal")
 
 # Subject tags, written [tag] 【tag】 or (tag); matched case-insensitively, blanks inside
 # ignored ("[기능 개선]" is "[기능개선]").

@@ -97,12 +97,15 @@ def test_conflicting_tags_and_tag_with_empty_body_go_to_triage():
     assert verdict.kind == "triage" and "empty" in verdict.reason
 
 
-def test_close_review_and_proposal_signals_go_to_triage():
+def test_a_complaint_beside_an_idea_earns_one_hour_and_names_both_readings():
+    # The sentence forms weigh the two equally; the learned reading decides which of the two
+    # credit kinds it is (one hour either way) and the reason keeps both.
     body = ("지갑 앱에 오류가 있어 불편합니다. 그리고 기부금 관리에 블록체인을 도입하는 새로운 서비스를 "
             "제안합니다.")
     verdict = kind_of(make("의견", body))
-    assert verdict.kind == "triage"
+    assert verdict.kind in ("review", "proposal"), verdict.reason
     assert "both review and proposal wording" in verdict.reason
+    assert "learned reading" in verdict.reason
 
 
 def test_questions_and_acknowledgements_are_not_reviews():

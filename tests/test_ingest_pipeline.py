@@ -161,11 +161,12 @@ def test_unclear_mail_goes_to_triage_and_staff_decide(world):
     # Issue 11 changed this test's mails: a thanks note and a question used to go to triage
     # as "unclear"; by the issue's rules they are `other` (noted) and `question` (triage
     # with the "question received" reply). An unclear mail is now one a person could not
-    # tell either: a complaint and an idea of equal weight.
+    # tell either: here one whose subject carries both tags (a complaint and an idea of
+    # equal weight is now one credit, its kind chosen by the learned reading).
     w = world()
     w.deliver(make_mail(subject="안녕하세요", body="지난번 모임 사진 잘 받았습니다. 감사합니다. 좋은 하루 되세요."))
-    w.deliver(make_mail(subject="의견", body="지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 "
-                                           "블록체인을 도입하는 새로운 서비스를 제안합니다."))
+    w.deliver(make_mail(subject="[품평][제안] 의견", body="지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 "
+                                                   "관리에 블록체인을 도입하는 새로운 서비스를 제안합니다."))
     w.deliver(make_mail(sender="seoyeon.lee@example.org", sender_name="이서연",
                         subject="문의", body="다음 모임 장소가 어디인지 알려주실 수 있나요? 감사합니다."))
     w.run()

@@ -209,7 +209,7 @@ def test_thanks_is_noted_without_reply_or_triage(desk):
 
 def test_triage_reject_mails_the_staff_reason(desk):
     body = "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 블록체인을 도입하는 새로운 서비스를 제안합니다."
-    msg = desk.mail("의견", body)
+    msg = desk.mail("[품평][제안] 의견", body)       # both tags: a person decides
     assert msg.disposition == "triage"
     desk.send()
     triage.reject(desk.cfg, desk.clock, msg.id, "두 가지를 나눠서 다시 보내 주세요", "staff-lee")
@@ -220,8 +220,8 @@ def test_triage_reject_mails_the_staff_reason(desk):
 
 
 def test_triage_accept_ack_goes_at_the_next_drain_once_the_receipt_exists(desk):
-    msg = desk.mail("의견", "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 블록체인을 도입하는 "
-                          "새로운 서비스를 제안합니다.")
+    msg = desk.mail("[품평][제안] 의견", "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 "
+                                     "블록체인을 도입하는 새로운 서비스를 제안합니다.")
     desk.send()
     triage.accept(desk.cfg, desk.clock, msg.id, "review", "staff-kim", pseudonym_key(desk.cfg))
     first, mails = desk.send()

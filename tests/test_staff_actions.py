@@ -44,9 +44,9 @@ AUTH_FAIL = ("mx.seoul.example; dkim=fail header.d=seoul.example; "
              "spf=fail smtp.mailfrom=seoul.example; dmarc=fail header.from=seoul.example")
 KEY = b"k" * 32
 # Two mails that wait for staff. (Issue 11: a thanks note is `other` now and waits for no
-# one; an unclear mail is one with a complaint and an idea of equal weight, and a member's
-# question waits in triage for the staff's answer.)
-UNCLEAR = [("의견", "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 블록체인을 도입하는 "
+# one; an unclear mail is one tagged both [품평] and [제안], and a member's question waits
+# in triage for the staff's answer.)
+UNCLEAR = [("[품평][제안] 의견", "지갑 앱 송금 화면이 자꾸 멈춥니다. 그리고 기부금 관리에 블록체인을 도입하는 "
                   "새로운 서비스를 제안합니다."),
            ("문의", "다음 모임 장소가 어디인지 알려주실 수 있나요? 감사합니다.")]
 

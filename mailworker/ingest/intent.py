@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 # A question: a question mark, or a Korean interrogative ending, or a request to be told.
 QUESTION = [
     r"[?？]",
-    r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)나요|까요|인가요|건가요|는가요|던가요|ㄴ가요|는지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
+    r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)나요|까요|인가요|건가요|는가요|던가요|ㄴ가요|는지요|건지요|인지요|던지요|을지요|할지요|될지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
     r"\s*[.~!ㅠㅜ^]*$",
     r"궁금(?:합니다|해요|하네요|해서|했|한데|하여)", r"궁금\s*$",
     r"문의(?:드립니다|드려요|합니다|드리|\s*드립니다|\s*드려요|드릴|사항)",
@@ -216,7 +216,7 @@ THANKS = [
     r"공유\s?(?:드립|합니다|드려)|보내\s?드립니다|보내드립니다|참고하세요|연락\s?드립니다|연락드릴|"
     r"(?:써|해|읽어|설치해|확인해)\s?(?:볼게요|보겠습니다|볼께요)|"
     r"보내겠습니다|유익했|좋았어요|배웠습니다|조심하세요|챙기세요|건강하세요|고생\s?많|잘\s?(?:봤|읽었)|되세요|뵙겠|"
-    r"^확인\s?요|영광|기다릴게|기다리겠|(?:설치|확인|등록|제출)\s?완료",
+    r"^확인\s?요|영광|기다릴게|기다리겠|(?:설치|확인|등록|제출)\s?완료|감사(?:를|의\s?말씀)?\s?전해",
 
     r"\bthanks?\b", r"\bthank you\b", r"\bgot it\b", r"\bnoted\b", r"\breceived\b",
     r"\bperfect\b", r"\bcheers\b", r"\blooks good\b", r"\bwill (?:send|try|test)\b",
@@ -456,13 +456,16 @@ _QUESTION, _INFO, _SYMPTOM, _WISH = map(_Form, (QUESTION, INFO_QUESTION, SYMPTOM
 _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, THANKS,
                                                              LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
+_NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
 _GRATITUDE = _Form(GRATITUDE)
 _REPORTED = _Form(REPORTED)
 _PRAISE = _compile(r"뿌듯|흐뭇|행복하|다행이|기쁘|기뻐|반가|즐거|재밌|재미있|신기하|좋았|"
                      r"(?:좋|편하|편리하|괜찮|깔끔하|만족스럽|훌륭하|빠르)(?:네요|아요|어요|습니다|더라고요|더군요|군요|다)"
-                     r"|편리해요|만족합니다|최고(?:예요|에요|입니다|네요)|잘\s?(?:되네요|돼요|됩니다|쓰고\s?있)|"
-                     r"\b(?:works (?:great|well|fine|nicely)|love (?:it|the)|really (?:nice|good|easy)|"
-                     r"easy to use|much better)\b")
+                     r"|편리해요|만족합니다|최고(?:예요|에요|입니다|네요)|잘\s?(?:되네요|돼요|됩니다|쓰고\s?있|쓰십니다|쓰세요)|"
+                     r"좋아졌|안심이\s?(?:되|돼)|"
+                     r"\b(?:works (?:great|well|fine|nicely|perfectly)|love (?:it|the)|really (?:nice|good|easy)|"
+                     r"easy to use|much better|(?:really |very )?well done|nice work|great (?:work|job)|"
+                     r"exactly what (?:i|we) needed|(?:worked|works) (?:on|the) first try|impressed)\b")
 _BUT_OR_NOT = _compile(r"안\s|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|는데|은데|ㄴ데|인데|다만|"
                          r"좋겠|좋을|주세요|했으면|"
                          r"\bbut\b|\bnot\b|n't\b|\bexcept\b|\bhowever\b|\bshould\b|\bplease\b")
@@ -523,6 +526,7 @@ class Intents:
     app_feedback: int = 0       # feedback sentences that name a part of the service
     weak_feedback: int = 0      # of which only a weak sign (an absence, "…하니 …요") told it
     weak_app_feedback: int = 0  # weak ones that name a part of the service
+    not_knowing: int = 0        # weak ones that only say the member cannot find or does not know
     idea: int = 0
     question: int = 0
     info_question: int = 0
@@ -564,7 +568,7 @@ class Intents:
                 + 0.5 * (self.feedback - self.app_feedback))
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?？。])\s+|(?<=[a-z가-힣]):\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?？。~])\s+|(?<=[a-z가-힣]):\s+")
 
 
 def statements(text: str) -> str:
@@ -680,6 +684,10 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if symptom is None and names_app():
             symptom = _WEAK_SYMPTOM.search(sentence, script)
             weak = symptom is not None
+            if weak and _NOT_KNOWING.search(symptom.group()):
+                # "메뉴를 아무리 찾아도 모르겠어요" beside "어디에 넣나요?" is the asking's own
+                # ground, not a report (see classify: it does not outweigh the question).
+                found.not_knowing += 1
         if symptom is None and not _SPECULATION.search(sentence) and not praise:
             # "…보니 뿌듯하네요" tells a feeling, not what the service did.
             symptom = _REPRODUCTION.search(sentence)
