@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 
 from ..vocabulary import (CREDITABLE_KINDS, REPLY_PREFIX, SUBJECT_TAGS, TAG,  # noqa: F401
-                          subject_tags)
+                          subject_tags, tag_kind)
 from . import intent_model
 from .intent import APP, Intents, read_intents, statements
 from .parse import ParsedMail, casefolded
@@ -490,9 +490,11 @@ _DECLINE_SAID = re.compile(r"불참|못\s?(?:가|갈|갑|참석)|어렵|힘들|�
 # A strong learned reading: log-odds over the runner-up at least this. Only a strong reading
 # decides where the forms found nothing of its kind (a credit where no sentence of any kind
 # was read, a question where none asks, a goodbye read as thanks). Log-odds add up over the
-# words, so a short note stays under it. On the corpus read by models counted without each
-# split (benchmarks/classify_eval.py --cross), the readings on the wrong side of such a
-# choice were all below 47 and those on the right side mostly far above 60.
+# words, so a short note stays under it. It is no proof on its own: on the corpus read by
+# models counted without each split (benchmarks/classify_eval.py --cross) the short
+# questions and notes it held back were under 45, but detailed praise of an app reached
+# 90-150 like real reports; what keeps praise from an hour is that the forms read it as
+# thanks, and a credit on the reading alone needs no thanks and no question in the mail.
 STRONG_READING = 60.0
 
 
@@ -581,6 +583,12 @@ def classify(mail: ParsedMail) -> Classification:
     is_reply = bool(prefix) or bool(mail.in_reply_to)
     topic = subject[prefix.end():] if prefix else subject
     tags = subject_tags(topic)
+    if is_reply and tags:
+        first = TAG.match(topic.lstrip())
+        if first is None or tag_kind(first.group(1)) is None:
+            # "Re: [안내] … ([품평]/[제안] 말머리 안내)": the tags are in a notice's subject,
+            # not the member's; "Re: [제안] 기부금" answers a mail the member tagged.
+            tags = []
     tag_kinds = {kind for _, kind in tags}
     tag_names = ", ".join(f"[{t}]" for t, _ in tags)
     # A reply's subject is the earlier mail's (a notice, our own answer): not the member's.
