@@ -542,3 +542,21 @@ def test_analysis_is_handed_two_batches_ahead_of_the_one_being_written(world, mo
     assert w.run().recorded == 14
     assert submitted == [3, 3, 3, 3, 2]
     assert seen_at_write == [3, 4, 5, 5, 5]
+
+
+def test_a_missing_intent_model_stops_the_pass_before_any_mail_is_read(world, monkeypatch,
+                                                                       tmp_path):
+    # An installation fault: reported with the file named, and no mail is quarantined or
+    # moved for it (read per message, it would quarantine every mail).
+    from mailworker.errors import MailworkerError
+    from mailworker.ingest import intent_model
+    w = world()
+    w.deliver(make_mail())
+    monkeypatch.setattr(intent_model, "MODEL_PATH", tmp_path / "gone" / "intent_model.json")
+    shipped = intent_model.use(None)
+    try:
+        with pytest.raises(MailworkerError, match=r"gone/intent_model\.json.*train-intent-model"):
+            w.run()
+    finally:
+        intent_model.use(shipped)
+    assert w.inbox_count() == 1 and Message.select().count() == 0

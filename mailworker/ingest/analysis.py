@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..application_form import read_application
+from . import intent_model
 from .auth import authentication_verdict
 from .classify import classify
 from .fingerprint import TextPrint, text_print
@@ -147,6 +148,9 @@ def analyze_batch(raws: list[bytes], rules: Rules | str,
     message stuck where no signal reaches it is caught by the Analyzer's wait instead.
     ``alive`` is called every few seconds (systemd's watchdog, through a slow batch)."""
     rules = _rules(rules)
+    # The learned reading of intent is read from its file once per process: here, outside
+    # any message's time limit (the first message must not pay for it).
+    intent_model.model()
     timed = (rules.seconds > 0 and hasattr(signal, "setitimer")
              and threading.current_thread() is threading.main_thread())
     if not timed:
@@ -202,6 +206,9 @@ class Analyzer:
     def __init__(self, rules: Rules | str, parallel: bool,
                  alive: Callable[[], object] | None = None):
         self.rules = _rules(rules)
+        # A missing or damaged model stops the pass here, before any mail is read, with
+        # the file named; read per message it would quarantine every mail.
+        intent_model.model()
         self._alive = alive          # called every few seconds while a batch takes long
         self._parallel = parallel
         self._pool = self._new_pool() if parallel else None
@@ -321,3 +328,5 @@ def _die_with_parent(parent: int) -> None:
         # for; nobody will ever send work or close the queue (this process holds both of
         # its ends), so leave now.
         os._exit(0)
+    with contextlib.suppress(intent_model.ModelError):    # the worker has reported it
+        intent_model.model()     # read while starting, not in the first batch

@@ -377,7 +377,10 @@ _SIGNATURE_LINE = re.compile(r"\(주\)|㈜|\btel\b|전화|\b01\d-|\b0\d{1,2}-\d|
 _APP_WORDS = re.compile("|".join(f"(?:{p})" for p in APP), re.I)
 # "참석을 못 해서 …" gives a cause, "불참하면 …"/"불참 시" a case: neither answers an invitation.
 _ATTENDANCE_AS_CAUSE = re.compile(r"참석[^.?!\n]{0,6}?(?:해서|어서|아서|라서|했는데|못해)\s|"
-                                  r"(?:참석|불참)\s?(?:시|하면|하지\s?않으면|할\s?경우)(?:\s|$)")
+                                  r"(?:참석|불참)\s?(?:시|하면|하지\s?않으면|할\s?경우)(?:\s|$)|"
+                                  # a meeting that is over: "지난 회의 불참 죄송합니다"
+                                  r"(?:지난|지난번|저번|지난달|지난주|저번\s?달)\s?(?:\d+월\s?)?(?:정례|정기)?\s?(?:회의|모임)[^.?!\n]*|"
+                                  r"\blast (?:week'?s |month'?s )?meeting\b[^.?!\n]*")
 
 
 def own_words(mail: ParsedMail) -> tuple[str, str]:
@@ -515,10 +518,14 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
     both = f"{reading.says}; the forms read {rule.kind} ({rule.reason})"
 
     if learned in CREDITABLE_KINDS and rule.kind not in CREDITABLE_KINDS:
-        if not intents.content and (intents.question or intents.thanks or not strong):
+        only_weak_beside_thanks = (intents.thanks and not intents.idea
+                                   and intents.feedback == intents.weak_feedback)
+        if only_weak_beside_thanks or (
+                not intents.content and (intents.question or intents.thanks or not strong)):
             # Learned words alone earn an hour only where the forms read nothing at all
             # (a report in a form they do not know) and the reading is strong; a mail whose
-            # sentences ask or thank, and report or propose nothing, earns none.
+            # sentences ask or thank, and report or propose nothing (or only weak signs
+            # beside thanks: "…바로 와서 깜짝 놀랐어요. 감사합니다!"), earns none.
             kind = rule.kind if rule.kind in ("question", "other") else "triage"
             return Classification(kind, f"{rule.reason}; {reading.says}, but no sentence "
                                         f"reports or proposes anything", request=rule.request)
@@ -530,6 +537,12 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
             return Classification("triage", f"{both}: a person decides")
         return Classification(learned, both + _lexicon_words(learned, own_subject, text))
 
+    if (rule.kind in CREDITABLE_KINDS and learned == "other" and not strong
+            and intents.app_feedback > intents.weak_app_feedback):
+        # A report naming the service ("송금 버튼이 안 눌려요. 그래도 늘 감사합니다!") is not
+        # undone by a thank-you beside it unless the learned reading is sure.
+        return Classification(rule.kind, f"{rule.reason}; {reading.says}, but a sentence "
+                                         f"reports a fault in the service")
     if rule.kind == "question":
         if learned == "other" and (rule.request or intents.info_question):
             # It asks to be told something; an unanswered question is worse than a thank-you
@@ -555,7 +568,8 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
     if learned == "question":
         return _question(intents, own_subject + "\n" + text, both)
     if learned == "rsvp":
-        said = _DECLINE_SAID.search(text) or _ATTEND_SAID.search(text)
+        answer_text = _ATTENDANCE_AS_CAUSE.sub(" ", text)    # not a cause, not a past meeting
+        said = _DECLINE_SAID.search(answer_text) or _ATTEND_SAID.search(answer_text)
         meeting = _LEXICON.scan(f"{text}\n{context[:SCAN_CHARS].casefold()}")
         if said is None or not meeting.get("meeting"):
             missing = "no meeting is named" if said else "neither attending nor declining is said"

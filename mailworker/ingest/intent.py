@@ -32,12 +32,18 @@ QUESTION = [
     r"알려\s?(?:주세요|주시|주실|줘|달라)", r"알고\s?싶",
     r"확인\s?(?:부탁|좀|해\s?주|해주|요청|가능할까)",
     r"(?:조회|알려|보내|발급|재발송|전송|안내)\s?(?:좀\s?)?부탁",
-    r"(?:다시|재)\s?(?:보내|발송|전송|받)", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
+    r"(?:다시|재)\s?(?:보내|발송|전송|받)(?!아야|어야|야\s?(?:해|하|돼|되))", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
     r"받고\s?싶", r"(?:확인|조회)\s?(?:하고|해\s?보고)\s?싶", r"(?:는지|었는지|였는지)\s?(?:확인\s?(?:부탁|좀|해\s?주|하고\s?싶|가능)|알려|궁금)",
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
     # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
     r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
+    # a question word before a plain polite ending, typed without "?": "업데이트 어디서 받아요",
+    # "몇 시에 시작해요" ("어디서나", "어떻게 해도", "언제든" are no questions)
+    r"(?:^|\s)(?:어디서|어디에서|어디로|어디에|어디|어떻게|언제|몇\s?(?:시|시간|번|개|층|명))"
+    r"(?!\s?(?:나|든|라도|이든|해도|하든|봐도|눌러도|써도|해\s?봐도))"
+    # (and not an embedded "…는지": "어디서 왔는지 볼 수 있으면 좋겠어요")
+    r"\s(?:(?![는은건인을던]지)[^.?!]){0,30}?(?:요|죠|까)\s*[.~!ㅠㅜ^]*$",
 ]
 # Questions that ask to be told something (how, where, when): the member wants an answer,
 # even when a sentence nearby describes what happened.
@@ -124,7 +130,7 @@ SYMPTOM = [
     r"\bevery (?:single )?(?:time|launch|start|login|transfer)\b", r"\bon every\b",
     r"\beven (?:after|when|though)\b", r"\bthere'?s no\b", r"\bthere is no\b",
     r"\bworks?,? but\b", r"\bpops? up\b",
-    r"만\s?(?:나옵|나와|나오고|보여|보입|떠요|뜹|돌|계속)", r"당황|놀랐|헤맸|헤매|황당|깜짝",
+    r"만\s?(?:나옵|나와|나오고|보여|보입|떠요|뜹|돌|계속)", r"당황|헤맸|헤매|황당",
     r"\btoo (?:short|long|small|big|slow|fast|many|few|hard|dark|bright|low|high|late|early|"
     r"complicated|much)\b", r"\bi lost\b", r"\bmisread\b",
 ]
@@ -132,6 +138,9 @@ SYMPTOM = [
 # not about anything else ("답장이 없어요", "시간이 없어서").
 WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"않(?:습니다|아요|네요|고|아서)", r"\bstill\b",
                 r"모르겠|어디\s?있는지|찾을\s?수|\bnever\b|\bcan'?t find\b",
+                # surprise is a report only beside something wrong ("깜짝 놀랐어요" at a payment
+                # that went through at once is praise)
+                r"놀랐|깜짝",
                 r"\b(?:don'?t|didn'?t|isn'?t|aren'?t|wasn'?t)\b",
                 r"\bthere is no\b", r"\bno way to\b", r"\bwithout\b", r"\balready\b", r"매번|번번이|때마다", r"\bdoes(?:n't| not) have\b"]
 # A wish or request about how the service should be (a review when about the app,

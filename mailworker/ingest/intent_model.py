@@ -24,6 +24,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Iterable
 
+from ..errors import MailworkerError
+
 MODEL_PATH = Path(__file__).with_name("intent_model.json")
 FORMAT = 1
 # The kinds the model learns: what a member's own words can say. Auto-replies, bounces and
@@ -37,8 +39,9 @@ _WORD = re.compile(r"[가-힣a-z0-9]+")
 _SPACE = re.compile(r"\s+")
 
 
-class ModelError(Exception):
-    """The shipped model file is missing or not one this code can read."""
+class ModelError(MailworkerError):
+    """The shipped model file is missing or not one this code can read: an installation
+    fault, reported before any mail is read (no mail is quarantined for it)."""
 
 
 def features(own_subject: str, text: str) -> set[str]:
@@ -133,7 +136,8 @@ class IntentModel:
                                   for row in rows.values())) for k in range(kinds)]
 
     @classmethod
-    def load(cls, path: Path = MODEL_PATH) -> "IntentModel":
+    def load(cls, path: Path | None = None) -> "IntentModel":
+        path = MODEL_PATH if path is None else path
         try:
             return cls(json.loads(path.read_text(encoding="utf-8")))
         except OSError as e:
