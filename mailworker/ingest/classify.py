@@ -447,6 +447,10 @@ def _credit_kind(intents: Intents, own_subject: str, text: str) -> Classificatio
 
 def _by_intent(intents: Intents, own_subject: str, text: str,
                subject: Intents | None) -> Classification:
+    if intents.retract and not intents.idea:
+        # "알고 보니 제 폰 설정 문제였네요. 앞의 메일은 없던 걸로 해주세요": what it tells is
+        # the earlier mail's, taken back.
+        return Classification("other", f"takes back an earlier mail ({intents.named('thanks')})")
     if intents.content == 0:
         if intents.question:
             return _question(intents, own_subject + "\n" + text, "asks a question")
@@ -486,6 +490,7 @@ def _by_intent(intents: Intents, own_subject: str, text: str,
     return _credit_kind(intents, own_subject, text)
 
 
+_THANKS_WORD = re.compile(r"감사|고맙|고마워|\bthank")
 _ATTEND_SAID = re.compile(r"참석|갑니다|가겠|갈게|갈께|뵙겠|뵐게|뵈어요|\b(?:attend|come|join|be there)\b")
 _DECLINE_SAID = re.compile(r"불참|못\s?(?:가|갈|갑|참석)|어렵|힘들|불가|\b(?:can't|cannot|unable|won't|not be able|miss)\b")
 
@@ -533,7 +538,12 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
             # Someone asks to be told: they get an answer, and staff see the learned reading.
             return Classification("question", f"{rule.reason}; {reading.says}",
                                   request=rule.request)
-        if rule.kind == "other":
+        report_and_idea = intents.feedback_weight > 0 and intents.idea > 0
+        if rule.kind == "other" or (rule.kind == "triage" and not strong
+                                    and not report_and_idea):
+            # The forms read thanks or chatter, or could not tell, and the learned reading
+            # is not sure: no hour without a person. (A report beside an idea earns its hour
+            # either way; the learned reading only picks which kind.)
             return Classification("triage", f"{both}: a person decides")
         return Classification(learned, both + _lexicon_words(learned, own_subject, text))
 
@@ -668,6 +678,10 @@ def classify(mail: ParsedMail) -> Classification:
                                                           if mail.quoted_text else ""))
     if len(tag_kinds) > 1:
         return Classification("triage", f"subject has conflicting tags {tag_names}")
+    if tags and is_reply and not intents.content and _THANKS_WORD.search(text):
+        # "RE: [품평] QR체크인 카메라 오류" over "답장 주셔서 감사합니다": the tag was on the
+        # earlier mail; this one reports nothing, so the words decide.
+        tags = []
     if tags:
         kind = tags[0][1]
         if not intents.content and intents.question:

@@ -74,7 +74,7 @@ SYMPTOM = [
     r"입력하면|다운로드하면|스캔하면|찍으면|보내려고\s?하면|하려고\s?하면|하려고\s?하니)",
     # an attempt that did not go as planned: "결제를 시도했는데 … 취소됐습니다"
     r"(?:시도|눌렀|했|해\s?봤|해봤)는데\s.{0,60}?(?:취소|실패|안\s|못\s|만\s?계속|계속\s)",
-    r"너무\s?(?!감사|고맙|좋|유익|친절|편하|편리|반갑|기쁘|재밌|재미있|즐겁|잘|멋|훌륭|수고)[가-힣]{1,4}",
+    r"너무\s?(?!감사|고맙|좋|유익|친절|편하|편해|편리|반갑|기쁘|재밌|재미있|즐겁|잘|멋|훌륭|수고|빠르|빨라|쉽|쉬워|간편)[가-힣]{1,4}",
     r"문제가\s?(?:될|있|생|발생|됩)|이건\s?문제",
     r"(?:까지는|전에는|예전에는|이전에는|어제는)\s.{0,30}?(?:보였|됐|되었|나왔|잘\s)",
     # Korean report grammar: "…지 못해요", "…ㄹ 수가 없어요", "자꾸 …", "계속 …요", "없어졌어요"
@@ -105,12 +105,14 @@ SYMPTOM = [
     r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
     r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
-    r"오래\s?걸|걸립니다|걸려요|걸리네|초\s?넘게|초\s?정도|초씩|한참",
+    # ("1분도 안 걸리네요" is praise)
+    r"오래\s?걸|(?<!안\s)(?<!안)(?:걸립니다|걸려요|걸리네)|초\s?넘게|초\s?정도|초씩|한참",
     r"깨져|깨집|깨지|잘려|잘립|잘리|사라져|사라집|풀려|풀립|비어\s?(?:버|있)|흐리게|하얗게|검은\s?화면",
     r"중복|두\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨|옴|오|뜸)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
     r"안보여|안돼|안되|안됨|안나|안와|안떠|업ㅅ", r"만료된|잘못\s?(?:나|뜨|표시)|틀려|틀립|이상해|이상하게|이상합",
     r"라고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"다고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"뜨고|뜨면서|뜹니다|떠요|떠서",
-    r"\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)",
+    # (not "1분도 안 걸리네요": not even a minute is praise)
+    r"(?<!분도)(?<!초도)(?<!시간도)\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)",
     r"불편|번거롭|번거로|헷갈|어렵(?:습니다|네요|고|더라)|어려워|힘들(?:어|더|고|었|네)|답답|부셔|과한|과합|"
     r"너무\s?(?:작|길|많|느|오래|커|작아|어두|밝)",
     r"\bfreez", r"\bhang", r"\bstuck\b", r"\bfail", r"\bbroken\b", r"\bdoesn'?t\b", r"\bdoes not\b",
@@ -122,7 +124,7 @@ SYMPTOM = [
     r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
     r"\bimpossible\b|\bunusable\b|\bunable to\b",
     r"노출(?:돼|됩|되|됨|이\s?돼)|스팸\s?(?:함|메일함|편지함|처리)|(?:번|개)(?:이나|씩이나)\s",
-    r"\b(?:drops?|rejects?|ignores?|loses|truncat\w*|corrupt\w*|resets?)\b",
+    r"\b(?:drops?|rejects?|(?<!please )(?<!pls )(?<!just )ignores?|loses|truncat\w*|corrupt\w*|resets?)\b",
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
@@ -252,7 +254,13 @@ REPORTED = [r"(?:다는|라는|했다는|된다는|한다는)\s?(?:기사|뉴스
 # Gratitude for something done ("자리 만들어 주셔서 감사합니다", "thanks for sending"): thanks,
 # whatever words the thing done has in it.
 GRATITUDE = [r"(?:주셔서|줘서|셔서|해서|주시고)\s?(?:정말\s?|너무\s?|진심으로\s?)?(?:감사|고맙|고마워)",
-             r"덕분에", r"\bthanks? (?:you )?(?:\w+ )?for\b", r"\bappreciate\b"]
+             r"덕분에", r"\bthanks? (?:you )?(?:\w+ )?for\b", r"\bappreciate\b",
+]
+# Taking back an earlier mail ("앞의 메일은 없던 걸로 해주세요", "please ignore the bug report I
+# sent"): whatever the mail tells, it reports nothing new.
+RETRACT = [r"\bplease (?:ignore|disregard)\b|\bnever ?mind\b|무시해\s?주|없던\s?(?:걸로|일로)|"
+           r"알고\s?보니\s?(?:제|저의|내|저희)\s|\bturned out (?:it was )?my\b|\bmy (?:own )?(?:mistake|fault|bad)\b|"
+           r"제\s?(?:실수|착각|잘못)(?:였|이었|입니다|이에요|예요)"]
 # Acknowledgement words that say "thanks" only in a short line ("received", "noted"): in a
 # longer sentence they are part of a report ("received the same webhook five times").
 ACK_SHORT_CHARS = 40
@@ -266,7 +274,8 @@ LEAVE = [
     r"더\s?(?:이상|는)\s?(?:메일|연락)(?:을|를|도|은)?\s?받고\s?싶지|메일(?:도|은)?\s?그만\s?(?:보내|받)",
     r"(?:활동|단원)[^.?!]{0,12}?(?:계속|이어)[^.?!]{0,10}?(?:어렵|없|힘들|못)",
     r"(?:을|를)\s?끝으로\s.{0,20}?(?:활동|단원)",
-    r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가|빠지|빼)",
+    # ("블록체인 모임 나가니까" is going to it)
+    r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가(?!니까|서\s|는데|면)|빠지|빼)",
     r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)",
     r"그만\s?(?:두|둘|하겠|할게|하려|할래|하고\s?싶|할까)", r"명단에서\s?(?:빼|지워|삭제)",
     r"빼\s?주세요|빼주세요|지워\s?주세요",
@@ -467,15 +476,20 @@ _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, TH
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 _NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
 _GRATITUDE = _Form(GRATITUDE)
+_RETRACT = _Form(RETRACT)
 _REPORTED = _Form(REPORTED)
 _PRAISE = _compile(r"뿌듯|흐뭇|행복하|다행이|기쁘|기뻐|반가|즐거|재밌|재미있|신기하|좋았|"
                      r"(?:좋|편하|편리하|괜찮|깔끔하|만족스럽|훌륭하|빠르)(?:네요|아요|어요|습니다|더라고요|더군요|군요|다)"
                      r"|편리해요|만족합니다|최고(?:예요|에요|입니다|네요)|잘\s?(?:되네요|돼요|됩니다|쓰고\s?있|쓰십니다|쓰세요)|"
-                     r"좋아졌|안심이\s?(?:되|돼)|"
+                     r"좋아졌|안심이\s?(?:되|돼)|(?:편해|편리해|간편해)(?:요|서|졌)|"
                      r"\b(?:works (?:great|well|fine|nicely|perfectly)|love (?:it|the)|really (?:nice|good|easy)|"
                      r"easy to use|much better|(?:really |very )?well done|nice work|great (?:work|job)|"
-                     r"exactly what (?:i|we) needed|(?:worked|works) (?:on|the) first try|impressed)\b")
-_BUT_OR_NOT = _compile(r"안\s|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|는데|은데|ㄴ데|인데|다만|"
+                     r"exactly what (?:i|we) needed|(?:worked|works) (?:on|the) first try|impressed|"
+                     r"(?:is|was|has been|have been|are|looks?) (?:really |so |super |just )?"
+                     r"(?:great|brilliant|awesome|amazing|fantastic|excellent|convenient|smooth|perfect)|"
+                     r"super (?:convenient|easy|fast|smooth)|keep it up|just wanted to say|saved me|"
+                     r"deserves? (?:a|an)|(?:brilliant|awesome|amazing|fantastic) (?:work|job|app|update))\b")
+_BUT_OR_NOT = _compile(r"안\s(?![가-힣]{1,6}도\s?(?:돼|되))|안되|안돼|못\s|않|없|불편|오류|에러|버그|근데|그런데|지만|는데|은데|ㄴ데|인데|다만|"
                          r"좋겠|좋을|주세요|했으면|"
                          r"\bbut\b|\bnot\b|n't\b|\bexcept\b|\bhowever\b|\bshould\b|\bplease\b")
 # Before the praise, "…쓰고 있는데 편하네요" only sets the scene: a "but" or a fault word
@@ -536,6 +550,7 @@ class Intents:
     weak_feedback: int = 0      # of which only a weak sign (an absence, "…하니 …요") told it
     weak_app_feedback: int = 0  # weak ones that name a part of the service
     not_knowing: int = 0        # weak ones that only say the member cannot find or does not know
+    retract: int = 0            # sentences taking back an earlier mail
     idea: int = 0
     question: int = 0
     info_question: int = 0
@@ -627,6 +642,12 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
         if leave:
             found.leave += 1
             found.cue("leave", leave)
+            continue
+        retract = _RETRACT.search(sentence, script)
+        if retract:
+            found.retract += 1
+            found.thanks += 1
+            found.cue("thanks", retract)
             continue
         gratitude = _GRATITUDE.search(sentence, script)
         if gratitude and not _QUESTION.search(sentence, script):
