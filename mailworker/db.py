@@ -101,6 +101,16 @@ def _migration_9(db: pw.Database, migrator: SchemaMigrator) -> None:
     _add_missing_columns(db, migrator, models.Outbox, ("sent_sha256", "pruned_at"))
 
 
+def _migration_10(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """A member's hours are summed from one index (member, time, hours) instead of walking
+    the member's rows: the ingest pass reads each sender's day and half-year, and the rows
+    it visited grew with every hour ever credited. The member-only index it replaces is
+    its prefix. A no-op where migration 1 made the new shape."""
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "hour_credit_member_id_credited_at_hours" '
+                   'ON "hour_credit" ("member_id", "credited_at", "hours")')
+    db.execute_sql('DROP INDEX IF EXISTS "hour_credit_member_id"')
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
 # Numbers may have gaps (parallel branches get numbers in advance); they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
@@ -111,6 +121,7 @@ MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
+    10: _migration_10,
 }
 
 

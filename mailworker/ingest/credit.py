@@ -149,7 +149,7 @@ class MemberTally:
 
 
 class CreditHistory:
-    """Per-member tallies read once per pass (two queries a member), then kept in memory.
+    """Per-member tallies read once per pass (one query a member), then kept in memory.
 
     Only the worker credits automatically, one pass at a time; a staff triage decision
     made during a pass can make a tally one hour low until the next pass. Which of a
@@ -180,12 +180,14 @@ class CreditHistory:
         start, end = local_day_bounds_utc(day, self.tz)
         hy = half_year_start(now, self.tz)
         hy_start, _ = local_day_bounds_utc(hy, self.tz)
-        total = pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0)
-        today = (HourCredit.select(total).where(
-            (HourCredit.member == member) & (HourCredit.credited_at >= start)
-            & (HourCredit.credited_at < end)).scalar())
-        half = (HourCredit.select(total).where(
-            (HourCredit.member == member) & (HourCredit.credited_at >= hy_start)).scalar())
+        # One walk over the member's half-year in the (member, time, hours) index; the
+        # day lies inside the half-year.
+        is_today = (HourCredit.credited_at >= start) & (HourCredit.credited_at < end)
+        today, half = (HourCredit.select(
+            pw.fn.COALESCE(pw.fn.SUM(pw.Case(None, [(is_today, HourCredit.hours)], 0)), 0),
+            pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0))
+            .where((HourCredit.member == member) & (HourCredit.credited_at >= hy_start))
+            .tuples().get())
         return MemberTally(day, today, hy, half)
 
     def load_texts(self, prints: Iterable[TextPrint]) -> None:
