@@ -205,6 +205,18 @@ class TextBand(BaseModel):
         primary_key = pw.CompositeKey("band", "text")
 
 
+class RecentBand(BaseModel):
+    """Band keys of recently credited texts on their way into ``TextBand``: a small table,
+    so a batch's keys share its pages (see ``ingest.bands``). Same shape, made WITHOUT
+    ROWID on SQLite by migration 11."""
+    band = pw.BigIntegerField()
+    text = pw.BigIntegerField(column_name="text_key")    # CreditedText.key
+
+    class Meta:
+        table_name = "text_band_recent"
+        primary_key = pw.CompositeKey("band", "text")
+
+
 class State(BaseModel):
     """Small named values: last fetch time, mailbox UIDVALIDITY, digest sent dates."""
     key = pw.CharField(primary_key=True)

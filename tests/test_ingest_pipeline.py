@@ -321,11 +321,11 @@ def test_a_batch_the_database_refuses_is_recorded_again_one_by_one(world, monkey
     real_flush = BatchSink.flush
     calls = []
 
-    def failing_flush(self):
+    def failing_flush(self, now):
         calls.append(1)
         if len(calls) == 1:
             raise pw.IntegrityError("simulated constraint failure")
-        return real_flush(self)
+        return real_flush(self, now)
     monkeypatch.setattr(BatchSink, "flush", failing_flush)
     w = world()
     w.deliver(make_mail(), make_mail(subject="[제안] 제안", body=PROPOSAL_KO))
