@@ -101,6 +101,26 @@ def _migration_9(db: pw.Database, migrator: SchemaMigrator) -> None:
     _add_missing_columns(db, migrator, models.Outbox, ("sent_sha256", "pruned_at"))
 
 
+def _migration_10(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """A member's hours are summed from one index (member, time, hours) instead of walking
+    the member's rows: the ingest pass reads each sender's day and half-year, and the rows
+    it visited grew with every hour ever credited. The member-only index it replaces is
+    its prefix. A no-op where migration 1 made the new shape."""
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "hour_credit_member_id_credited_at_hours" '
+                   'ON "hour_credit" ("member_id", "credited_at", "hours")')
+    db.execute_sql('DROP INDEX IF EXISTS "hour_credit_member_id"')
+
+
+def _migration_11(db: pw.Database, migrator: SchemaMigrator) -> None:
+    """New band keys wait in a small table of the same shape as ``text_band`` and move
+    into it a band number at a time (``ingest.bands``). Keys already stored stay where
+    they are; the new table starts empty."""
+    bigint = "INTEGER" if isinstance(db, pw.SqliteDatabase) else "BIGINT"
+    shape = " WITHOUT ROWID" if isinstance(db, pw.SqliteDatabase) else ""
+    db.execute_sql(f'CREATE TABLE IF NOT EXISTS "text_band_recent" ("band" {bigint} NOT NULL, '
+                   f'"text_key" {bigint} NOT NULL, PRIMARY KEY ("band", "text_key")){shape}')
+
+
 # version -> function(db, migrator). Append only; never edit a released migration.
 # Numbers may have gaps (parallel branches get numbers in advance); they run in order.
 MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
@@ -111,6 +131,8 @@ MIGRATIONS: dict[int, Callable[[pw.Database, SchemaMigrator], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
+    10: _migration_10,
+    11: _migration_11,
 }
 
 

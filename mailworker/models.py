@@ -130,11 +130,16 @@ class Message(BaseModel):
 
 class HourCredit(BaseModel):
     message = pw.ForeignKeyField(Message, unique=True, backref="credit")
-    member = pw.ForeignKeyField(Member, backref="credits")
+    member = pw.ForeignKeyField(Member, backref="credits", index=False)
     kind = pw.CharField()
     hours = pw.IntegerField(default=1)
     credited_at = pw.DateTimeField(index=True)
     by = pw.CharField(default="auto")         # auto | staff:<name>
+
+    class Meta:
+        # A member's hours since a date are summed from the index alone (the ingest pass
+        # reads each sender's day and half-year): the rows themselves are never visited.
+        indexes = ((("member", "credited_at", "hours"), False),)
 
 
 class Outbox(BaseModel):
@@ -196,6 +201,18 @@ class TextBand(BaseModel):
     text = pw.BigIntegerField(column_name="text_key")    # CreditedText.key
 
     class Meta:
+        primary_key = pw.CompositeKey("band", "text")
+
+
+class RecentBand(BaseModel):
+    """Band keys of recently credited texts on their way into ``TextBand``: a small table,
+    so a batch's keys share its pages (see ``ingest.bands``). Same shape, made WITHOUT
+    ROWID on SQLite by migration 11."""
+    band = pw.BigIntegerField()
+    text = pw.BigIntegerField(column_name="text_key")    # CreditedText.key
+
+    class Meta:
+        table_name = "text_band_recent"
         primary_key = pw.CompositeKey("band", "text")
 
 

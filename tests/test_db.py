@@ -204,6 +204,48 @@ def test_version_2_database_gets_the_credited_text_tables(db_url, clock):
         database.close()
 
 
+def test_version_9_database_sums_hours_from_one_index_and_gets_the_waiting_band_keys(
+        db_url, clock):
+    """Schema 9 (hours summed through the member-only index, band keys written straight
+    into ``text_band``) reaches schema 11 keeping its rows: the (member, time, hours)
+    index replaces the member one, new band keys wait in ``text_band_recent``, and the
+    keys stored before are still found."""
+    import zoneinfo
+
+    from mailworker.ingest import bands
+    from mailworker.ingest.credit import CreditHistory
+    database = db_mod.open_database(db_url, clock=clock)
+    now = clock.now().replace(tzinfo=None)
+    database.execute_sql('DROP TABLE "text_band_recent"')
+    database.execute_sql('DROP INDEX "hour_credit_member_id_credited_at_hours"')
+    database.execute_sql('CREATE INDEX "hour_credit_member_id" ON "hour_credit" ("member_id")')
+    models.SchemaVersion.delete().where(models.SchemaVersion.version > 9).execute()
+    member = _member(now)
+    msg = _message(now, member)
+    models.HourCredit.create(message=msg, member=member, kind="review", credited_at=now)
+    models.TextBand.insert(band=5 << 56 | 1, text=7).execute()
+    database.close()
+
+    database = db_mod.open_database(db_url, clock=clock)
+    try:
+        assert db_mod.current_version(database) == max(db_mod.MIGRATIONS)
+        names = {i.name for i in database.get_indexes("hour_credit")}
+        assert "hour_credit_member_id_credited_at_hours" in names
+        assert "hour_credit_member_id" not in names
+        assert "text_band_recent" in database.get_tables()
+        if isinstance(database, pw.SqliteDatabase):
+            sql = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = "
+                                       "'text_band_recent'").fetchone()[0]
+            assert sql.rstrip().endswith("WITHOUT ROWID")
+        tally = CreditHistory(zoneinfo.ZoneInfo("Asia/Seoul")).tally(member, clock.now())
+        assert (tally.today, tally.half_year) == (1, 1)
+        bands.add([(6 << 56 | 1, 7), (5 << 56 | 1, 8)])
+        assert bands.texts_by_band([5 << 56 | 1, 6 << 56 | 1, 9]) == {
+            5 << 56 | 1: [7, 8], 6 << 56 | 1: [7]}
+    finally:
+        database.close()
+
+
 def test_address_belongs_to_one_member_only(db_url, clock):
     database = db_mod.open_database(db_url, clock=clock)
     now = clock.now().replace(tzinfo=None)

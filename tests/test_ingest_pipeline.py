@@ -322,11 +322,11 @@ def test_a_batch_the_database_refuses_is_recorded_again_one_by_one(world, monkey
     real_flush = BatchSink.flush
     calls = []
 
-    def failing_flush(self):
+    def failing_flush(self, now):
         calls.append(1)
         if len(calls) == 1:
             raise pw.IntegrityError("simulated constraint failure")
-        return real_flush(self)
+        return real_flush(self, now)
     monkeypatch.setattr(BatchSink, "flush", failing_flush)
     w = world()
     w.deliver(make_mail(), make_mail(subject="[제안] 제안", body=PROPOSAL_KO))
@@ -497,6 +497,49 @@ def test_the_write_ahead_log_is_copied_into_the_database_on_a_thread(database):
             assert __import__("time").monotonic() < deadline, "the log was never copied"
             __import__("time").sleep(0.01)
     assert State.select().count() == 300
+
+
+def test_the_writer_is_held_off_only_while_the_log_holds_much(database, monkeypatch):
+    """The log's file keeps the size it once reached; copying it holds the writer off
+    (RESTART) only while what the log holds is past the limit, not for ever after."""
+    import os
+    import sqlite3
+    import time
+    from mailworker.ingest import commits as commits_mod
+    from mailworker.models import State
+    modes = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs):          # the copying thread's own connection, watched
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(lambda sql: modes.append(sql.split("(")[1].rstrip(")"))
+                                if "wal_checkpoint" in sql else None)
+        return conn
+    monkeypatch.setattr(commits_mod.sqlite3, "connect", connect)
+
+    def copied(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(modes) < count:
+            assert time.monotonic() < deadline, f"only {modes} copies"
+            time.sleep(0.005)
+
+    limit = 64 * 4096
+    with commits_mod.IngestCommits(database, interval=0.0, restart_bytes=limit) as commits:
+        with database.atomic():            # a large batch: the log holds more than the limit
+            for i in range(200):
+                State.create(key=f"big{i}", value="x" * 3000, updated_at="2026-11-25")
+        commits.committed()
+        copied(1)
+        commits.committed()
+        copied(2)
+        assert modes == ["PASSIVE", "RESTART"]
+        for i in range(5):                 # small batches: the file stays large, the log not
+            State.create(key=f"small{i}", value="y", updated_at="2026-11-25")
+            commits.committed()
+            copied(3 + i)
+        assert os.path.getsize(database.database + "-wal") > limit
+        assert modes[2:] == ["PASSIVE"] * 5
+    assert State.select().count() == 205
 
 
 def test_a_long_pass_tells_systemd_it_is_alive_after_every_batch(world, tmp_path,

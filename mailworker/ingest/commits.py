@@ -82,12 +82,6 @@ class IngestCommits:
                 os.close(fd)
             return
 
-    def _log_size(self) -> int:
-        try:
-            return os.path.getsize(self.db.database + "-wal")
-        except OSError:
-            return 0
-
     def _copy_log(self) -> None:
         try:
             conn = sqlite3.connect(self.db.database, timeout=15, isolation_level=None)
@@ -95,6 +89,8 @@ class IngestCommits:
             log.warning("cannot open %s to copy its write-ahead log: %s", self.db.database, exc)
             return
         try:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            frames = 0      # in the log at the last copy
             while not self._stop.is_set():
                 self._poke.wait()
                 self._poke.clear()
@@ -103,8 +99,12 @@ class IngestCommits:
                 # PASSIVE copies what it can without blocking the writer; but the log only
                 # starts over once it was copied whole while no transaction ran, which a
                 # busy writer never allows, so past a size the writer is held off briefly.
-                mode = "RESTART" if self._log_size() > self.restart_bytes else "PASSIVE"
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+                # The size is what the log holds, not its file: the file keeps the size it
+                # once reached, and judged by it every later copy held the writer off.
+                mode = "RESTART" if frames * page_size > self.restart_bytes else "PASSIVE"
+                _, frames, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+                if mode == "RESTART":
+                    frames = 0
                 self._stop.wait(self.interval)
         except sqlite3.Error as exc:
             # Not fatal: the commits after the pass copy the log as usual.

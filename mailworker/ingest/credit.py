@@ -15,8 +15,9 @@ from typing import Iterable
 import peewee as pw
 
 from ..clock import half_year_start, local_day, local_day_bounds_utc
-from ..models import CREDITABLE_KINDS, CreditedText, HourCredit, Member, Message, TextBand
+from ..models import CREDITABLE_KINDS, CreditedText, HourCredit, Member, Message
 from ..prepared import select_in
+from . import bands as band_store
 from .fingerprint import NEAR_SIMILARITY, TextPrint, similarity
 
 # Senders we never answer: answering them makes mail loops or backscatter.
@@ -149,11 +150,11 @@ class MemberTally:
 
 
 class CreditHistory:
-    """Per-member tallies read once per pass (two queries a member), then kept in memory.
+    """Per-member tallies read once per pass (one query a member), then kept in memory.
 
     Only the worker credits automatically, one pass at a time; a staff triage decision
     made during a pass can make a tally one hour low until the next pass. Which of a
-    batch's texts were credited before, exactly or nearly, is read with two queries per
+    batch's texts were credited before, exactly or nearly, is read with a few queries per
     batch (``load_texts``), so memory stays flat however many messages a pass reads.
 
     A message's credit counts only once its rows are kept (``keep``); ``drop`` takes it
@@ -180,17 +181,20 @@ class CreditHistory:
         start, end = local_day_bounds_utc(day, self.tz)
         hy = half_year_start(now, self.tz)
         hy_start, _ = local_day_bounds_utc(hy, self.tz)
-        total = pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0)
-        today = (HourCredit.select(total).where(
-            (HourCredit.member == member) & (HourCredit.credited_at >= start)
-            & (HourCredit.credited_at < end)).scalar())
-        half = (HourCredit.select(total).where(
-            (HourCredit.member == member) & (HourCredit.credited_at >= hy_start)).scalar())
+        # One walk over the member's half-year in the (member, time, hours) index; the
+        # day lies inside the half-year.
+        is_today = (HourCredit.credited_at >= start) & (HourCredit.credited_at < end)
+        today, half = (HourCredit.select(
+            pw.fn.COALESCE(pw.fn.SUM(pw.Case(None, [(is_today, HourCredit.hours)], 0)), 0),
+            pw.fn.COALESCE(pw.fn.SUM(HourCredit.hours), 0))
+            .where((HourCredit.member == member) & (HourCredit.credited_at >= hy_start))
+            .tuples().get())
         return MemberTally(day, today, hy, half)
 
     def load_texts(self, prints: Iterable[TextPrint]) -> None:
         """Read which of these texts were already credited, exactly or nearly, and to
-        whom: one query for the fingerprints, one for the sketches' band keys.
+        whom: one query for the fingerprints, one for the sketches' band keys in each
+        of the two tables that keep them (``bands``).
 
         Only the text hash in WHERE: it is nearly unique, and a planner without
         statistics may otherwise walk the (huge) member or disposition index instead."""
@@ -202,16 +206,10 @@ class CreditHistory:
             if disposition == "credited" and member_id is not None:
                 self._texts.setdefault(sha, []).append(EarlierText(message_id, member_id))
         # Which credited texts share band keys with these texts: only the keys (two
-        # integers a row, read from the band table's own index); a text is a candidate
+        # integers a row, read from the band tables' own indexes); a text is a candidate
         # for one of these texts when it shares at least MIN_SHARED_BANDS of its keys,
         # and only the candidates' sketches are read.
-        bands = sorted({b for p in prints for b in p.bands})
-        keys_by_band: dict[int, list[int]] = {}
-        for i in range(0, len(bands), BAND_CHUNK):
-            query = (TextBand.select(TextBand.band, TextBand.text)
-                     .where(TextBand.band.in_(bands[i:i + BAND_CHUNK])).tuples())
-            for band, key in query:
-                keys_by_band.setdefault(band, []).append(key)
+        keys_by_band = band_store.texts_by_band(b for p in prints for b in p.bands)
         wanted = set()
         for p in prints:
             wanted.update(_shared_enough(keys_by_band.get(b, ()) for b in p.bands))
@@ -292,7 +290,6 @@ class _Sketch:
     signature: bytes
 
 
-BAND_CHUNK = 4096      # band keys per query (SQLite allows 32766 parameters)
 # A credited text is compared with a new one only when they share this many band keys. A
 # near-copy (90 % alike) shares about 7 of the 16, and at least 2 with a chance of 99.8 %;
 # texts that merely share a phrase share one now and then, and are not compared at all.

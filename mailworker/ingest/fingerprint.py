@@ -155,6 +155,7 @@ def sketch(norm: str, words: list[str] | None = None) -> bytes:
 
 
 _BAND = struct.Struct(f">{ROWS}I")
+BAND_SHIFT = 56     # a band key's top byte is its band's number
 
 
 def band_keys(signature: bytes) -> tuple[int, ...]:
@@ -169,7 +170,7 @@ def band_keys(signature: bytes) -> tuple[int, ...]:
     keys = []
     for band in range(BANDS):
         part = pack(*values[band::BANDS])
-        keys.append(band << 56 | crc32(part) << 24 | adler32(part) & 0xFFFFFF)
+        keys.append(band << BAND_SHIFT | crc32(part) << 24 | adler32(part) & 0xFFFFFF)
     return tuple(keys)
 
 

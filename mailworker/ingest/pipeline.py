@@ -230,7 +230,7 @@ class Ingestor:
             if stop.is_set():
                 break  # finish the message in hand, commit, file, stop
         if batch is not None:
-            batch.flush()
+            batch.flush(self.clock.now())
         self.history.batch_written()
         return done
 

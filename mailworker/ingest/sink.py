@@ -9,6 +9,7 @@ content hash, so it can be written before the message has an id.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from types import SimpleNamespace
 from typing import Any
@@ -16,9 +17,10 @@ from typing import Any
 import peewee as pw
 
 from ..models import (CreditedText, HourCredit, LedgerEvent, Message, Outbox, StaffRequest,
-                      TextBand, db_proxy, text_key)
+                      db_proxy, text_key)
 from ..prepared import (complete_row, execute_rows, insert_instance, insert_many, prepared,
                         repeated_rows)
+from . import bands as band_store
 
 CREDIT_FIELDS = ("member", "kind", "hours", "credited_at", "by")
 
@@ -83,8 +85,7 @@ class DirectSink:
         insert_many(CreditedText, [complete_row(CreditedText, {
             "key": key, "msg_sha256": sha256, "member": member_id, "signature": signature})],
             on_conflict_ignore=True)
-        insert_many(TextBand, [{"band": b, "text": key} for b in bands],
-                    on_conflict_ignore=True)
+        band_store.add((b, key) for b in bands)
 
 
 class BatchedMessage(SimpleNamespace):
@@ -134,10 +135,11 @@ class BatchSink:
         key = text_key(sha256)
         self._pending["text"].append(complete_row(CreditedText, {
             "key": key, "msg_sha256": sha256, "member": member_id, "signature": signature}))
-        self._pending["band"].extend({"band": b, "text": key} for b in bands)
+        self._pending["band"].extend((b, key) for b in bands)
 
-    def flush(self) -> None:
-        """Write everything kept, one statement per table (messages first)."""
+    def flush(self, now: dt.datetime) -> None:
+        """Write everything kept, one statement per table (messages first); with new band
+        keys, move the next band number's waiting keys (``bands.move_one``)."""
         insert_many(Message, self._tables["message"])
         if self._tables["credit"]:
             statement = _credit_statement()
@@ -147,6 +149,8 @@ class BatchSink:
         insert_many(Outbox, self._tables["outbox"], on_conflict_ignore=True)
         insert_many(StaffRequest, self._tables["staff"])
         insert_many(CreditedText, self._tables["text"], on_conflict_ignore=True)
-        insert_many(TextBand, self._tables["band"], on_conflict_ignore=True)
+        if self._tables["band"]:
+            band_store.add(self._tables["band"])
+            band_store.move_one(now)
         for rows in self._tables.values():
             rows.clear()
