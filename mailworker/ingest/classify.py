@@ -17,9 +17,10 @@ Order of the checks (the first that decides wins):
                    is a question even when it names the app; review and proposal need a
                    described symptom, a wish about the service or an idea; thanks is other.
                    A second, learned reading of the same words (``intent_model.py``) is
-                   weighed against it: where the two differ the learned one is followed,
-                   except that it never gives an hour to mail in which the forms found no
-                   sentence reporting or proposing anything.
+                   weighed against it: where the two differ the learned one is followed
+                   within limits (``_weigh``): alone it gives an hour only where the forms
+                   read nothing at all and it is sure, never to mail that only asks or
+                   thanks; what the forms read as asking stays a question.
 
 The member's words are the new text only: not the quoted notice, not the subject of a
 notice being replied to (``Re: [안내] ...``), not the signature (phone footers, a company
@@ -520,7 +521,7 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
     if learned == rule.kind:
         return Classification(rule.kind, f"{rule.reason}; {reading.says}", rsvp=rule.rsvp,
                               request=rule.request)
-    both = f"{reading.says}; the forms read {rule.kind} ({rule.reason})"
+    readings = f"{reading.says}; the forms read {rule.kind} ({rule.reason})"
 
     if learned in CREDITABLE_KINDS and rule.kind not in CREDITABLE_KINDS:
         only_weak_beside_thanks = (intents.thanks and not intents.idea
@@ -544,8 +545,8 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
             # The forms read thanks or chatter, or could not tell, and the learned reading
             # is not sure: no hour without a person. (A report beside an idea earns its hour
             # either way; the learned reading only picks which kind.)
-            return Classification("triage", f"{both}: a person decides")
-        return Classification(learned, both + _lexicon_words(learned, own_subject, text))
+            return Classification("triage", f"{readings}: a person decides")
+        return Classification(learned, readings + _lexicon_words(learned, own_subject, text))
 
     if (rule.kind in CREDITABLE_KINDS and learned == "other" and not strong
             and intents.app_feedback > intents.weak_app_feedback):
@@ -573,10 +574,10 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
             # The forms read thanks or chatter and found no goodbye, and the learned reading
             # is not sure: a person reads it, so that neither a leaving member nor a
             # friendly note is mistaken.
-            return Classification("triage", f"{both}: a person decides")
+            return Classification("triage", f"{readings}: a person decides")
 
     if learned == "question":
-        return _question(intents, own_subject + "\n" + text, both)
+        return _question(intents, own_subject + "\n" + text, readings)
     if learned == "rsvp":
         answer_text = _ATTENDANCE_AS_CAUSE.sub(" ", text)    # not a cause, not a past meeting
         said = _DECLINE_SAID.search(answer_text) or _ATTEND_SAID.search(answer_text)
@@ -588,7 +589,7 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
         answer = "decline" if said.re is _DECLINE_SAID else "attend"
         return Classification("rsvp", f"{reading.says}: {said.group()} ({answer}); the forms "
                                       f"read {rule.kind} ({rule.reason})", rsvp=answer)
-    return Classification(learned, both)
+    return Classification(learned, readings)
 
 
 def classify(mail: ParsedMail) -> Classification:
