@@ -3,12 +3,16 @@
 `ingest_bench.py` measures the same with Dovecot, where the mail server's own work (a
 MOVE into a Processed folder already holding 100,000 messages) is part of the figure.
 Here the inbox is a Maildir, so what is measured is the worker: parsing, deciding, the
-database's look-ups and writes. It ingests ``--first`` messages into an empty database,
-then ``--fill`` more, then ``--first`` more into the database now holding them, each pass
-in this one process, and prints microseconds per message of the first and the last pass
-and their ratio (target: at most 1.2).
+database's look-ups and writes.
 
-    python benchmarks/flat_cost_bench.py                     # 1,000 / 100,000 / 1,000
+One database is filled with ``--fill`` messages. Then, ``--repeat`` times, the two ends
+take turns: a pass of ``--first`` messages into a new, empty database, and a pass of
+``--first`` more into the full one. Taking turns puts both ends under the same load of a
+shared machine; every pass opens its database afresh and builds its statements afresh,
+as a new worker process would. It prints microseconds per message at each end (median
+and range), each pair's ratio, and the ratio of the medians (target: at most 1.2).
+
+    python benchmarks/flat_cost_bench.py                     # 1,000 / 100,000, 5 pairs
     python benchmarks/flat_cost_bench.py --fill 10000        # shorter
 """
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import mailbox
+import statistics
 import sys
 import tempfile
 import time
@@ -46,65 +51,98 @@ directory = "ledger"
 daily_credit_cap = 100000000
 """
 
+CLOCK = FixedClock(dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone.utc))
+SENDERS = [e for _, e, _, _ in MEMBERS]
 
-def run(work: Path, first: int, fill: int) -> dict:
-    for sub in ("cur", "new", "tmp"):
-        (work / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
-    (work / "mailworker.toml").write_text(CONFIG, encoding="utf-8")
-    cfg = config_mod.load(work / "mailworker.toml")
-    clock = FixedClock(dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone.utc))
-    db = open_from_config(cfg, clock)
-    for name, email, category, aliases in MEMBERS:
-        add_member(name, email, category, clock, aliases=aliases)
-    senders = [e for _, e, _, _ in MEMBERS]
-    box = mailbox.Maildir(work / "Maildir")
-    made = [0]
 
-    def one_pass(n: int) -> float:
-        for i in range(made[0], made[0] + n):
-            box.add(member_review(i, sender=senders[i % len(senders)], size=2048))
-        made[0] += n
-        # Each pass builds its statements afresh, as a new worker process would (the
-        # multi-row INSERTs are built once per row count and kept for the process).
+class Site:
+    """One worker's folder: its Maildir inbox and its database."""
+
+    def __init__(self, work: Path):
+        for sub in ("cur", "new", "tmp"):
+            (work / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
+        (work / "mailworker.toml").write_text(CONFIG, encoding="utf-8")
+        self.cfg = config_mod.load(work / "mailworker.toml")
+        self.box = mailbox.Maildir(work / "Maildir")
+        db = open_from_config(self.cfg, CLOCK)
+        try:
+            for name, email, category, aliases in MEMBERS:
+                add_member(name, email, category, CLOCK, aliases=aliases)
+        finally:
+            db.close()
+
+    def one_pass(self, numbers: range) -> float:
+        """Ingest one review per number (every number a different text); µs a message."""
+        for i in numbers:
+            self.box.add(member_review(i, sender=SENDERS[i % len(SENDERS)], size=2048))
         prepared._cache.clear()
-        source = source_from_config(cfg)
+        db = open_from_config(self.cfg, CLOCK)
+        source = source_from_config(self.cfg)
         source.open()
         try:
             t0 = time.perf_counter()
-            result = Ingestor(cfg, clock, source, b"bench-key" * 4).run_pass()
+            result = Ingestor(self.cfg, CLOCK, source, b"bench-key" * 4).run_pass()
             seconds = time.perf_counter() - t0
         finally:
             source.close()
-        assert result.seen == n, result.summary()
-        return seconds / n * 1e6
+            db.close()
+        assert result.dispositions.get("credited") == len(numbers) == result.seen, \
+            result.summary()
+        return seconds / len(numbers) * 1e6
 
-    try:
-        empty = one_pass(first)
-        filling = one_pass(fill)
-        full = one_pass(first)
-    finally:
-        db.close()
-    return {"first": first, "fill": fill, "us_per_msg_empty": round(empty),
-            "us_per_msg_filling": round(filling), "us_per_msg_full": round(full),
-            "ratio_full_over_empty": round(full / empty, 2)}
+
+def _spread(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 2 if values[0] < 10 else 0),
+            "min": round(min(values), 2 if values[0] < 10 else 0),
+            "max": round(max(values), 2 if values[0] < 10 else 0),
+            "runs": [round(v, 2 if v < 10 else 0) for v in values]}
+
+
+def run(work: Path, first: int, fill: int, repeat: int = 5) -> dict:
+    numbers = iter(range(10 ** 9))
+
+    def take(n: int) -> range:
+        start = next(numbers)
+        for _ in range(n - 1):
+            next(numbers)
+        return range(start, start + n)
+
+    full = Site(work / "full")
+    filling = full.one_pass(take(fill))
+    empty_us, full_us = [], []
+    for r in range(repeat):
+        empty_us.append(Site(work / f"empty-{r}").one_pass(take(first)))
+        full_us.append(full.one_pass(take(first)))
+    ratios = [f / e for e, f in zip(empty_us, full_us)]
+    return {"first": first, "fill": fill, "repeat": repeat,
+            "us_per_msg_filling": round(filling),
+            "us_per_msg_empty": _spread(empty_us), "us_per_msg_full": _spread(full_us),
+            "ratio_of_medians": round(statistics.median(full_us)
+                                      / statistics.median(empty_us), 2),
+            "ratio_per_pair": _spread(ratios)}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--first", type=int, default=1000)
     ap.add_argument("--fill", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=5, help="pairs of passes (default 5)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mw-flat-") as tmp:
-        res = run(Path(tmp), args.first, args.fill)
+        res = run(Path(tmp), args.first, args.fill, args.repeat)
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"{res['first']} into an empty database: {res['us_per_msg_empty']} µs/message; "
-          f"{res['fill']} more: {res['us_per_msg_filling']} µs/message; {res['first']} into "
-          f"the database then holding {res['first'] + res['fill']}: "
-          f"{res['us_per_msg_full']} µs/message (x{res['ratio_full_over_empty']}; target at "
-          "most x1.2)")
+    e, f, p = res["us_per_msg_empty"], res["us_per_msg_full"], res["ratio_per_pair"]
+    print(f"filling {res['fill']:,}: {res['us_per_msg_filling']} µs/message")
+    print(f"{res['first']:,} into an empty database: median {e['median']:.0f} µs/message "
+          f"({e['min']:.0f}-{e['max']:.0f})")
+    print(f"{res['first']:,} into the one holding {res['fill']:,}+: median "
+          f"{f['median']:.0f} µs/message ({f['min']:.0f}-{f['max']:.0f})")
+    print(f"ratio of the medians x{res['ratio_of_medians']} (target at most x1.2); "
+          f"pair by pair: median x{p['median']}, x{p['min']}-x{p['max']} "
+          f"over {res['repeat']} pairs: {', '.join(f'x{v}' for v in p['runs'])}")
     return 0
 
 

@@ -28,8 +28,11 @@ def test_package_bench_compares_with_7zz_store_and_the_aes_limit(tmp_path):
     assert res["7zz_mx0_avg_package_mb"] > 0.2           # stored: about the installer's size
 
 
-def test_flat_cost_bench_runs_three_passes(tmp_path):
+def test_flat_cost_bench_takes_turns_between_an_empty_and_a_full_database(tmp_path):
     bench = load_benchmark("flat_cost_bench")
-    res = bench.run(tmp_path, first=20, fill=40)
-    assert res["us_per_msg_empty"] > 0 and res["us_per_msg_full"] > 0
-    assert res["ratio_full_over_empty"] > 0
+    res = bench.run(tmp_path, first=20, fill=40, repeat=2)
+    for end in ("us_per_msg_empty", "us_per_msg_full"):
+        assert len(res[end]["runs"]) == 2
+        assert 0 < res[end]["min"] <= res[end]["median"] <= res[end]["max"]
+    assert len(res["ratio_per_pair"]["runs"]) == 2
+    assert res["ratio_of_medians"] > 0

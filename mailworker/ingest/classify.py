@@ -373,6 +373,10 @@ def request_of(text: str) -> str | None:
 # Lines at the very end that are a signature without a "-- " line: company, title, phone.
 _SIGNATURE_LINE = re.compile(r"\(주\)|㈜|\btel\b|전화|\b01\d-|\b0\d{1,2}-\d|팀장|대표|이사\b|매니저|"
                              r"\binc\b|\bltd\b|co\.,|www\.|https?://\S+$|\S+@\S+\.\S+|\|", re.I)
+# A line that ends as a sentence is the member's, whatever title word it holds ("동대표
+# 선거는 아직도 종이로 합니다" names a 대표 and is no signature).
+_SENTENCE_LINE = re.compile(r"(?:[요다까죠]|니다|네요)\s*[.!?~^ㅠㅜ…]*\s*$|"
+                            r"^(?:\S+\s+){5,}\S+[.!?]\s*$")
 
 
 _APP_WORDS = re.compile("|".join(f"(?:{p})" for p in APP), re.I)
@@ -398,7 +402,8 @@ def member_words(mail: ParsedMail) -> str:
     """The member's own new text, casefolded, with a trailing signature block dropped."""
     text = casefolded(mail.new_text[:SCAN_CHARS])
     lines = text.rstrip().split("\n")
-    while len(lines) > 1 and len(lines[-1]) <= 80 and _SIGNATURE_LINE.search(lines[-1]):
+    while (len(lines) > 1 and len(lines[-1]) <= 80 and _SIGNATURE_LINE.search(lines[-1])
+           and not _SENTENCE_LINE.search(lines[-1])):
         lines.pop()
     return "\n".join(lines)
 

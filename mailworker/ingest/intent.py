@@ -32,7 +32,7 @@ QUESTION = [
     r"알려\s?(?:주세요|주시|주실|줘|달라)", r"알고\s?싶",
     r"확인\s?(?:부탁|좀|해\s?주|해주|요청|가능할까)",
     r"(?:조회|알려|보내|발급|재발송|전송|안내)\s?(?:좀\s?)?부탁",
-    r"(?:다시|재)\s?(?:보내|발송|전송|받)(?!아야|어야|야\s?(?:해|하|돼|되))", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
+    r"(?:다시|재)\s?(?:보내|발송|전송|받)(?!아야|어야|야\s?(?:해|하|돼|되)|\s?드리겠|\s?드릴|겠)", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
     r"받고\s?싶", r"(?:확인|조회)\s?(?:하고|해\s?보고)\s?싶", r"(?:는지|었는지|였는지)\s?(?:확인\s?(?:부탁|좀|해\s?주|하고\s?싶|가능)|알려|궁금)",
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
@@ -151,7 +151,10 @@ WISH = [
     r"면\s?좋겠|면\s?좋을|으면\s?합니다|으면\s?해요|했으면|있었으면|면\s?합니다",
     r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시",
     r"[가-힣](?:어|아|여|워|줘)\s?주(?:세요|십시오|셨으면|시면|시기)", r"(?:주시면|주면)\s?(?:고맙|감사)",
-    r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|보여\s?주|표시해",
+    r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|표시해",
+    # "보여 주면/주셨으면" wishes; "QR 보여주시길래" tells what someone did
+    r"보여\s?(?:주(?:면|시면|셨으면|었으면|시기|도록|게|는\s?(?:게|기능))|줘야)",
+    r"\b(?:one|my|small|only|a|just one) wish\b|\bi wish\b|^let (?:me|us) (?!know\b)\w+",
     r"\bplease (?!(?:re)?send|remove me|take me|unsubscribe|let me know)[a-z]+\b", r"\bshould\b",
     r"\bwould be (?:nice|great|good)\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
@@ -193,6 +196,10 @@ IDEA = [
     r"\blet (?:citizens|residents|people)\b", r"\bon the (?:city )?(?:ledger|blockchain)\b",
     r"\bissue\b.{0,40}\bas tokens?\b", r"\blook into\b",
     r"\b(?:people|parents|citizens|residents|buyers|students) would\b",
+    r"\bopen to (?:a |an |my |some )?(?:proposals?|suggestions?|ideas?)\b",
+    # a change and who it would serve: "publish an open API so journalists can build …"
+    r"\bso (?:that )?(?:citizens|residents|people|civic \w+|journalists|anyone|everyone|the public|"
+    r"parents|students|researchers)\b.{0,40}?\b(?:can|could|would)\b",
 ]
 # Words that put a wish on the city's side (a new service, a policy) ...
 CITY = [r"서울시|시에서|시가\s|시\s?차원|구청|시민|공공|정책|사업|서비스를|서비스로|제도|예산|행정|"
@@ -269,7 +276,9 @@ ACK_SHORT_CHARS = 40
 LEAVE = [
     r"해촉", r"사퇴", r"사임", r"위촉\s?해제",
     r"(?:활동|단원)[^.?!]{0,12}?(?:종료|중단|마무리|탈퇴|그만)\s?(?:하고자|하겠|하려고|할게)",
-    r"활동(?:을|은|도)?\s?(?:중단|중지|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)",
+    # ("봉사활동 종료 시각" is a time in the volunteer-hours app)
+    r"활동(?:을|은|도)?\s?(?:중단|중지|종료|마무리|그만|더는\s?못|더\s?이상\s?못|마치|마칠|접|끝내|쉬려|쉬겠)"
+    r"(?!\s?(?:시각|시간|일시|날짜|일자|버튼|예정|처리|후))",
     r"(?:명단|단원|그룹|모임|거버넌스|멤버)(?:에서|에서는)\s?(?:제외|빠지|빼|지워|삭제)",
     r"더\s?(?:이상|는)\s?(?:메일|연락)(?:을|를|도|은)?\s?받고\s?싶지|메일(?:도|은)?\s?그만\s?(?:보내|받)",
     r"(?:활동|단원)[^.?!]{0,12}?(?:계속|이어)[^.?!]{0,10}?(?:어렵|없|힘들|못)",
@@ -277,7 +286,7 @@ LEAVE = [
     # ("블록체인 모임 나가니까" is going to it)
     r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가(?!니까|서\s|는데|면)|빠지|빼)",
     r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)",
-    r"그만\s?(?:두|둘|하겠|할게|하려|할래|하고\s?싶|할까)", r"명단에서\s?(?:빼|지워|삭제)",
+    r"그만\s?(?:두(?!시)|둘|하겠|할게|하려|할래|하고\s?싶|할까)",   # ("그만두시는 분" are others) r"명단에서\s?(?:빼|지워|삭제)",
     r"빼\s?주세요|빼주세요|지워\s?주세요",
     r"더(?:는|\s?이상)\s?(?:활동|못\s?할|못할)", r"활동(?:하기|을\s?계속하기|이)\s?어렵",
     r"(?<![가-힣])(?:저는|전|제가|이제|저도)\s?(?:이제\s?)?(?:그만\s?)?(?:빠지|물러나)(?:겠|려고|려\s?합|기로|고\s?싶)",
@@ -500,7 +509,7 @@ _NEWS = _compile(r"기사(?:가|를|에|네요|예요|입니다|\s?(?:링크|공
                    r"\barticles?\b|\bin the news\b|\bnews (?:today|that|about|article)\b")
 # The member's own proposing words, which make reported news the ground of their idea.
 _OWN_PROPOSING = _compile(r"제안|건의|어떨|어때|좋겠|좋을|했으면|\bpropos|\bsuggest|\bhow about\b|"
-                            r"\bwhat if\b|\bshould\b|\bwe could\b")
+                            r"\bwhat if\b|\bshould\b|\bwe could\b|\bi wonder if\b|\b(?:the city|seoul) (?:could|can)\b")
 _LEAVE_IF = _compile(r"(?:탈퇴|그만\s?두|해촉|사퇴|사임|중단)(?:하|되|를\s?하|을\s?하)?(?:면|게\s?되면|할\s?경우|시\s)|"
                      r"\bif (?:i|we|someone|a member) (?:leave|leaves|quit|quits|resign|resigns|withdraw)")
 # A city office named in a complaint ("구청 홈페이지 답변이 너무 늦어서"): the city's service as it
@@ -525,7 +534,11 @@ _EXPLICIT_THANKS = _compile(r"감사|고맙|고마워|\bthank")
 _IDEA_QUESTION = _compile(r"어떨까|어떨지|어때요|어떤가요|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
                             r"\b(?:would|could) it be possible for (?:the city|seoul|the government|districts?|us)\b|"
                             r"\bwhy not\b|\bwouldn'?t it be\b|"
-                            r"\b(?:could|should) (?:the city|seoul|we)\b")
+                            r"\b(?:could|should) (?:the city|seoul|we)\b|"
+                            # "I wonder if the city could …", "would the group be open to a proposal?"
+                            r"\bi wonder if (?:the city|seoul|we|the group|the government|districts?)\b|"
+                            r"\bopen to (?:a |an |my |some )?(?:proposals?|suggestions?|ideas?)\b|"
+                            r"제안(?:을)?\s?(?:해도|드려도)\s?(?:될까|되나|되는지|괜찮)")
 # "Maybe keep it a bit longer?": a suggestion in question form, a wish.
 _SUGGESTION_QUESTION = _compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하면|해\s?주시면)\s?어떨|"
                                   r"(?:미리|먼저|화면에|앱에서)\s?(?:알려|안내해|표시해)|"
