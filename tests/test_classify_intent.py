@@ -255,3 +255,52 @@ def test_intent_is_read_from_the_first_lines_of_a_long_paste():
     assert len(head) <= classify_mod.INTENT_CHARS and mail.new_text.startswith(head)
     assert head.endswith("\n") or mail.new_text[len(head)] == "\n"      # a line's end
     assert classify(mail).kind == "review"
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("지역화폐 써본 후기", "지난 토요일 시장에서 지역화폐로 처음 결제해 봤어요^^ 사장님이 QR 보여주시길래 "
+                    "찍었더니 금방 결제가 되더라구요~ 잔액도 바로 줄어든 게 보이고 영수증도 앱에 남아서 "
+                    "가계부 쓰기 편했어요. 좋은 거 만들어 주셔서 고맙습니다^^"),
+    ("전자투표 후기", "이번 주민참여예산 투표를 출근길 지하철에서 2분 만에 끝냈습니다. 본인인증 한 번 하고 "
+                "선택해서 제출하니 블록 기록 번호까지 바로 나와서 제 표가 들어간 게 느껴졌어요. "
+                "잘 만드셨습니다!"),
+    ("API sandbox", "Integrated the merchant API into our POS this weekend. The sandbox keys "
+                    "worked first try and the refund endpoint answered in under 200ms every "
+                    "time. Just saying thanks."),
+])
+def test_praise_that_names_no_fault_and_no_wish_earns_no_hour(subject, body):
+    verdict = kind_of(subject, body)
+    assert verdict.kind not in CREDITABLE_KINDS, verdict.reason
+
+
+@pytest.mark.parametrize("subject, body, kind", [
+    ("앱 평가", "디자인 예쁘고 메뉴도 깔끔해서 좋았어요. 근데 글씨 대비가 낮아서 햇빛 아래에선 읽기가 "
+              "힘들어요.", "review"),
+    ("지갑 앱", "잘 쓰고 있습니다. 송금 후에 잔액이 바로 안 바뀌어서 한참 기다렸어요. 감사합니다.",
+     "review"),
+    ("donation tracker", "Love the donation tracker. One wish though: let me filter campaigns "
+                         "by district.", "review"),
+])
+def test_praise_beside_a_fault_or_a_wish_is_still_a_review(subject, body, kind):
+    verdict = kind_of(subject, body)
+    assert verdict.kind == kind, verdict.reason
+
+
+def test_the_praise_guard_never_blocks_a_labelled_review_or_proposal():
+    """Every review and proposal of the corpus, read as its own kind, passes the guard; a
+    praise mail read as a credit is stopped by it (checked on the corpus's thank-yous)."""
+    from mailworker.ingest import classify as classify_mod
+    from mailworker.ingest.intent import read_intents
+    stopped = 0
+    for sample in load_all():
+        subject, text = classify_mod.own_words(parse_message(sample.raw()))
+        kinds = [sample.kind] if sample.kind in CREDITABLE_KINDS else (
+            ["review"] if sample.kind == "other" else [])
+        for kind in kinds:
+            verdict = classify_mod._praise_without_fault(
+                classify_mod.Classification(kind, "test"), read_intents(text), subject, text)
+            if sample.kind in CREDITABLE_KINDS:
+                assert verdict.kind == kind, (sample.subject, verdict.reason)
+            else:
+                stopped += verdict.kind != kind
+    assert stopped >= 150

@@ -497,6 +497,31 @@ def _by_intent(intents: Intents, own_subject: str, text: str,
 
 
 _THANKS_WORD = re.compile(r"감사|고맙|고마워|\bthank")
+# Praise tells what worked ("QR을 찍으면 포스에 바로 금액이 떠서 … 감사드립니다"); a review
+# tells what did not, or what should change. A review credit beside praise needs a word of
+# either kind. Faults denied ("헷갈릴 일이 없네요", "no issues") are not faults.
+_PRAISED = re.compile(r"감사(?:합니다|드립니다|드려요|드리|해요|하고|했|\s?인사)|고맙|고마워|잘\s?만드|잘\s?쓰고|잘\s?쓰고\s?있|최고|훌륭|대단|편하|편리|"
+                      r"좋네요|좋아요|좋았|좋더라|좋습니다|만족|신기|놀랍|격세지감|\bthanks?\b|"
+                      r"\bnice\b|\bgreat\b|\blove\b|\bawesome\b|\bkudos\b|\bwell done\b|"
+                      r"\bimpress|\bsmooth|\bamazing\b|\bexcellent\b")
+_FAULT_DENIED = re.compile(
+    r"(?:문제|오류|에러|불편|걱정|헷갈릴?|막힘|어려움|어려울|기다릴|실수|고장)\s?(?:할\s?|한\s?|하는\s?|될\s?)?"
+    r"(?:일|점|것|거|게|데|곳)?(?:이|도|은|는|가)?\s?(?:하나\s?)?(?:없|전혀\s?없)|"
+    r"\bno (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b|"
+    r"\bwithout (?:any |a )?(?:issues?|problems?|errors?|a hitch|hiccups?)\b|"
+    r"\bnever (?:failed|crashed|broke|had (?:an? )?(?:issue|problem))|"
+    # "수수료 없이" (without), "버튼이 세 개밖에 없어서" (only)
+    r"없이|밖에\s?없")
+_FAULT_OR_WISH = re.compile(
+    r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|나|떠|뜨|열|보|와|왔|눌|먹|맞|들어|넘어|읽|켜|꺼|바뀌|찍|변)|"
+    r"한참|오래\s?걸|기다려야|기다렸|못\s?(?:하|해|했|받|찾|들어|쓰|써|가|봤|읽|눌)|"
+    r"않|없|오류|에러|버그|느려|느리|느림|늦|지연|불편|꺼져|꺼지|꺼짐|튕|멈춰|멈추|멈춤|먹통|이상해|이상하|이상한|이상합|"
+    r"헷갈|어렵|어려워|어려웠|힘들|힘듭|힘드|답답|짜증|실패|잘못|틀려|틀리|틀린|깨져|깨지|깨짐|중복|두\s?번|사라|아쉽|아쉬|"
+    r"개선|바라|바랍|부탁|좋겠|좋을|주세요|주시면|주셨으면|했으면|었으면|면\s?좋|필요|걱정|문제|고장|"
+    r"\b(?:not|no|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|aren'?t|error|errors|"
+    r"bugs?|crash\w*|fail\w*|slow\w*|broken|wrong|stuck|confus\w*|hard to|difficult|annoying|missing|please|"
+    r"wish|should|would be (?:nice|great|better|good)|could you|hope|instead|but|however|though|except|"
+    r"issues?|problems?)\b")
 _ATTEND_SAID = re.compile(r"참석|갑니다|가겠|갈게|갈께|뵙겠|뵐게|뵈어요|\b(?:attend|come|join|be there)\b")
 _DECLINE_SAID = re.compile(r"불참|못\s?(?:가|갈|갑|참석)|어렵|힘들|불가|\b(?:can't|cannot|unable|won't|not be able|miss)\b")
 
@@ -694,5 +719,30 @@ def classify(mail: ParsedMail) -> Classification:
             return _question(intents, own_subject + "\n" + text,
                              f"subject tag [{tags[0][0]}] but the mail only asks")
         return Classification(kind, f"subject tag [{tags[0][0]}]")
-    return _weigh(_by_intent(intents, own_subject, text, subject_intents), intents,
-                  own_subject, text, _context(mail))
+    return _praise_without_fault(
+        _weigh(_by_intent(intents, own_subject, text, subject_intents), intents,
+               own_subject, text, _context(mail)), intents, own_subject, text)
+# What an idea looks forward with: a condition, a wish, a proposing word.
+_IDEA_AHEAD = re.compile(r"제안|건의|아이디어|어떨|어때|좋겠|좋을|했으면|었으면|바랍|바라|부탁|필요|"
+                         r"[가-힣]면\s|[가-힣]면서도|수\s?있도록|수\s?있게|해\s?주|\bpropos|\bsuggest|\bidea|"
+                         r"\bwhat if\b|\bhow about\b|\bshould\b|\bcould\b|\bwould\b|\bwish\b|"
+                         r"\bplease\b|\bpilot\b|\bmaybe\b|\bif\b")
+
+
+def _praise_without_fault(result: Classification, intents: Intents, own_subject: str,
+                          text: str) -> Classification:
+    """A credit for a mail that praises and names no fault and no wish (and, for an idea,
+    looks forward with no condition or proposing word) is no credit: it tells what worked.
+    The learned reading decides between a thank-you and a person."""
+    if result.kind not in CREDITABLE_KINDS:
+        return result
+    words = own_subject + "\n" + text
+    praised = _PRAISED.search(words)
+    if not praised or _FAULT_OR_WISH.search(_FAULT_DENIED.sub(" ", words)) or (
+            result.kind == "proposal" and _IDEA_AHEAD.search(words)):
+        return result
+    reading = intent_model.model().read(own_subject, text)
+    kind = "other" if reading.kind == "other" else "triage"
+    return Classification(kind, f"praise ({praised.group()}) with no fault and no wish named; "
+                                f"{reading.says}; read as {result.kind} before "
+                                f"({result.reason})")

@@ -36,6 +36,10 @@ QUESTION = [
     r"받고\s?싶", r"(?:확인|조회)\s?(?:하고|해\s?보고)\s?싶", r"(?:는지|었는지|였는지)\s?(?:확인\s?(?:부탁|좀|해\s?주|하고\s?싶|가능)|알려|궁금)",
     r"\b(?:could|can|would) you\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\blet me know\b", r"\bi(?:'d| would) like to know\b", r"\bi wonder\b",
+    r"\b(?:just )?want(?:ed)? to know\b",
+    # asking leave, wherever it stands in a run-on line: "이거 그냥 설치해도 되는 건가요 겁이 나서…"
+    r"(?:해|써|눌러|깔아|받아|올려|보내|가|와)도\s?(?:되나요|되는\s?(?:건가요|건지|거예요|거에요)|될까요|돼요\s*[?？]|"
+    r"괜찮(?:나요|을까요|은가요|은\s?건가요))",
     # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
     r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
     # a question word before a plain polite ending, typed without "?": "업데이트 어디서 받아요",
@@ -54,6 +58,9 @@ INFO_QUESTION = [
     r"\bcan i\b", r"\bshould i\b", r"\bis there\b", r"\bplease (?:re)?send\b", r"\bresend\b",
     r"\bcould you\b", r"\bcan you\b",
     r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
+    r"\b(?:just )?want(?:ed)? to know\b",
+    r"(?:해|써|눌러|깔아|받아|올려|보내|가|와)도\s?(?:되나요|되는\s?(?:건가요|건지|거예요|거에요)|될까요|돼요\s*[?？]|"
+    r"괜찮(?:나요|을까요|은가요|은\s?건가요))",
 ]
 # A described symptom or difficulty when using the service.
 SYMPTOM = [
