@@ -36,3 +36,14 @@ def test_flat_cost_bench_takes_turns_between_an_empty_and_a_full_database(tmp_pa
         assert 0 < res[end]["min"] <= res[end]["median"] <= res[end]["max"]
     assert len(res["ratio_per_pair"]["runs"]) == 2
     assert res["ratio_of_medians"] > 0
+
+
+def test_flat_cost_bench_reads_through_dovecot_too(tmp_path):
+    import os
+    from tests.conftest import skip_unless
+    from tests.servers.dovecot import DOVECOT
+    skip_unless(os.path.exists(DOVECOT), "Dovecot is not installed (apt-get install dovecot-imapd)")
+    bench = load_benchmark("flat_cost_bench")
+    res = bench.run(tmp_path, first=10, fill=20, repeat=1, imap=True)
+    assert res["inbox"] == "imap"
+    assert res["us_per_msg_empty"]["median"] > 0 and res["us_per_msg_full"]["median"] > 0
