@@ -82,7 +82,9 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "cannot make it", "won't make it", "won't be able to attend", "not attend",
                  "count me out", "can't come", "cannot come", "won't be coming", "can't join",
                  "못 가겠", "못 갈 것 같", "못 가게", "빠지겠", "빠질게", "빠질께", "못 갈 듯",
-                 "못갈듯", "결석"]
+                 "못갈듯", "결석", "won't be able to make it", "not be able to make it",
+                 "unable to make it", "won't be able to come", "not be able to come",
+                 "unable to come", "have to miss", "will miss the", "i'll miss the"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
                 "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요",
@@ -514,14 +516,18 @@ _FAULT_DENIED = re.compile(
     r"없이|밖에\s?없")
 _FAULT_OR_WISH = re.compile(
     r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|나|떠|뜨|열|보|와|왔|눌|먹|맞|들어|넘어|읽|켜|꺼|바뀌|찍|변)|"
-    r"한참|오래\s?걸|기다려야|기다렸|못\s?(?:하|해|했|받|찾|들어|쓰|써|가|봤|읽|눌)|"
+    r"한참|오래\s?걸|기다려야|기다렸|계속\s?(?:떠|나와|나오|돌|뜨|로딩|같은|처음)|자꾸|반복|무한|하얗게|까맣게|"
+    r"빈\s?화면|로딩|버벅|렉|끊겨|끊기|끊김|"
+    r"못\s?(?:하|해|했|받|찾|들어|쓰|써|가|봤|읽|눌)|"
     r"않|없|오류|에러|버그|느려|느리|느림|늦|지연|불편|꺼져|꺼지|꺼짐|튕|멈춰|멈추|멈춤|먹통|이상해|이상하|이상한|이상합|"
     r"헷갈|어렵|어려워|어려웠|힘들|힘듭|힘드|답답|짜증|실패|잘못|틀려|틀리|틀린|깨져|깨지|깨짐|중복|두\s?번|사라|아쉽|아쉬|"
     r"개선|바라|바랍|부탁|좋겠|좋을|주세요|주시면|주셨으면|했으면|었으면|면\s?좋|필요|걱정|문제|고장|"
     r"\b(?:not|no|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|aren'?t|error|errors|"
     r"bugs?|crash\w*|fail\w*|slow\w*|broken|wrong|stuck|confus\w*|hard to|difficult|annoying|missing|please|"
     r"wish|should|would be (?:nice|great|better|good)|could you|hope|instead|but|however|though|except|"
-    r"issues?|problems?)\b")
+    r"issues?|problems?|loop\w*|keeps?|kept|again|endless\w*|freez\w*|frozen|hang\w*|blank|glitch\w*|"
+    r"weird|strange|odd|lag\w*|tim(?:e|ed) ?out|twice|double\w*|duplicat\w*|garbled|unreadable|"
+    r"goes (?:straight )?back|back to the)\b")
 _ATTEND_SAID = re.compile(r"참석|갑니다|가겠|갈게|갈께|뵙겠|뵐게|뵈어요|\b(?:attend|come|join|be there)\b")
 _DECLINE_SAID = re.compile(r"불참|못\s?(?:가|갈|갑|참석)|어렵|힘들|불가|\b(?:can't|cannot|unable|won't|not be able|miss)\b")
 
