@@ -304,3 +304,17 @@ def test_the_praise_guard_never_blocks_a_labelled_review_or_proposal():
             else:
                 stopped += verdict.kind != kind
     assert stopped >= 150
+
+
+@pytest.mark.parametrize("subject, body, kind", [
+    # told on, not met: the member asks whether it is known
+    ("어머니 말씀", "어머니가 전자투표 앱이 자꾸 꺼진다고 하시더라고요. 저는 써보니까 아무 문제가 없어서요. "
+                "혹시 다른 분들도 그러신가요?", "question"),
+    # the member met it too
+    ("앱 꺼짐", "어머니가 앱이 자꾸 꺼진다고 하시더라고요. 저도 어제 송금 누르니까 꺼졌어요.", "review"),
+    # a fault denied beside a fault met
+    ("송금", "다른 메뉴는 문제없는데 송금 버튼만 누르면 화면이 멈춰요.", "review"),
+])
+def test_what_the_member_met_is_a_report_and_what_they_were_told_is_not(subject, body, kind):
+    verdict = kind_of(subject, body)
+    assert verdict.kind == kind, verdict.reason

@@ -490,6 +490,16 @@ _QUESTION, _INFO, _SYMPTOM, _WISH = map(_Form, (QUESTION, INFO_QUESTION, SYMPTOM
 _IDEA, _CITY, _APP, _THANKS, _LEAVE, _OWN_MAIL = map(_Form, (IDEA, CITY, APP, THANKS,
                                                              LEAVE, OWN_MAIL))
 _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
+# "저는 써보니까 아무 문제가 없어서…", "works fine for me": a fault denied is no report.
+_NO_FAULT = _compile(r"(?:아무|별|전혀)\s?(?:문제|이상|오류|에러)(?:가|도|는|이|은)?\s?(?:없|안\s?(?:나|생기))|"
+                     r"(?:문제|이상|오류|에러)(?:가|는|도)?\s?(?:없었|없어서|없더|없네|없습|없는데)|문제\s?없이|"
+                     r"\bno (?:problems?|issues?)\b|\bworks? (?:fine|perfectly)\b")
+_SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
+                       r"하더라|하던데|그러더|그러던|들었)|"
+                       r"\b(?:my|a) (?:mom|mother|dad|father|friend|neighbou?r|colleague|coworker|sister|brother)"
+                       r"\b[^.?!]{0,20}\b(?:says|said|told me|mentioned)\b|\bi heard (?:that )?\b")
+_FIRSTHAND = _compile(r"저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
+_CONTRAST = _compile(r"는데|은데|지만|그런데|근데|다만|\bbut\b|\bexcept\b|\bonly\b")
 _NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
 _GRATITUDE = _Form(GRATITUDE)
 _RETRACT = _Form(RETRACT)
@@ -555,7 +565,7 @@ _SUGGESTION_QUESTION = _compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하�
 _REPRODUCTION = _compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음|옴|임|됨|짐|뜸|나옴)"
                            r"[.!~ㅠㅜ]*$")
 _SPECULATION = _compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
-                          r"세요|십시오|시면|드릴게|드리겠")
+                          r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요")
 
 
 CUE_CHARS = 14
@@ -720,7 +730,17 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             found.thanks += 1
             found.cue("thanks", praise)
             continue
+        if _NO_FAULT.search(sentence) and not _CONTRAST.search(sentence):
+            # ("다른 건 문제없는데 송금만 안 돼요" still reports)
+            continue
         symptom = _SYMPTOM.search(sentence, script)
+        secondhand = _SECONDHAND.search(sentence)
+        if secondhand and not _FIRSTHAND.search(sentence):
+            # "어머니가 앱이 자꾸 꺼진다고 하시더라고요": what someone else met, told on;
+            # the member did not meet it (a report needs the member's own use).
+            found.thanks += 1
+            found.cue("thanks", secondhand)
+            continue
         reported = _REPORTED.search(sentence, script)
         news = None if reported and not symptom else _NEWS.search(sentence)
         if ((reported or news) and not _OWN_PROPOSING.search(sentence)
