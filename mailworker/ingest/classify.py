@@ -514,6 +514,12 @@ _FAULT_DENIED = re.compile(
     r"\bnever (?:failed|crashed|broke|had (?:an? )?(?:issue|problem))|"
     # "수수료 없이" (without), "버튼이 세 개밖에 없어서" (only)
     r"없이|밖에\s?없")
+# The plainest fault words: a negation, an error, a crash, slowness.
+_CLEAR_FAULT = re.compile(
+    r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
+    r"않|오류|에러|버그|느려|느리|꺼져|꺼지|꺼짐|꺼졌|튕|멈춰|멈추|멈춤|멈췄|먹통|실패|깨져|깨지|중복|사라졌|사라져|"
+    r"\b(?:not|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|error|errors|bugs?|"
+    r"crash\w*|fail\w*|freez\w*|frozen|broken|wrong|stuck|loop\w*)\b")
 _FAULT_OR_WISH = re.compile(
     r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|나|떠|뜨|열|보|와|왔|눌|먹|맞|들어|넘어|읽|켜|꺼|바뀌|찍|변)|"
     r"한참|오래\s?걸|기다려야|기다렸|계속\s?(?:떠|나와|나오|돌|뜨|로딩|같은|처음)|자꾸|반복|무한|하얗게|까맣게|"
@@ -587,9 +593,15 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
     if (rule.kind in CREDITABLE_KINDS and learned == "other" and not strong
             and intents.app_feedback > intents.weak_app_feedback):
         # A report naming the service ("송금 버튼이 안 눌려요. 그래도 늘 감사합니다!") is not
-        # undone by a thank-you beside it unless the learned reading is sure.
-        return Classification(rule.kind, f"{rule.reason}; {reading.says}, but a sentence "
-                                         f"reports a fault in the service")
+        # undone by a thank-you beside it unless the learned reading is sure. But detailed
+        # praise reads like a report too ("QR 보여주시길래 찍었더니 금방 결제가 되더라구요"):
+        # with no plain fault word (a negation, an error, a crash) the hour waits for a person.
+        fault = _CLEAR_FAULT.search(_FAULT_DENIED.sub(" ", own_subject + "\n" + text))
+        if fault:
+            return Classification(rule.kind, f"{rule.reason}; {reading.says}, but a sentence "
+                                             f"reports a fault in the service ({fault.group()})")
+        return Classification("triage", f"{readings}, and no plain fault word: a person "
+                                        f"decides")
     if rule.kind == "question":
         if learned == "other" and (rule.request or intents.info_question):
             # It asks to be told something; an unanswered question is worse than a thank-you
