@@ -727,7 +727,8 @@ def classify(mail: ParsedMail) -> Classification:
                                                           if mail.quoted_text else ""))
     if len(tag_kinds) > 1:
         return Classification("triage", f"subject has conflicting tags {tag_names}")
-    if tags and is_reply and not intents.content and _THANKS_WORD.search(text):
+    if (tags and is_reply and not (intents.idea or intents.feedback > intents.weak_feedback)
+            and _THANKS_WORD.search(text)):
         # "RE: [품평] QR체크인 카메라 오류" over "답장 주셔서 감사합니다": the tag was on the
         # earlier mail; this one reports nothing, so the words decide.
         tags = []

@@ -493,11 +493,14 @@ _WEAK_SYMPTOM = _Form(WEAK_SYMPTOM)
 # "저는 써보니까 아무 문제가 없어서…", "works fine for me": a fault denied is no report.
 _NO_FAULT = _compile(r"(?:아무|별|전혀)\s?(?:문제|이상|오류|에러)(?:가|도|는|이|은)?\s?(?:없|안\s?(?:나|생기))|"
                      r"(?:문제|이상|오류|에러)(?:가|는|도)?\s?(?:없었|없어서|없더|없네|없습|없는데)|문제\s?없이|"
-                     r"\bno (?:problems?|issues?)\b|\bworks? (?:fine|perfectly)\b")
+                     r"\bno (?:problems?|issues?)\b|\bworks? (?:fine|perfectly)\b|"
+                     r"\b(?:haven'?t|never|didn'?t) (?:had|have|run into|seen) any (?:problems?|issues?|trouble)\b|"
+                     r"한\s?번도\s?(?:그런\s?(?:적|일)|문제)")
 _SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
-                       r"하더라|하던데|그러더|그러던|들었)|"
+                       r"하더라|하던데|그러더|그러던|들었|(?:말|얘기|이야기|소문)(?:들)?(?:이|을|도)?\s?(?:많|있|하|돌|들))|"
+                       r"들으니|듣기로는|듣자니|"
                        r"\b(?:my|a) (?:mom|mother|dad|father|friend|neighbou?r|colleague|coworker|sister|brother)"
-                       r"\b[^.?!]{0,20}\b(?:says|said|told me|mentioned)\b|\bi heard (?:that )?\b")
+                       r"\b[^.?!]{0,40}\b(?:says|said|told me|mentioned)\b|\bi heard (?:that )?\b")
 _FIRSTHAND = _compile(r"저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
 _CONTRAST = _compile(r"는데|은데|지만|그런데|근데|다만|\bbut\b|\bexcept\b|\bonly\b")
 _NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
@@ -565,7 +568,7 @@ _SUGGESTION_QUESTION = _compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하�
 _REPRODUCTION = _compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음|옴|임|됨|짐|뜸|나옴)"
                            r"[.!~ㅠㅜ]*$")
 _SPECULATION = _compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
-                          r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요")
+                          r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요|겠습니다|겠어요|볼게요|볼께요|할게요|할께요")
 
 
 CUE_CHARS = 14
