@@ -502,7 +502,7 @@ _THANKS_WORD = re.compile(r"감사|고맙|고마워|\bthank")
 # Praise tells what worked ("QR을 찍으면 포스에 바로 금액이 떠서 … 감사드립니다"); a review
 # tells what did not, or what should change. A review credit beside praise needs a word of
 # either kind. Faults denied ("헷갈릴 일이 없네요", "no issues") are not faults.
-_PRAISED = re.compile(r"감사(?:합니다|드립니다|드려요|드리|해요|하고|했|\s?인사)|고맙|고마워|잘\s?만드|잘\s?쓰고|잘\s?쓰고\s?있|최고|훌륭|대단|편하|편리|"
+_PRAISED = re.compile(r"감사(?:합니다|드립니다|드려요|드리|해요|하고|했|\s?인사)|고맙|고마워|잘\s?만드|잘\s?쓰고|최고|훌륭|대단|편하|편리|"
                       r"좋네요|좋아요|좋았|좋더라|좋습니다|만족|신기|놀랍|격세지감|\bthanks?\b|"
                       r"\bnice\b|\bgreat\b|\blove\b|\bawesome\b|\bkudos\b|\bwell done\b|"
                       r"\bimpress|\bsmooth|\bamazing\b|\bexcellent\b")
@@ -520,20 +520,24 @@ _CLEAR_FAULT = re.compile(
     r"않|오류|에러|버그|느려|느리|꺼져|꺼지|꺼짐|꺼졌|튕|멈춰|멈추|멈춤|멈췄|먹통|실패|깨져|깨지|중복|사라졌|사라져|"
     r"\b(?:not|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|error|errors|bugs?|"
     r"crash\w*|fail\w*|freez\w*|frozen|broken|wrong|stuck|loop\w*)\b")
-_FAULT_OR_WISH = re.compile(
-    r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|나|떠|뜨|열|보|와|왔|눌|먹|맞|들어|넘어|읽|켜|꺼|바뀌|찍|변)|"
-    r"한참|오래\s?걸|기다려야|기다렸|계속\s?(?:떠|나와|나오|돌|뜨|로딩|같은|처음)|자꾸|반복|무한|하얗게|까맣게|"
-    r"빈\s?화면|로딩|버벅|렉|끊겨|끊기|끊김|"
-    r"못\s?(?:하|해|했|받|찾|들어|쓰|써|가|봤|읽|눌)|"
-    r"않|없|오류|에러|버그|느려|느리|느림|늦|지연|불편|꺼져|꺼지|꺼짐|튕|멈춰|멈추|멈춤|먹통|이상해|이상하|이상한|이상합|"
-    r"헷갈|어렵|어려워|어려웠|힘들|힘듭|힘드|답답|짜증|실패|잘못|틀려|틀리|틀린|깨져|깨지|깨짐|중복|두\s?번|사라|아쉽|아쉬|"
+# Any fault or wish: the plain fault words, and slowness, confusion, repetition, absence,
+# a request or a wish.
+_FAULT_OR_WISH = re.compile(_CLEAR_FAULT.pattern + "|" + (
+    r"안(?:나|보|와|왔|꺼|변)|한참|오래\s?걸|기다려야|기다렸|계속\s?(?:떠|나와|나오|돌|뜨|로딩|같은|처음)|자꾸|"
+    r"반복|무한|하얗게|까맣게|빈\s?화면|로딩|버벅|렉|끊겨|끊기|끊김|못\s?가|"
+    r"없|느림|늦|지연|불편|이상해|이상하|이상한|이상합|헷갈|어렵|어려워|어려웠|힘들|힘듭|힘드|답답|짜증|"
+    r"잘못|틀려|틀리|틀린|깨짐|두\s?번|사라|아쉽|아쉬|"
     r"개선|바라|바랍|부탁|좋겠|좋을|주세요|주시면|주셨으면|했으면|었으면|면\s?좋|필요|걱정|문제|고장|"
-    r"\b(?:not|no|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|aren'?t|error|errors|"
-    r"bugs?|crash\w*|fail\w*|slow\w*|broken|wrong|stuck|confus\w*|hard to|difficult|annoying|missing|please|"
+    r"\b(?:no|aren'?t|slow\w*|confus\w*|hard to|difficult|annoying|missing|please|"
     r"wish|should|would be (?:nice|great|better|good)|could you|hope|instead|but|however|though|except|"
-    r"issues?|problems?|loop\w*|keeps?|kept|again|endless\w*|freez\w*|frozen|hang\w*|blank|glitch\w*|"
+    r"issues?|problems?|keeps?|kept|again|endless\w*|hang\w*|blank|glitch\w*|"
     r"weird|strange|odd|lag\w*|tim(?:e|ed) ?out|twice|double\w*|duplicat\w*|garbled|unreadable|"
-    r"goes (?:straight )?back|back to the)\b")
+    r"goes (?:straight )?back|back to the)\b"))
+# What an idea looks forward with: a condition, a wish, a proposing word.
+_IDEA_AHEAD = re.compile(r"제안|건의|아이디어|어떨|어때|좋겠|좋을|했으면|었으면|바랍|바라|부탁|필요|"
+                         r"[가-힣]면\s|[가-힣]면서도|수\s?있도록|수\s?있게|해\s?주|\bpropos|\bsuggest|\bidea|"
+                         r"\bwhat if\b|\bhow about\b|\bshould\b|\bcould\b|\bwould\b|\bwish\b|"
+                         r"\bplease\b|\bpilot\b|\bmaybe\b|\bif\b")
 _ATTEND_SAID = re.compile(r"참석|갑니다|가겠|갈게|갈께|뵙겠|뵐게|뵈어요|\b(?:attend|come|join|be there)\b")
 _DECLINE_SAID = re.compile(r"불참|못\s?(?:가|갈|갑|참석)|어렵|힘들|불가|\b(?:can't|cannot|unable|won't|not be able|miss)\b")
 
@@ -741,11 +745,6 @@ def classify(mail: ParsedMail) -> Classification:
     return _praise_without_fault(
         _weigh(_by_intent(intents, own_subject, text, subject_intents), intents,
                own_subject, text, _context(mail)), intents, own_subject, text)
-# What an idea looks forward with: a condition, a wish, a proposing word.
-_IDEA_AHEAD = re.compile(r"제안|건의|아이디어|어떨|어때|좋겠|좋을|했으면|었으면|바랍|바라|부탁|필요|"
-                         r"[가-힣]면\s|[가-힣]면서도|수\s?있도록|수\s?있게|해\s?주|\bpropos|\bsuggest|\bidea|"
-                         r"\bwhat if\b|\bhow about\b|\bshould\b|\bcould\b|\bwould\b|\bwish\b|"
-                         r"\bplease\b|\bpilot\b|\bmaybe\b|\bif\b")
 
 
 def _praise_without_fault(result: Classification, intents: Intents, own_subject: str,
