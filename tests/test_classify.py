@@ -145,10 +145,16 @@ def test_resignation_by_tag_and_by_wording():
     assert verdict.kind == "resignation" and "resign" in verdict.reason
 
 
-def test_resignation_mixed_with_a_review_goes_to_triage():
+def test_resignation_mixed_with_a_review_earns_no_hour_and_a_person_confirms():
+    """Complaints beside a goodbye: the learned reading decides whether they are the why
+    (a resignation, which staff confirm with `members resign --confirm`) or a person must
+    read it (triage). Which of the two depends on the counted corpus; never a credit."""
     verdict = kind_of(make("의견", "지갑 앱 로그인 오류가 계속되고 버그가 많아 불편합니다. 해촉 절차도 "
                                   "알려주세요."))
-    assert verdict.kind == "triage" and "resignation wording" in verdict.reason
+    assert verdict.kind in ("triage", "resignation"), verdict.reason
+    assert "해촉" in verdict.reason
+    assert ("resignation wording" in verdict.reason if verdict.kind == "triage"
+            else "complaints beside it are the why" in verdict.reason)
 
 
 def test_app_account_withdrawal_is_not_a_resignation():

@@ -512,8 +512,9 @@ _FAULT_DENIED = re.compile(
     r"\bno (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b|"
     r"\bwithout (?:any |a )?(?:issues?|problems?|errors?|a hitch|hiccups?)\b|"
     r"\bnever (?:failed|crashed|broke|had (?:an? )?(?:issue|problem))|"
-    # "수수료 없이" (without), "버튼이 세 개밖에 없어서" (only)
-    r"없이|밖에\s?없")
+    # "수수료 없이" (without), "버튼이 세 개밖에 없어서" (only), "1분도 안 걸렸어요" (quick),
+    # "동사무소 안 가도 되니" (no need)
+    r"없이|밖에\s?없|(?:분|초|시간|일)도\s?안\s?걸|안\s?(?:가|해|와|써|기다려)도\s?(?:되|돼)")
 # The plainest fault words: a negation, an error, a crash, slowness.
 _CLEAR_FAULT = re.compile(
     r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
