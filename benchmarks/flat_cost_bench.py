@@ -87,14 +87,18 @@ class Site:
                 (work / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
             self.box = mailbox.Maildir(work / "Maildir")
             inbox = MAILDIR
-        (work / "mailworker.toml").write_text(inbox + CONFIG, encoding="utf-8")
-        self.cfg = config_mod.load(work / "mailworker.toml")
-        db = open_from_config(self.cfg, CLOCK)
         try:
-            for name, email, category, aliases in MEMBERS:
-                add_member(name, email, category, CLOCK, aliases=aliases)
-        finally:
-            db.close()
+            (work / "mailworker.toml").write_text(inbox + CONFIG, encoding="utf-8")
+            self.cfg = config_mod.load(work / "mailworker.toml")
+            db = open_from_config(self.cfg, CLOCK)
+            try:
+                for name, email, category, aliases in MEMBERS:
+                    add_member(name, email, category, CLOCK, aliases=aliases)
+            finally:
+                db.close()
+        except BaseException:
+            self.close()          # no Dovecot left running behind a failed setup
+            raise
 
     def one_pass(self, numbers: range) -> float:
         """Ingest one review per number (every number a different text); µs a message."""
