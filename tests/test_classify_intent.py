@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.classify_eval import evaluate
+from mailworker.ingest import intent_model
 from mailworker.ingest.classify import classify, command_of, request_of
 from mailworker.ingest.parse import parse_message
 from mailworker.models import CREDITABLE_KINDS
@@ -214,8 +215,18 @@ def test_thanks_whose_only_report_is_a_weak_sign_earns_no_hour():
     verdict = kind_of("감사", "업데이트하고 나니 글씨가 커졌네요. 감사합니다!")
     assert verdict.kind not in ("review", "proposal") and "weak signs" in verdict.reason, \
         verdict.reason
-    verdict = kind_of("감사", "업데이트하고 나니 송금 버튼이 안 눌려요. 그래도 늘 감사합니다!")
-    assert verdict.kind == "review", verdict.reason
+
+
+def test_an_hour_needs_both_readings():
+    # A real symptom beside thanks: where the learned reading sees a thank-you (and is not
+    # sure), the hour waits for a person, whatever fault word the forms found, because
+    # detailed praise reads like a report to the forms too ("3초도 안돼서 결제 완료 뜨고").
+    body = "업데이트하고 나니 송금 버튼이 안 눌려요. 그래도 늘 감사합니다!"
+    reading = intent_model.model().read("감사", body.casefold())
+    assert reading.kind == "other", reading.says
+    verdict = kind_of("감사", body)
+    assert verdict.kind == "triage", verdict.reason
+    assert "both readings" in verdict.reason and "안 눌려요" in verdict.reason
 
 
 def test_first_character_filter_changes_no_match():

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from ..vocabulary import (CREDITABLE_KINDS, REPLY_PREFIX, SUBJECT_TAGS, TAG,  # noqa: F401
                           subject_tags, tag_kind)
 from . import intent_model
-from .intent import APP, Intents, read_intents, statements
+from .intent import APP, Intents, ends_asking_to_leave, read_intents, statements
 from .parse import ParsedMail, casefolded
 
 # --- data ----------------------------------------------------------------------------
@@ -72,7 +72,8 @@ PROPOSAL_WORDS = {
 }
 
 # Meetings, and how members say they will or will not come.
-MEETING_WORDS = ["정례회의", "정기회의", "회의", "간담회", "총회", "워크숍", "모임", "meeting",
+MEETING_WORDS = ["정례회의", "정기회의", "회의", "간담회", "총회", "워크숍", "모임", "설명회", "세미나",
+                 "meeting",
                  "workshop", "assembly"]
 DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "참석이 어렵", "참석 어렵",
                  "참석하기 어렵", "참석이 힘들", "참석 힘들", "참석이 불가", "참석 불가",
@@ -80,16 +81,21 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "can't attend", "cannot attend", "can not attend", "won't attend",
                  "will not attend", "unable to attend", "not able to attend", "can't make it",
                  "cannot make it", "won't make it", "won't be able to attend", "not attend",
-                 "count me out", "can't come", "cannot come", "won't be coming", "can't join",
+                 "count me out", "can't come", "cannot come", "cant make it", "cant come", "cant attend", "won't be coming", "can't join",
                  "못 가겠", "못 갈 것 같", "못 가게", "빠지겠", "빠질게", "빠질께", "못 갈 듯",
                  "못갈듯", "결석", "won't be able to make it", "not be able to make it",
                  "unable to make it", "won't be able to come", "not be able to come",
                  "unable to come", "have to miss", "will miss the", "i'll miss the"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
-                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요",
+                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요", "갈게요", "갈께요",
                 "will attend", "i'll attend", "i will be there", "i'll be there", "attending",
                 "count me in", "can attend", "plan to attend", "happy to attend", "will join"]
+
+# An answer word that names attending itself, so needs no meeting word beside it.
+_ATTENDANCE_WORD = re.compile(r"참석|불참|참가|\battend")
+_ANSWER_ONLY_SUBJECT = re.compile(r"^[\W\d_]*(?:(?:참석|불참|참가|여부|회신|답변|답장|합니다|해요|"
+                                  r"rsvp|attend\w*|yes|no|(?<=\d)(?:st|nd|rd|th|일|월|시))[\W\d_]*)*$")
 
 # Auto replies (RFC 3834 and what mail programs really send).
 AUTO_REPLY_SUBJECTS = ["부재중", "자동 회신", "자동회신", "자동응답", "자동 응답", "자동 답장",
@@ -316,13 +322,24 @@ def _rsvp(signals: _Signals, mail: ParsedMail, is_reply: bool) -> Classification
     meeting = signals.words("meeting")
     if not meeting and is_reply:      # "참석합니다" under a quoted meeting notice
         meeting = _LEXICON.scan(mail.quoted_text[:SCAN_CHARS].casefold()).get("meeting", [])
+    word = (declines or attends)[0]
+    if not meeting and _ATTENDANCE_WORD.search(word) and _answer_only(mail.subject):
+        # "참석합니다" under the subject "참석" answers an invitation and names nothing else
+        # (under "행사" it answers that event); which meeting, the group step finds (the
+        # thread, the subject, or the one open meeting; else a person).
+        meeting = [word]
     if not meeting:
         return None
     answer = "decline" if declines else "attend"
-    word = (declines or attends)[0]
     about = "reply about" if is_reply else "mail about"
     return Classification("rsvp", f"{about} a meeting ({meeting[0]}): {word} ({answer})",
                           rsvp=answer)
+
+
+def _answer_only(subject: str) -> bool:
+    subject = subject.casefold()
+    prefix = REPLY_PREFIX.match(subject)
+    return bool(_ANSWER_ONLY_SUBJECT.match(subject[prefix.end():] if prefix else subject))
 
 
 # --- self-service: what a question asks for ------------------------------------------------
@@ -509,12 +526,14 @@ _PRAISED = re.compile(r"감사(?:합니다|드립니다|드려요|드리|해요|
 _FAULT_DENIED = re.compile(
     r"(?:문제|오류|에러|불편|걱정|헷갈릴?|막힘|어려움|어려울|기다릴|실수|고장)\s?(?:할\s?|한\s?|하는\s?|될\s?)?"
     r"(?:일|점|것|거|게|데|곳)?(?:이|도|은|는|가)?\s?(?:하나\s?)?(?:없|전혀\s?없)|"
-    r"\bno (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b|"
+    # ("no error code" in a report says what the error lacked)
+    r"\bno (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b(?!\s(?:code|message|text|id))|"
     r"\bwithout (?:any |a )?(?:issues?|problems?|errors?|a hitch|hiccups?)\b|"
     r"\bnever (?:failed|crashed|broke|had (?:an? )?(?:issue|problem))|"
     # "수수료 없이" (without), "버튼이 세 개밖에 없어서" (only), "1분도 안 걸렸어요" (quick),
     # "동사무소 안 가도 되니" (no need)
-    r"없이|밖에\s?없|(?:분|초|시간|일)도\s?안\s?걸|안\s?(?:가|해|와|써|기다려)도\s?(?:되|돼)")
+    r"없이|밖에\s?없|(?:분|초|시간|일)도\s?안\s?(?:걸|돼|되)|안\s?(?:가|해|와|써|기다려)도\s?(?:되|돼)|"
+    r"\bzero (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b")
 # The plainest fault words: a negation, an error, a crash, slowness.
 _CLEAR_FAULT = re.compile(
     r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
@@ -527,12 +546,13 @@ _FAULT_OR_WISH = re.compile(_CLEAR_FAULT.pattern + "|" + (
     r"안(?:나|보|와|왔|꺼|변)|한참|오래\s?걸|기다려야|기다렸|계속\s?(?:떠|나와|나오|돌|뜨|로딩|같은|처음)|자꾸|"
     r"반복|무한|하얗게|까맣게|빈\s?화면|로딩|버벅|렉|끊겨|끊기|끊김|못\s?가|"
     r"없|느림|늦|지연|불편|이상해|이상하|이상한|이상합|헷갈|어렵|어려워|어려웠|힘들|힘듭|힘드|답답|짜증|"
-    r"잘못|틀려|틀리|틀린|깨짐|두\s?번|사라|아쉽|아쉬|"
+    r"잘못|틀려|틀리|틀린|깨짐|두\s?번|사라|아쉽|아쉬|근데|그런데|하지만|그러나|다만|그대로|"
     r"개선|바라|바랍|부탁|좋겠|좋을|주세요|주시면|주셨으면|했으면|었으면|면\s?좋|필요|걱정|문제|고장|"
     r"\b(?:no|aren'?t|slow\w*|confus\w*|hard to|difficult|annoying|missing|please|"
     r"wish|should|would be (?:nice|great|better|good)|could you|hope|instead|but|however|though|except|"
     r"issues?|problems?|keeps?|kept|again|endless\w*|hang\w*|blank|glitch\w*|"
-    r"weird|strange|odd|lag\w*|tim(?:e|ed) ?out|twice|double\w*|duplicat\w*|garbled|unreadable|"
+    r"weird|strange|odd|lag\w*|tim(?:e|ed) ?out|twice|double\w*|duplicat\w*|garbled|unreadable|empty|"
+    r"(?:http |status )?[45]\d\d|"
     r"goes (?:straight )?back|back to the)\b"))
 # What an idea looks forward with: a condition, a wish, a proposing word.
 _IDEA_AHEAD = re.compile(r"제안|건의|아이디어|어떨|어때|좋겠|좋을|했으면|었으면|바랍|바라|부탁|필요|"
@@ -597,15 +617,12 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
 
     if (rule.kind in CREDITABLE_KINDS and learned == "other" and not strong
             and intents.app_feedback > intents.weak_app_feedback):
-        # A report naming the service ("송금 버튼이 안 눌려요. 그래도 늘 감사합니다!") is not
-        # undone by a thank-you beside it unless the learned reading is sure. But detailed
-        # praise reads like a report too ("QR 보여주시길래 찍었더니 금방 결제가 되더라구요"):
-        # with no plain fault word (a negation, an error, a crash) the hour waits for a person.
-        fault = _CLEAR_FAULT.search(_FAULT_DENIED.sub(" ", own_subject + "\n" + text))
-        if fault:
-            return Classification(rule.kind, f"{rule.reason}; {reading.says}, but a sentence "
-                                             f"reports a fault in the service ({fault.group()})")
-        return Classification("triage", f"{readings}, and no plain fault word: a person "
+        # An hour needs both readings to see a report or an idea. A report naming the service
+        # beside a thank-you ("송금 버튼이 안 눌려요. 그래도 늘 감사합니다!") is not undone by a
+        # thank-you unless the learned reading is sure, but it waits for a person: detailed
+        # praise reads like a report to the forms ("3초도 안돼서 결제 완료 뜨고"), and on the
+        # first looks of fresh mail no right credit came this way, only wrong ones.
+        return Classification("triage", f"{readings}: an hour needs both readings; a person "
                                         f"decides")
     if rule.kind == "question":
         if learned == "other" and (rule.request or intents.info_question):
@@ -692,6 +709,10 @@ def classify(mail: ParsedMail) -> Classification:
                     return Classification("resignation", f"asks to leave: {said}; the "
                                                          f"complaints beside it are the why "
                                                          f"({reading.says})")
+                if not intents.idea and ends_asking_to_leave(text):
+                    return Classification("resignation", f"asks to leave: {said}, in its last "
+                                                         f"words; the complaints before it are "
+                                                         f"the why ({reading.says})")
                 review = intents.app_feedback >= intents.idea
                 cues = intents.named("feedback" if review else "idea")
                 return Classification("triage", f"resignation wording ({said}) mixed with "

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 # A question: a question mark, or a Korean interrogative ending, or a request to be told.
 QUESTION = [
     r"[?？]",
-    r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)나요|까요|인가요|건가요|는가요|던가요|ㄴ가요|는지요|건지요|인지요|던지요|을지요|할지요|될지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
+    r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)(?<!끝)나요|까요|인가요|건가요|는가요|은가요|던가요|ㄴ가요|는지요|건지요|인지요|던지요|을지요|할지요|될지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
     r"\s*[.~!ㅠㅜ^]*$",
     r"궁금(?:합니다|해요|하네요|해서|했|한데|하여)", r"궁금\s*$",
     r"문의(?:드립니다|드려요|합니다|드리|\s*드립니다|\s*드려요|드릴|사항)",
-    r"알려\s?(?:주세요|주시|주실|줘|달라)", r"알고\s?싶",
+    r"알려\s?(?:주세요|주시(?!길래|더라|던데|고\s|어서)|주실|줘(?!서|가지고)|달라)", r"알고\s?싶",
     r"확인\s?(?:부탁|좀|해\s?주|해주|요청|가능할까)",
     r"(?:조회|알려|보내|발급|재발송|전송|안내)\s?(?:좀\s?)?부탁",
     r"(?:다시|재)\s?(?:보내|발송|전송|받)(?!아야|어야|야\s?(?:해|하|돼|되)|\s?드리겠|\s?드릴|겠)", r"재발송", r"보내\s?(?:주실\s?수|줄\s?수|주세요)",
@@ -48,15 +48,26 @@ QUESTION = [
     r"(?!\s?(?:나|든|라도|이든|해도|하든|봐도|눌러도|써도|해\s?봐도))"
     # (and not an embedded "…는지": "어디서 왔는지 볼 수 있으면 좋겠어요")
     r"\s(?:(?![는은건인을던]지)[^.?!]){0,30}?(?:요|죠|까)\s*[.~!ㅠㅜ^]*$",
+    # the question word and its ending typed together: "회의 몇시에요", "장소 어디예요"
+    r"(?:^|\s)(?:몇\s?시|언제|어디)(?:에요|예요|이에요|인가요|죠|쯤이에요|쯤인가요)(?:\s*[.~!ㅠㅜ^]*$|\s)",
 ]
 # Questions that ask to be told something (how, where, when): the member wants an answer,
 # even when a sentence nearby describes what happened.
 INFO_QUESTION = [
-    r"어떻게", r"어디", r"언제", r"몇\s?시", r"방법", r"알려", r"궁금", r"문의", r"뭔가요", r"무엇",
+    r"어떻게", r"어디", r"언제", r"몇\s?시", r"방법", r"알려(?!진|\s?줘서|\s?주셔서|\s?준|\s?주신|\s?줬)", r"궁금", r"문의", r"뭔가요", r"무엇",
     r"다시\s?(?:보내|받)", r"재발송", r"보내\s?주",
     r"\bhow\b", r"\bwhere\b", r"\bwhen\b", r"\bwhat\b", r"\bwhich\b", r"\bdo i\b",
-    r"\bcan i\b", r"\bshould i\b", r"\bis there\b", r"\bplease (?:re)?send\b", r"\bresend\b",
-    r"\bcould you\b", r"\bcan you\b",
+    r"\bcan i\b", r"\bshould i\b", r"\bis there\b(?! a (?:reason|way to (?:fix|make|change|show)))",
+    r"\bplease (?:re)?send\b", r"\bresend\b",
+    # ("could you show the title on the confirm screen?" asks for a change: a wish; "could
+    # you have a look?" after a report asks staff to look into it, as "확인 부탁드립니다" does)
+    r"\b(?:could|can) you\b(?! (?:please |maybe |also )?(?:show|add|make|fix|change|put|let|allow|"
+    r"display|keep|remove|move|increase|reduce|enlarge|have a look|take a look|look into|"
+    r"check (?:it|this|that|on this|on that)\b))",
+    # either-or: "is this a real message or some kind of phishing?", "버그인가요 아니면 제가 잘못한
+    #건가요?": the member wants to be told which
+    r"\b(?:is|was|are|were|did|do|does|should)\b[^?]{3,80}?\bor\b(?! (?:is it just me|not)\b)[^?]{3,80}\?",
+    r"(?:인가요|건가요|나요|ㄴ가요|는\s?건지|인지)[,\s]*(?:아니면|혹은)",
     r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
     r"\b(?:just )?want(?:ed)? to know\b",
     r"(?:해|써|눌러|깔아|받아|올려|보내|가|와)도\s?(?:되나요|되는\s?(?:건가요|건지|거예요|거에요)|될까요|돼요\s*[?？]|"
@@ -115,7 +126,7 @@ SYMPTOM = [
     # ("1분도 안 걸리네요" is praise)
     r"오래\s?걸|(?<!안\s)(?<!안)(?:걸립니다|걸려요|걸리네)|초\s?넘게|초\s?정도|초씩|한참",
     r"깨져|깨집|깨지|잘려|잘립|잘리|사라져|사라집|풀려|풀립|비어\s?(?:버|있)|흐리게|하얗게|검은\s?화면",
-    r"중복|두\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨|옴|오|뜸)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
+    r"중복|(?:두|\d\s?(?:~\s?\d\s?)?)\s?(?:번|줄)씩|두\s?번\s?(?:나|와|들어|뜨|옴|오|뜸|찍)|반복", r"반응이?\s?없|아무\s?(?:반응|것도)",
     r"안보여|안돼|안되|안됨|안나|안와|안떠|업ㅅ", r"만료된|잘못\s?(?:나|뜨|표시)|틀려|틀립|이상해|이상하게|이상합",
     r"라고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"다고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"뜨고|뜨면서|뜹니다|떠요|떠서",
     # (not "1분도 안 걸리네요": not even a minute is praise)
@@ -127,7 +138,7 @@ SYMPTOM = [
     r"\bblank\b", r"\bgarbl", r"\bmojibake\b", r"\bslow", r"\blag", r"\btakes? (?:\d|almost|about)",
     r"\btwice\b", r"\bduplicat", r"\bwrong\b", r"\bmissing\b", r"\bno label", r"\binstead of\b",
     r"\b(?:tomorrow|yesterday)'?s (?:date|time)\b|\b(?:a day|one day|an hour|\d+ (?:hours?|days?)) "
-    r"(?:early|late|off|ahead|behind)\b",
+    r"(?:early|earlier|late|later|off|ahead|behind)\b",
     r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
     r"\bimpossible\b|\bunusable\b|\bunable to\b",
     r"노출(?:돼|됩|되|됨|이\s?돼)|스팸\s?(?:함|메일함|편지함|처리)|(?:번|개)(?:이나|씩이나)\s",
@@ -163,7 +174,7 @@ WISH = [
     r"보여\s?(?:주(?:면|시면|셨으면|었으면|시기|도록|게|는\s?(?:게|기능))|줘야)",
     r"\b(?:one|my|small|only|a|just one) wish\b|\bi wish\b|^let (?:me|us) (?!know\b)\w+",
     r"\bplease (?!(?:re)?send|remove me|take me|unsubscribe|let me know)[a-z]+\b", r"\bshould\b",
-    r"\bwould be (?:nice|great|good)\b",
+    r"\bwould be (?:nice|great|good|helpful|better)\b|\bwould (?:really )?help\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
 ]
 # An idea for a new service or policy: proposing words and conditional-benefit forms.
@@ -233,7 +244,8 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\btoast\b", r"\bfont", r"\bicon", r"\bwidget", r"\bupload", r"\bsign ?up\b", r"\bcalendar\b",
        r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b", r"\bkeyboard\b",
        r"\berror messages?\b", r"\bmode\b", r"\bcallbacks?\b", r"\bintegration\b", r"\bpayments?\b",
-       r"\bpos\b", r"\bfield\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드"]
+       r"\bpos\b", r"\bfield\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드",
+       r"체크인|\bcheck-?ins?\b|qr|입장\s?기록|\bhours? (?:record|page)\b|기부\s?(?:내역|트래커|하기)|트래커|\btracker\b"]
 # Thanks, acknowledgement and chatter: no request, no report.
 THANKS = [
     r"감사|고맙|고마워|수고|잘\s?받았|받았습니다|받았어요|받았어|받았습니|잘\s?받|확인했|확인\s?했|확인\s?완료|"
@@ -299,8 +311,12 @@ LEAVE = [
     r"더(?:는|\s?이상)\s?(?:활동|못\s?할|못할)", r"활동(?:하기|을\s?계속하기|이)\s?어렵",
     r"(?<![가-힣])(?:저는|전|제가|이제|저도)\s?(?:이제\s?)?(?:그만\s?)?(?:빠지|물러나)(?:겠|려고|려\s?합|기로|고\s?싶)",
     r"\bresign", r"\bstep(?:ping)? down\b", r"\bwithdraw from\b", r"\bwithdraw\b$",
-    r"\bleave the (?:group|governance)", r"\bquit\b", r"\bremove me\b", r"\btake me off\b",
-    r"\btake my name off\b", r"\bunsubscribe\b", r"\b(?:stop|end) my membership\b",
+    r"\bleave the (?:group|governance)", r"(?<!force )(?<!force-)\bquit\b(?!ting)(?! and reopen)",
+    r"\bwon'?t be renewing\b|\bnot (?:be )?renew(?:ing)? (?:my|for)\b",
+    r"\b(?:don'?t|do not) include me in\b", r"\bremove me\b", r"\btake me off\b",
+    r"\btake my name off\b",
+    r"\b(?:delete|remove) (?:me|my (?:e-?mail|address|name|account))(?: address)? from (?:the|this|your) "
+    r"(?:group|list|mailing|member)", r"\bmy last month (?:with|in) the group\b", r"\bunsubscribe\b", r"\b(?:stop|end) my membership\b",
     r"\bno longer (?:be a member|participate)\b", r"\bi'?d like to withdraw\b",
     r"\bwould like to withdraw\b",
 ]
@@ -309,7 +325,10 @@ LEAVE = [
 OWN_MAIL = [r"(?:(?:비밀번호|비번)\s?메일|압축\s?(?:파일\s?)?(?:비밀번호|비번)|영수증|메일|설치\s?파일|답장|"
             r"답변|회신|연락).{0,30}?(?:안\s?(?:와|왔|옵)|못\s?받|지워|지웠|날아|잃어|없어|없네|없습)",
             r"(?:password\s?(?:e-?mail|mail)|receipts?\b|\bmail\b|installer|\brepl(?:y|ies)\b|\banswer|"
-            r"\bconfirmation).{0,30}?(?:never|not received|didn'?t (?:get|receive)|lost|\bno\b)"]
+            r"\bconfirmation).{0,30}?(?:never|not received|didn'?t (?:get|receive)|lost|"
+            # ("no message, no receipt, no transaction hash" after a vote lists what the
+            # service did not show)
+            r"\bno\b(?!\s(?:transaction|message|hash|confirmation|receipt)))"]
 
 _HANGUL = re.compile(r"[가-힣ㄱ-ㅣ]")
 _LATIN = re.compile(r"[a-z]")
@@ -626,7 +645,9 @@ class Intents:
                 + 0.5 * (self.feedback - self.app_feedback))
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?？。~])\s+|(?<=[a-z가-힣]):\s+")
+# (a run of laughter or tears ends a chat sentence: "두번 찍힘 ㅋㅋㅋ 기록이 두개 떠요 ㅠ 이거
+# 버그 맞죠?" reports before it asks)
+_SENTENCE_END = re.compile(r"(?<=[.!?？。~^])\s+|(?<=[가-힣])\s+(?=혹시\s)|(?<=[a-z가-힣]):\s+|(?<=[ㅋㅎᄏᄒ][ㅋㅎᄏᄒ])\s+|(?<=[ㅠㅜᅲᅮ])\s+")
 
 
 def statements(text: str) -> str:
@@ -647,6 +668,14 @@ def sentences(text: str) -> list[str]:
             if piece:
                 parts.append(piece)
     return parts
+
+
+def ends_asking_to_leave(text: str) -> bool:
+    """The mail's last words (of its last two sentences of some length: not the sign-off)
+    ask to leave: "…still crashes the same way. Please remove me from the group." The
+    complaints before such a goodbye are its why."""
+    closing = [s for s in sentences(text) if len(s) >= 12][-2:]
+    return any(_LEAVE.search(s, _script(s)) and not _LEAVE_IF.search(s) for s in closing)
 
 
 def read_intents(text: str, max_sentences: int = 80) -> Intents:
