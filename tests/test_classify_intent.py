@@ -188,6 +188,32 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     ("contrast", "In dark mode the grey text is almost invisible on the settings screen.", "review"),
     ("정리", "저는 이제 빠지겠습니다. 새로운 분이 들어오시면 좋겠네요.", "resignation"),
     ("회의", "이번 정례회의는 빠지겠습니다.", "rsvp"),
+    # session 7's rounds
+    ("qr체크인 ㅋㅋ", "qr체크인 도서관에서 찍었는데 두번 찍힘 ㅋㅋㅋ 입장 기록이 두개 떠요 ㅠ 이거 버그 맞죠?",
+     "review"),
+    ("kyc", "Got a full-screen message in the app asking for my ID number. It looks different "
+            "from the rest of the app. Is this a real message or some kind of phishing overlay?",
+     "question"),
+    ("confirm screen", "The final confirmation screen only shows \"Option 3\", not the project "
+                       "name. Could you show the project title on the confirm screen?", "review"),
+    ("웹훅", "payment.completed 웹훅이 같은 결제 건에 대해 2~3번씩 들어옵니다. 혹시 이미 알려진 "
+            "이슈인가요?", "review"),
+    ("회의", "회의 몇시에요 장소 지난번이랑 같은가요", "question"),
+    ("참석", "참석합니다", "rsvp"),
+    ("Re: 11월 정기회의", "네 갈게요 혹시 차 가져가도 주차 되나요", "rsvp"),
+    ("leaving the group", "The certificate app still crashes the same way it did in August. I "
+                          "don't see the point in continuing. Please remove me from the group.",
+     "resignation"),
+    ("기사 보내드려요", "언니가 구청 소식지에서 봤다고 알려줘서 찾아보니 이런 기사가 있네요 "
+                      "https://news.example.co.kr/a/1", "other"),
+    ("교회", "저희 교회 이웃돕기 모금에 기부 트래커를 써도 괜찮은 건지, 따로 신청을 해야 하는지 "
+            "여쭙니다.", "question"),
+    ("충전 두번됨", "지역화폐 5만원 충전했는데 통장에서 10만원 빠져나감\n앱에는 5만원만 있음",
+     "review"),
+    ("제안", "봉사시간을 블록체인에 올려서 바로 검증가능하게 하면 좋겠어요 지금은 확인서 떼러 "
+            "일일이 가야되니까요", "proposal"),
+    ("봉사시간 문의", "처음엔 글씨가 안보여서 돋보기 쓰고 하느라 애먹었는데 지금은 제법 익숙해져서 "
+                    "잘 씁니다. 제 봉사시간이 몇시간인지 알려주시면 고맙겠습니다", "question"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

@@ -149,3 +149,32 @@ def test_a_goodbye_with_its_reasons_is_a_resignation():
     got = verdict("그만하겠습니다", "품평을 여러 번 보냈는데 반영이 안 되고 앱 글씨도 자꾸 깨져서 "
                                "힘이 빠지네요. 이번 달까지만 하고 활동 그만하겠습니다. 명단에서 빼 주세요.")
     assert got.kind == "resignation", got.reason
+
+
+@pytest.fixture
+def undecided():
+    """A model that cannot tell a review from a question (counted from one mail of each, with
+    the same words): the reading leans to an hour by nothing."""
+    shipped = intent_model.use(IntentModel(train([("review", "", "아무 말"),
+                                                  ("question", "", "아무 말")])))
+    yield
+    intent_model.use(shipped)
+
+
+def test_reading_lead_is_the_log_odds_of_a_group_over_the_rest():
+    model = IntentModel(train([("review", "", "앱이 꺼져요"), ("review", "", "버튼이 안 눌려요"),
+                               ("question", "", "봉사시간 알려 주세요")]))
+    reading = model.read("", "앱이 꺼져요")
+    assert reading.kind == "review"
+    assert reading.lead({"review", "proposal"}) == pytest.approx(reading.margin)
+    assert reading.lead({"question"}) == pytest.approx(-reading.margin)
+
+
+def test_a_credit_beside_a_question_needs_the_learned_reading_to_lean(undecided):
+    got = verdict("지갑앱", "송금 버튼을 누르면 앱이 꺼져요. 다른 분들도 그런가요?")
+    assert got.kind == "triage" and "leaning to an hour by less than" in got.reason, got.reason
+    got = verdict("지갑앱", "송금 버튼을 누르면 앱이 꺼져요. 감사합니다.")
+    assert got.kind == "triage" and "thanks" in got.reason, got.reason
+    # with nothing asked or thanked, the forms' report stands
+    got = verdict("지갑앱", "송금 버튼을 누르면 앱이 꺼져요. 재부팅해도 똑같아요.")
+    assert got.kind == "review", got.reason

@@ -123,7 +123,7 @@ SYMPTOM = [
     r"\b(?:smaller|lower|less|shorter|slower|bigger|larger|longer|worse) than\b", r"\bempty\b",
     r"\bused to\b|\bworked (?:before|fine|yesterday)\b", r"\b(?:don'?t|doesn'?t|didn'?t) match\b",
     r"\bthrows?\b|\bexception\b|\bstack ?trace\b|\btimes? out\b|\bthen it\b|\banyway\b",
-    r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
+    r"(?:두|세|네|다섯|여러)\s?(?:번|개|줄|건)(?:이|가)?\s?(?:씩|찍|나와|나오|들어|떠|와|보여|쌓)",
     r"꺼져|꺼집|꺼지|꺼졌|튕겨|튕김|튕기|튕깁|멈춰|멈춥|멈추|멈춤|먹통|느려|느립|느림|느리",
     # ("1분도 안 걸리네요" is praise)
     r"오래\s?걸|(?<!안\s)(?<!안)(?:걸립니다|걸려요|걸리네)|초\s?넘게|초\s?정도|초씩|한참",
@@ -146,7 +146,7 @@ SYMPTOM = [
     r"\b(?:seconds?|minutes?|hours?) late\b|\barrives? late\b|\bdelayed\b|\ball at once\b",
     r"\bimpossible\b|\bunusable\b|\bunable to\b",
     r"노출(?:돼|됩|되|됨|이\s?돼)|스팸\s?(?:함|메일함|편지함|처리)|(?:번|개)(?:이나|씩이나)\s",
-    r"\b(?:drops?|rejects?|(?<!please )(?<!pls )(?<!just )ignores?|loses|truncat\w*|corrupt\w*|resets?)\b",
+    r"\b(?:drops?(?! (?:a|you a|us a) (?:note|line))|rejects?|(?<!please )(?<!pls )(?<!just )ignores?|loses|truncat\w*|corrupt\w*|resets?)\b",
     r"\binvisible\b|\bunreadable\b|\billegible\b|\bbarely\b", r"\bannoying\b", r"\bhard to\b", r"\bconfusing\b", r"\breturns?\b", r"\blogged out\b",
     r"\blogs me out\b", r"\bloop\b", r"\breproduc", r"\bsteps?:", r"\bexpected\b",
     r"\bsame result\b", r"\bevery time\b", r"\bcovers\b", r"\bbreaks\b", r"\brisky\b",
@@ -179,6 +179,7 @@ WISH = [
     r"\b(?:one|my|small|only|a|just one) wish\b|\bi wish\b|^let (?:me|us) (?!know\b)\w+",
     r"\bplease (?!(?:re)?send|remove me|take me|unsubscribe|let me know)[a-z]+\b", r"\bshould\b",
     r"\bwould be (?:nice|great|good|helpful|better)\b|\bwould (?:really )?help\b",
+    r"\b(?:it'?d|it would) be (?:handy|nice|great|good|helpful|better|useful)\b|\b(?:one|a) small thing\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
 ]
 # An idea for a new service or policy: proposing words and conditional-benefit forms.
@@ -520,11 +521,15 @@ _NO_FAULT = _compile(r"(?:아무|별|전혀)\s?(?:문제|이상|오류|에러)(?
                      r"\bno (?:problems?|issues?)\b|\bworks? (?:fine|perfectly)\b|"
                      r"\b(?:haven'?t|never|didn'?t) (?:had|have|run into|seen) any (?:problems?|issues?|trouble)\b|"
                      r"한\s?번도\s?(?:그런\s?(?:적|일)|문제)")
-_SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
+_SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:묻|물어|하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
                        r"하더라|하던데|그러더|그러던|들었|(?:말|얘기|이야기|소문)(?:들)?(?:이|을|도)?\s?(?:많|있|하|돌|들))|"
                        r"들으니|듣기로는|듣자니|"
                        r"\b(?:my|a) (?:mom|mother|dad|father|friend|neighbou?r|colleague|coworker|sister|brother)"
                        r"\b[^.?!]{0,40}\b(?:says|said|told me|mentioned)\b|\bi heard (?:that )?\b")
+# A difficulty the member has got over: "처음엔 글씨가 안보여서 애먹었는데 지금은 제법 익숙해져서…"
+_RESOLVED = _compile(r"처음(?:엔|에는|에)\s.{0,80}?(?:지금은|이제는|이젠|요즘은)\s?(?:제법\s|좀\s|많이\s|꽤\s|다\s)?"
+                     r"(?:익숙|괜찮|적응|능숙|편하|편해|잘\s?(?:써|쓰|하|해))(?![가-힣\s]{0,6}(?:안\s|못\s|않))|"
+                     r"\bat first\b.{0,80}\bnow (?:i'?m|it'?s) (?:used to|fine|ok|comfortable)\b")
 _FIRSTHAND = _compile(r"저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
 _CONTRAST = _compile(r"는데|은데|지만|그런데|근데|다만|\bbut\b|\bexcept\b|\bonly\b")
 _NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
@@ -769,6 +774,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             continue
         if _NO_FAULT.search(sentence) and not _CONTRAST.search(sentence):
             # ("다른 건 문제없는데 송금만 안 돼요" still reports)
+            continue
+        if _RESOLVED.search(sentence):
             continue
         symptom = _SYMPTOM.search(sentence, script)
         secondhand = _SECONDHAND.search(sentence)

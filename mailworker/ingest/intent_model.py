@@ -102,6 +102,14 @@ class Reading:
     runner_up: str
     margin: float          # log-odds of kind over runner_up
     cues: tuple[str, ...]  # the member's words that favoured kind most
+    scores: tuple[float, ...] = ()   # log-probability per LEARNED_KINDS, up to a constant
+
+    def lead(self, kinds) -> float:
+        """Log-odds of the likeliest of ``kinds`` over the likeliest of the rest: how far the
+        reading leans towards, say, any credit kind."""
+        inside = max(s for k, s in zip(LEARNED_KINDS, self.scores) if k in kinds)
+        outside = max(s for k, s in zip(LEARNED_KINDS, self.scores) if k not in kinds)
+        return inside - outside
 
     @property
     def says(self) -> str:
@@ -156,7 +164,8 @@ class IntentModel:
         order = sorted(range(len(LEARNED_KINDS)), key=scores.__getitem__, reverse=True)
         best, second = order[0], order[1]
         return Reading(LEARNED_KINDS[best], LEARNED_KINDS[second],
-                       scores[best] - scores[second], self._cues(seen, best, second))
+                       scores[best] - scores[second], self._cues(seen, best, second),
+                       tuple(scores))
 
     def _cues(self, seen: list[int], best: int, second: int) -> tuple[str, ...]:
         """The whole words (and the subject's) that favour the answer most: what a person
