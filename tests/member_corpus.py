@@ -14,7 +14,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 CORPUS_DIR = Path(__file__).parent / "data" / "member_mail"
-SPLITS = ("dev", "heldout", "fresh", "unseen", "final", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17", "blind18", "blind19", "blind20", "blind21", "blind22", "blind23", "blind24", "blind25", "blind26", "blind27", "blind28", "blind29", "blind30", "blind31", "blind32", "blind33", "blind34", "blind35", "blind36", "blind37", "blind38", "blind39", "blind40", "blind41", "blind42", "blind43", "blind44", "blind45", "blind46", "blind47", "blind48", "blind49", "blind50", "blind51", "blind52", "blind53", "blind54", "blind55", "blind56", "blind57", "blind58", "blind59", "blind60", "blind61", "blind62", "blind63", "blind64", "blind65", "blind66", "blind67", "blind68", "blind69", "blind70", "blind71", "blind72", "blind73", "blind74", "blind75", "blind76", "blind77", "blind78")
+SPLITS = ("dev", "heldout", "fresh", "unseen", "final", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17", "blind18", "blind19", "blind20", "blind21", "blind22", "blind23", "blind24", "blind25", "blind26", "blind27", "blind28", "blind29", "blind30", "blind31", "blind32", "blind33", "blind34", "blind35", "blind36", "blind37", "blind38", "blind39", "blind40", "blind41", "blind42", "blind43", "blind44", "blind45", "blind46", "blind47", "blind48", "blind49", "blind50", "blind51", "blind52", "blind53", "blind54", "blind55", "blind56", "blind57", "blind58", "blind59", "blind60", "blind61", "blind62", "blind63", "blind64", "blind65", "blind66", "blind67", "blind68", "blind69", "blind70", "blind71", "blind72", "blind73", "blind74", "blind75", "blind76", "blind77", "blind78", "blind79", "blind80", "blind81", "blind82")
 
 # Staff notices members reply to: full of review and proposal words that are not theirs.
 NOTICES = {
@@ -130,6 +130,10 @@ def build(s: Sample) -> bytes:
     for k, v in headers.items():
         msg[k] = v
     charset = "euc-kr" if "euckr" in s.flags else "utf-8"
+    if charset == "euc-kr":
+        # An EUC-KR mail program writes the signature's dash as a hyphen (KS X 1001 has no
+        # em dash).
+        body = body.replace("\u2014", "-")
     if html:
         msg.set_content(f"<html><body>{body}</body></html>", subtype="html", charset=charset)
     else:

@@ -594,14 +594,14 @@ def _weigh(rule: Classification, intents: Intents, own_subject: str, text: str,
     reading = intent_model.model().read(own_subject, text)
     learned, strong = reading.kind, reading.margin >= STRONG_READING
     if learned == rule.kind:
+        asks = intents.question > intents.wish_question     # not only "could it be raised?"
         if (learned in CREDITABLE_KINDS and reading.lead(CREDITABLE_KINDS) < CREDIT_LEAN
-                and (intents.question or intents.thanks)):
+                and (asks or intents.thanks)):
             # Both readings see a credit, but the learned one only just, and a sentence asks
             # or thanks: a person decides.
             return Classification("triage", f"{rule.reason}; {reading.says}, leaning to an "
                                             f"hour by less than {CREDIT_LEAN:.0f} beside a "
-                                            f"sentence that "
-                                            f"{'asks' if intents.question else 'thanks'}: a "
+                                            f"sentence that {'asks' if asks else 'thanks'}: a "
                                             f"person decides", request=rule.request)
         return Classification(rule.kind, f"{rule.reason}; {reading.says}", rsvp=rule.rsvp,
                               request=rule.request)

@@ -108,7 +108,13 @@ SYMPTOM = [
     # the app did something though the member did not or did the opposite: "거래도 안 했는데 … 알림이 옵니다"
     r"(?:안|않았|않|켜\s?놨|켜놨|껐|꺼\s?놨|허용했|설정했|했|눌렀|바꿨)(?:\s?했)?는데도?\s[^.?!]{0,60}?(?:와요|옵니다|오네요|떠요|뜹니다|나와요|나옵니다|네요|해요|있어요|있습니다|돼요|됩니다)",
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
-    r"\bplain ?text\b|\bunencrypted\b|\binsecure\b", r"\bwent from\b|\bregress",
+    r"\bplain ?text\b|\bunencrypted\b|\binsecure\b",
+    # ("cold start went from ~4s to under 1s" is praise)
+    r"\bwent from\b(?![^.]{0,24}\bto (?:under|less|below|just|only)\b)|\bregress",
+    r"\bcould(?:n'?t| not) (?:tell|see|find|figure)\b|\bno confirmation\b|"
+    r"\b(?:jumped|jumps|went|goes|kicked|sent me) (?:straight |right )?back to\b",
+    # "응답이 평균 8초 이상 걸리는 현상이 있습니다"
+    r"초\s?이상\s?걸|분\s?이상\s?걸|현상이\s?(?:있|발생|생기|생겨|나타|반복)",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
     r"\boverflows?\b|\boverlaps?\b|\bhas no effect\b|\bno effect\b",
     r"처음부터\s?다시|\bstart over\b|\bfrom scratch\b",
@@ -180,6 +186,7 @@ WISH = [
     r"\bplease (?!(?:re)?send|remove me|take me|unsubscribe|let me know)[a-z]+\b", r"\bshould\b",
     r"\bwould be (?:nice|great|good|helpful|better)\b|\bwould (?:really )?help\b",
     r"\b(?:it'?d|it would) be (?:handy|nice|great|good|helpful|better|useful)\b|\b(?:one|a) small thing\b",
+    r"^(?:maybe|perhaps) (?:just )?(?:show|add|make|put|let|give|display|send)\b",
     r"\bcould (?:the|it|you)\b", r"\bneeds? (?:to|a|an)\b",
 ]
 # An idea for a new service or policy: proposing words and conditional-benefit forms.
@@ -530,7 +537,7 @@ _SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:묻|물어|하시더라|�
 _RESOLVED = _compile(r"처음(?:엔|에는|에)\s.{0,80}?(?:지금은|이제는|이젠|요즘은)\s?(?:제법\s|좀\s|많이\s|꽤\s|다\s)?"
                      r"(?:익숙|괜찮|적응|능숙|편하|편해|잘\s?(?:써|쓰|하|해))(?![가-힣\s]{0,6}(?:안\s|못\s|않))|"
                      r"\bat first\b.{0,80}\bnow (?:i'?m|it'?s) (?:used to|fine|ok|comfortable)\b")
-_FIRSTHAND = _compile(r"저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
+_FIRSTHAND = _compile(r"제출했는데|제출하니|제출했더니|보여\s?드렸(?:는데|더니)|\bi (?:submitted|showed|handed)\b|저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
 _CONTRAST = _compile(r"는데|은데|지만|그런데|근데|다만|\bbut\b|\bexcept\b|\bonly\b")
 _NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
 _GRATITUDE = _Form(GRATITUDE)
@@ -616,6 +623,7 @@ class Intents:
     idea: int = 0
     question: int = 0
     info_question: int = 0
+    wish_question: int = 0      # questions that ask for a change ("Could it be raised?")
     thanks: int = 0
     leave: int = 0
     cues: dict[str, list[str]] = field(default_factory=dict)
@@ -763,6 +771,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 last = "feedback"
             if own_mail or _INFO.search(sentence, script):
                 found.info_question += 1
+            elif _WISH.search(sentence, script):
+                found.wish_question += 1
             continue
         praise = _PRAISE.search(sentence)
         if praise and not (_BUT_OR_NOT.search(sentence, praise.start())
