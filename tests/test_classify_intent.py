@@ -214,6 +214,16 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
             "일일이 가야되니까요", "proposal"),
     ("봉사시간 문의", "처음엔 글씨가 안보여서 돋보기 쓰고 하느라 애먹었는데 지금은 제법 익숙해져서 "
                     "잘 씁니다. 제 봉사시간이 몇시간인지 알려주시면 고맙겠습니다", "question"),
+    ("영수증", "결제 영수증 출력 시 가맹점명이 \"???편의점\"으로 깨져서 출력됩니다. 확인 부탁드립니다.",
+     "review"),
+    ("로그인", "지갑앱 로그인하면 계속 튕겨요 어제부터 그럼 확인좀요", "review"),
+    ("기부", "제 내역에는 50,000원으로 나오고 사용내역 화면에는 5,000원으로 표시됩니다. 단순 표시 "
+            "오류인지 모르겠지만 불안하네요. 확인 부탁드립니다.", "review"),
+    ("폐건전지", "주민센터에 폐건전지 가져가면 휴지 주던데 그거 말고 지역화폐 포인트로 주면 사람들이 "
+               "훨씬 많이 모아올 거 같아요", "proposal"),
+    ("Incheon", "My brother-in-law lives in Incheon and said their local currency app was down "
+                "for a day. Vendors went back to cash and the lines were huge.", "other"),
+    ("회의 후기", "어제 회의 진짜 재밌었어요 ㅋㅋ 다음에도 또 갈게요!!", "other"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

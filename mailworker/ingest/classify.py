@@ -404,7 +404,9 @@ _ATTENDANCE_AS_CAUSE = re.compile(r"참석[^.?!\n]{0,6}?(?:해서|어서|아서|
                                   r"(?:참석|불참)\s?(?:시|하면|하지\s?않으면|할\s?경우)(?:\s|$)|"
                                   # a meeting that is over: "지난 회의 불참 죄송합니다"
                                   r"(?:지난|지난번|저번|지난달|지난주|저번\s?달)\s?(?:\d+월\s?)?(?:정례|정기)?\s?(?:회의|모임)[^.?!\n]*|"
-                                  r"\blast (?:week'?s |month'?s )?meeting\b[^.?!\n]*")
+                                  r"\blast (?:week'?s |month'?s )?meeting\b[^.?!\n]*|"
+                                  # "다음에도 또 갈게요" after a meeting is over promises nothing
+                                  r"다음(?:에도|번에도)\s?(?:또\s?)?(?:갈게요|갈께요|올게요|참석할게요|참석할께요)")
 
 
 def own_words(mail: ParsedMail) -> tuple[str, str]:
@@ -533,7 +535,8 @@ _FAULT_DENIED = re.compile(
     # "수수료 없이" (without), "버튼이 세 개밖에 없어서" (only), "1분도 안 걸렸어요" (quick),
     # "동사무소 안 가도 되니" (no need)
     r"없이|밖에\s?없|(?:분|초|시간|일)도\s?안\s?(?:걸|돼|되)|안\s?(?:가|해|와|써|기다려)도\s?(?:되|돼)|"
-    r"\bzero (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b")
+    r"\bzero (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b|"
+    r"\b(?:zero|no|not a single|not one) (?:failed|failures?|declined|dropped|crash\w*|errors?)\b(?: \w+)?")
 # The plainest fault words: a negation, an error, a crash, slowness.
 _CLEAR_FAULT = re.compile(
     r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
@@ -552,7 +555,7 @@ _FAULT_OR_WISH = re.compile(_CLEAR_FAULT.pattern + "|" + (
     r"wish|should|would be (?:nice|great|better|good)|could you|hope|instead|but|however|though|except|"
     r"issues?|problems?|keeps?|kept|again|endless\w*|hang\w*|blank|glitch\w*|"
     r"weird|strange|odd|lag\w*|tim(?:e|ed) ?out|twice|double\w*|duplicat\w*|garbled|unreadable|empty|"
-    r"(?:http |status )?[45]\d\d|"
+    r"(?:http |status )[45]\d\d|(?<![\d,.])[45]\d\d(?![\d,.])|"
     r"goes (?:straight )?back|back to the|it'?d be|small thing|"
     r"only (?:offers?|shows?|lets?|has|have|supports?|works?))\b"))
 # What an idea looks forward with: a condition, a wish, a proposing word.

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 # A question: a question mark, or a Korean interrogative ending, or a request to be told.
 QUESTION = [
-    r"[?？]",
+    # (not "???편의점" shown garbled, not "(maybe nonce replace?)" in brackets)
+    r"(?<![?？])[?？]+(?![?？가-힣a-z0-9)\]\"'”’])",
     r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)(?<!끝)나요|(?<!니)까요|인가요|건가요|는가요|은가요|던가요|ㄴ가요|는지요|건지요|인지요|던지요|을지요|할지요|될지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
     r"\s*[.~!ㅠㅜ^]*$",
     r"궁금(?:합니다|해요|하네요|해서|했|한데|하여)", r"궁금\s*$",
@@ -43,7 +44,7 @@ QUESTION = [
     r"(?:해|써|눌러|깔아|받아|올려|보내|가|와)도\s?(?:되나요|되는\s?(?:건가요|건지|거예요|거에요)|될까요|돼요\s*[?？]|"
     r"괜찮(?:나요|을까요|은가요|은\s?건가요))",
     # indirect questions: "어떤 서류로 내면 되는지 모르겠어요", "I'm not sure how to"
-    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠(?!지만|는데|으나)|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
     # a question word before a plain polite ending, typed without "?": "업데이트 어디서 받아요",
     # "몇 시에 시작해요" ("어디서나", "어떻게 해도", "언제든" are no questions)
     r"(?:^|\s)(?:어디서|어디에서|어디로|어디에|어디|어떻게|언제|몇\s?(?:시|시간|번|개|층|명))"
@@ -70,7 +71,7 @@ INFO_QUESTION = [
     #건가요?": the member wants to be told which
     r"\b(?:is|was|are|were|did|do|does|should)\b[^?]{3,80}?\bor\b(?! (?:is it just me|not)\b)[^?]{3,80}\?",
     r"(?:인가요|건가요|나요|ㄴ가요|는\s?건지|인지)[,\s]*(?:아니면|혹은)",
-    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
+    r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠(?!지만|는데|으나)|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
     r"\b(?:just )?want(?:ed)? to know\b",
     r"(?:해|써|눌러|깔아|받아|올려|보내|가|와)도\s?(?:되나요|되는\s?(?:건가요|건지|거예요|거에요)|될까요|돼요\s*[?？]|"
     r"괜찮(?:나요|을까요|은가요|은\s?건가요))",
@@ -112,7 +113,8 @@ SYMPTOM = [
     # ("cold start went from ~4s to under 1s" is praise)
     r"\bwent from\b(?![^.]{0,24}\bto (?:under|less|below|just|only)\b)|\bregress",
     r"\bcould(?:n'?t| not) (?:tell|see|find|figure)\b|\bno confirmation\b|"
-    r"\b(?:jumped|jumps|went|goes|kicked|sent me) (?:straight |right )?back to\b",
+    r"\b(?:jumped|jumps|went|goes|kicked|sent me|bounced|bounces) (?:straight |right )?back to (?:the|my) "
+    r"(?:main|home|list|login|start|first|previous|menu)",
     # "응답이 평균 8초 이상 걸리는 현상이 있습니다"
     r"초\s?이상\s?걸|분\s?이상\s?걸|현상이\s?(?:있|발생|생기|생겨|나타|반복)",
     r"배터리[^.?!]{0,15}?(?:닳|소모|빨리)|발열|뜨거워|\bdrains?\b",
@@ -123,7 +125,7 @@ SYMPTOM = [
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
-    r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: ",
+    r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: |\bnot found\b|\buseless\b",
     r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
     r"\b(?:as|says?|shows?|reads?|announced as)\s[\"“']", r"\brandom (?:order|\w+)\b",
     r"\b(?:smaller|lower|less|shorter|slower|bigger|larger|longer|worse) than\b", r"\bempty\b",
@@ -199,6 +201,9 @@ IDEA = [
     r"생각났|생각해\s?봤는데|떠올랐|도입", r"(?:정책|제도|사업)(?:이요|입니다|이에요)",r"^(?:아이디어|제안|건의)(?:요|입니다|합니다|하나)?[.!~]*$",
     # any change and a concrete good it would do: "…보내면 가짜 공문 사기를 막을 수 있을 듯해요"
     r"[가-힣](?:면|게\s?되면)\s.{0,80}?(?:줄어|줄일|늘어|늘릴|막을|빨라|좋아질|투명해|편해질|쉬워질|아낄|절약|없앨|사라질)",
+    # instead of what is done now, something else, and what it would bring: "휴지 주던데 그거
+    # 말고 지역화폐 포인트로 주면 사람들이 훨씬 많이 모아올 거 같아요"
+    r"말고\s.{0,40}?[가-힣](?:면|게\s?하면)\s.{0,60}?(?:것|거)\s?같",
     r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
     r"해\s?보면|해보면|해\s?보는|시범", r"만들면|만들어\s?(?:주|서)|구축", r"플랫폼",
     r"넓히|확대|확장|다른\s?분야|다음에는",
@@ -603,6 +608,7 @@ _SUGGESTION_QUESTION = _compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하�
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = _compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음|옴|임|됨|짐|뜸|나옴)"
                            r"[.!~ㅠㅜ]*$")
+_CHECK_REQUEST = re.compile(r"확인")
 _SPECULATION = _compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요|겠습니다|겠어요|볼게요|볼께요|할게요|할께요")
 
@@ -762,6 +768,10 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             report = "데" in sentence and _REPORT_CLAUSE.match(sentence)
             symptom = (report and not own_mail
                        and _SYMPTOM.search(report.group(1), script))
+            if not symptom and not own_mail and question and _CHECK_REQUEST.match(question.group()):
+                # "로그인하면 계속 튕겨요 어제부터 그럼 확인좀요" typed as one line: what it
+                # asks is that staff look at the report before it.
+                symptom = _SYMPTOM.search(sentence[:question.start()], script)
             if symptom:
                 # "송금 누르면 '알 수 없는 오류' 나오는데 저만 그런가요?": the report before
                 # "…는데" stands, whatever the question after it.
@@ -775,6 +785,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
                 found.wish_question += 1
             continue
         praise = _PRAISE.search(sentence)
+        if praise and _IDEA.search(sentence, script) and _SPECULATION.search(sentence):
+            # "…순위 보여주면 재밌을 거 같구요": the fun is the idea's, not a thank-you
+            praise = None
         if praise and not (_BUT_OR_NOT.search(sentence, praise.start())
                            or _BUT_BEFORE.search(sentence, 0, praise.start())):
             # "써보니까 생각보다 편하고 좋네요": praise with no "but" and no negation reports
