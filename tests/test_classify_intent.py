@@ -224,6 +224,15 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     ("Incheon", "My brother-in-law lives in Incheon and said their local currency app was down "
                 "for a day. Vendors went back to cash and the lines were huge.", "other"),
     ("회의 후기", "어제 회의 진짜 재밌었어요 ㅋㅋ 다음에도 또 갈게요!!", "other"),
+    ("이거 정상인가요?", "QR 체크인하면 '체크인 완료'는 바로 뜨는데 기록 탭에는 한 10분 있다가 "
+                       "올라오더라구요. 원래 블록 올라가는 시간 때문에 그런건가요?", "question"),
+    ("결제창", "결제할 때 지문 인증 창이 두 번 떠요. 원래 이런 건가요?", "review"),
+    ("등본 QR", "증명서 앱에서 발급한 등본 QR을 은행에서 찍어봤더니 '유효'라고 나오던데요. 그럼 "
+               "이걸로 종이 등본 제출을 대신하는 게 맞는 건가요?", "question"),
+    ("Re: 로그인 문제 문의드립니다", "알려주신 대로 지갑앱 지우고 다시 깔았더니 로그인 잘 됩니다. 잔액 "
+                                 "41,200원도 그대로 있네요. 빠른 답변 감사합니다.", "other"),
+    ("grandfather", "He asked me to tell you he has to stop his activity in the group and would "
+                    "like to be taken off the member list.", "resignation"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

@@ -514,6 +514,14 @@ def _by_intent(intents: Intents, own_subject: str, text: str,
         return _question(intents, own_subject + "\n" + text,
                          f"asks to be told ({intents.info_question} question(s) vs "
                          f"{intents.content} report sentence(s))")
+    words = own_subject + "\n" + text
+    normal = intents.question and _IS_IT_NORMAL.search(words)
+    if normal and not _CLEAR_FAULT.search(_FAULT_DENIED.sub(" ", words)):
+        # "기록 탭에는 10분 있다가 올라오더라구요. 원래 그런 건가요?": what the member saw,
+        # asked about, with no plain fault named (an error, a crash, a negation, twice):
+        # they want to be told whether it is right. ("두 번 떠요. 원래 이런 건가요?" reports.)
+        return _question(intents, words, f"asks whether what they saw is normal "
+                                         f"({normal.group()}) and names no plain fault")
     return _credit_kind(intents, own_subject, text)
 
 
@@ -536,13 +544,19 @@ _FAULT_DENIED = re.compile(
     # "동사무소 안 가도 되니" (no need)
     r"없이|밖에\s?없|(?:분|초|시간|일)도\s?안\s?(?:걸|돼|되)|안\s?(?:가|해|와|써|기다려)도\s?(?:되|돼)|"
     r"\bzero (?:issues?|problems?|errors?|bugs?|complaints?|hiccups?)\b|"
-    r"\b(?:zero|no|not a single|not one) (?:failed|failures?|declined|dropped|crash\w*|errors?)\b(?: \w+)?")
-# The plainest fault words: a negation, an error, a crash, slowness.
+    r"\b(?:zero|no|not a single|not one) (?:failed|failures?|declined|dropped|crash\w*|errors?)\b(?: \w+)?|"
+    # a fault fixed: "1.2.4 fixes it", "no crash", "다시 깔았더니 로그인 잘 됩니다"
+    r"\b(?:fixes|fixed) it\b|\bworks now\b")
+_IS_IT_NORMAL = re.compile(r"정상인가|정상인지|정상이(?:에요|죠)\s*[?？]|정상이면|원래\s?(?:이렇|그렇|이런|그런)|"
+                           r"\bis (?:this|that|it) (?:normal|expected)\b|\bor is (?:that|this|it) normal\b|"
+                           r"\bexpected behaviou?r\b")
+# The plainest fault words: a negation, an error, a crash, slowness, twice.
 _CLEAR_FAULT = re.compile(
     r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
     r"않|오류|에러|버그|느려|느리|꺼져|꺼지|꺼짐|꺼졌|튕|멈춰|멈추|멈춤|멈췄|먹통|실패|깨져|깨지|중복|사라졌|사라져|"
+    r"두\s?번\s?(?:떠|뜨|나와|나오|찍|들어|결제|빠져|와|옴)|빠져\s?나(?:감|갔)|"
     r"\b(?:not|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|error|errors|bugs?|"
-    r"crash\w*|fail\w*|freez\w*|frozen|broken|wrong|stuck|loop\w*)\b")
+    r"crash\w*|fail\w*|freez\w*|frozen|broken|wrong|stuck|loop\w*|twice|bug)\b")
 # Any fault or wish: the plain fault words, and slowness, confusion, repetition, absence,
 # a request or a wish.
 _FAULT_OR_WISH = re.compile(_CLEAR_FAULT.pattern + "|" + (

@@ -75,6 +75,8 @@ INFO_QUESTION = [
     r"\b(?:just )?want(?:ed)? to know\b",
     r"(?:해|써|눌러|깔아|받아|올려|보내|가|와)도\s?(?:되나요|되는\s?(?:건가요|건지|거예요|거에요)|될까요|돼요\s*[?？]|"
     r"괜찮(?:나요|을까요|은가요|은\s?건가요))",
+    # whether doing so is right: "이걸로 종이 등본 제출을 대신하는 게 맞는 건가요?"
+    r"(?:게|것이|거)\s?맞(?:는\s?건가요|나요|을까요|는지)", r"\bam i (?:reading|doing|using) it right\b",
 ]
 # A described symptom or difficulty when using the service.
 SYMPTOM = [
@@ -84,7 +86,8 @@ SYMPTOM = [
     r"오류", r"에러", r"버그", r"오타", r"\berror", r"\bbug", r"\bcrash", r"\btypo",
     r"(?<![\d,.])[45]\d\d(?![\d,])", r"반환", r"(?:나오|보이|보였|떴|뜨|됐|되)다가\s",
     r"새로\s?고침|재시작하면|다시\s?켜면|때만\s?(?:그래|그럽|그렇)",
-    r"그대로\s?(?:[가-힣]{1,2}\s?)?(?:예요|이에요|나옵|나와|입니다|있|남아|떠|보여|보입)",
+    # ("잔액도 그대로 있네요" after a reinstall is kept, not stuck)
+    r"(?<!도\s)(?<!도)(?<!원\s)그대로\s?(?:[가-힣]{1,2}\s?)?(?:예요|이에요|나옵|나와|입니다|있|남아|떠|보여|보입)",
     # shown as the wrong thing, or not as expected: "1900-01-00으로 나옵니다", "…이 아니라 …이 열려요"
     r"(?:으로|로)\s?(?:나옵|나와|나오|표시돼|표시됩|보입|보여|떠요|뜹|바뀌어|바뀝|열려|열립)",
     r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
@@ -331,7 +334,8 @@ LEAVE = [
     r"\bleave the (?:group|governance)", r"(?<!force )(?<!force-)\bquit\b(?!ting)(?! and reopen)",
     r"\bwon'?t be renewing\b|\bnot (?:be )?renew(?:ing)? (?:my|for)\b",
     r"\b(?:don'?t|do not) include me in\b", r"\bremove me\b", r"\btake me off\b",
-    r"\btake my name off\b",
+    r"\btake my name off\b", r"\b(?:be )?taken off the (?:member |mailing )?list\b",
+    r"\bstop (?:his|her|my) activit(?:y|ies)\b",
     r"\b(?:delete|remove) (?:me|my (?:e-?mail|address|name|account))(?: address)? from (?:the|this|your) "
     r"(?:group|list|mailing|member)", r"\bmy last month (?:with|in) the group\b", r"\bunsubscribe\b", r"\b(?:stop|end) my membership\b",
     r"\bno longer (?:be a member|participate)\b", r"\bi'?d like to withdraw\b",
@@ -536,10 +540,11 @@ _NO_FAULT = _compile(r"(?:아무|별|전혀)\s?(?:문제|이상|오류|에러)(?
 _SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:묻|물어|하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
                        r"하더라|하던데|그러더|그러던|들었|(?:말|얘기|이야기|소문)(?:들)?(?:이|을|도)?\s?(?:많|있|하|돌|들))|"
                        r"들으니|듣기로는|듣자니|"
-                       r"\b(?:my|a) (?:mom|mother|dad|father|friend|neighbou?r|colleague|coworker|sister|brother)"
+                       r"\b(?:he|she|they) said\b|\b(?:my|a) (?:mom|mother|dad|father|friend|neighbou?r|colleague|coworker|sister|brother)"
                        r"\b[^.?!]{0,40}\b(?:says|said|told me|mentioned)\b|\bi heard (?:that )?\b")
 # A difficulty the member has got over: "처음엔 글씨가 안보여서 애먹었는데 지금은 제법 익숙해져서…"
-_RESOLVED = _compile(r"처음(?:엔|에는|에)\s.{0,80}?(?:지금은|이제는|이젠|요즘은)\s?(?:제법\s|좀\s|많이\s|꽤\s|다\s)?"
+_RESOLVED = _compile(r"(?:더니|하니까|하니)\s[^.?!]{0,30}?잘\s?(?:됩니다|돼요|되네요|되요|됐어요|되었습니다)|"
+                     r"처음(?:엔|에는|에)\s.{0,80}?(?:지금은|이제는|이젠|요즘은)\s?(?:제법\s|좀\s|많이\s|꽤\s|다\s)?"
                      r"(?:익숙|괜찮|적응|능숙|편하|편해|잘\s?(?:써|쓰|하|해))(?![가-힣\s]{0,6}(?:안\s|못\s|않))|"
                      r"\bat first\b.{0,80}\bnow (?:i'?m|it'?s) (?:used to|fine|ok|comfortable)\b")
 _FIRSTHAND = _compile(r"제출했는데|제출하니|제출했더니|보여\s?드렸(?:는데|더니)|\bi (?:submitted|showed|handed)\b|저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
