@@ -233,6 +233,12 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
                                  "41,200원도 그대로 있네요. 빠른 답변 감사합니다.", "other"),
     ("grandfather", "He asked me to tell you he has to stop his activity in the group and would "
                     "like to be taken off the member list.", "resignation"),
+    ("PDF", "When I export a certificate to PDF, the Korean characters show up as empty boxes. "
+            "Could you check the embedded font?", "review"),
+    ("Re: 로그인 안되는 문제 문의드립니다", "답장 감사합니다~알려주신대로 앱을 지웠다가 다시 깔았더니 "
+                                       "로그인 잘 됩니다^^ 이제 문제없어요", "other"),
+    ("생각", "시가 노드 대부분을 운영하면 결국 중앙화 아닌가 싶긴 합니다. 다들 어떻게 생각하시는지 "
+            "궁금하네요 ㅎㅎ", "other"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

@@ -66,7 +66,7 @@ INFO_QUESTION = [
     # you have a look?" after a report asks staff to look into it, as "확인 부탁드립니다" does)
     r"\b(?:could|can) you\b(?! (?:please |maybe |also )?(?:show|add|make|fix|change|put|let|allow|"
     r"display|keep|remove|move|increase|reduce|enlarge|have a look|take a look|look into|"
-    r"check (?:it|this|that|on this|on that)\b))",
+    r"check (?:it|this|that|on this|on that|the|into|why)\b))",
     # either-or: "is this a real message or some kind of phishing?", "버그인가요 아니면 제가 잘못한
     #건가요?": the member wants to be told which
     r"\b(?:is|was|are|were|did|do|does|should)\b[^?]{3,80}?\bor\b(?! (?:is it just me|not)\b)[^?]{3,80}\?",
@@ -589,6 +589,9 @@ _APP_AS_MEANS = _compile(r"(?:앱|어플|지갑\s?앱)(?:으로|을\s?통해|로
 # A question to everyone on the list ("다들 보셨나요?"): chatter, not a question for staff.
 _SOCIAL_QUESTION = _compile(r"(?:^|\s)(?:다들|여러분|모두들?)\s[^?？]{0,30}?(?:셨나요|하셨|보셨|어떠셨|드셨)|"
                             r"\b(?:did|have) (?:you all|everyone)\b")
+# Asking everyone's opinion ("다들 어떻게 생각하시는지 궁금하네요") wants no answer from staff.
+_OPINION_ASKED = _compile(r"(?:다들|여러분|모두들?|회원님들|단원님들)[은는]?\s?어떻게\s?생각하(?:시는지|세요|시나요|십니까)|"
+                          r"\bwhat do (?:you all|others|people|you guys|everyone) think\b")
 _WHY = _compile(r"왜|\bwhy\b")
 _REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
 _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
@@ -675,7 +678,7 @@ class Intents:
 
 # (a run of laughter or tears ends a chat sentence: "두번 찍힘 ㅋㅋㅋ 기록이 두개 떠요 ㅠ 이거
 # 버그 맞죠?" reports before it asks)
-_SENTENCE_END = re.compile(r"(?<=[.!?？。~^])\s+|(?<=[가-힣])\s+(?=혹시\s)|(?<=[a-z가-힣]):\s+|(?<=[ㅋㅎᄏᄒ][ㅋㅎᄏᄒ])\s+|(?<=[ㅠㅜᅲᅮ])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?？。~^])\s+|(?<=[다요]~)(?=[가-힣])|(?<=[가-힣])\s+(?=혹시\s)|(?<=[a-z가-힣]):\s+|(?<=[ㅋㅎᄏᄒ][ㅋㅎᄏᄒ])\s+|(?<=[ㅠㅜᅲᅮ])\s+")
 
 
 def statements(text: str) -> str:
@@ -760,8 +763,8 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             found.app_feedback += names_app()
             found.cue("feedback", _RHETORICAL.search(sentence))
             continue
-        if question and not own_mail and _SOCIAL_QUESTION.search(sentence) and not _INFO.search(
-                sentence, script):
+        if question and not own_mail and (_OPINION_ASKED.search(sentence) or (
+                _SOCIAL_QUESTION.search(sentence) and not _INFO.search(sentence, script))):
             found.thanks += 1
             found.cue("thanks", question)
             continue
