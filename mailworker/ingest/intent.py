@@ -113,7 +113,7 @@ SYMPTOM = [
     r"(?:안|않았|않|켜\s?놨|켜놨|껐|꺼\s?놨|허용했|설정했|했|눌렀|바꿨)(?:\s?했)?는데도?\s[^.?!]{0,60}?(?:와요|옵니다|오네요|떠요|뜹니다|나와요|나옵니다|네요|해요|있어요|있습니다|돼요|됩니다)",
     r"가려져|가려서|가려요|가립니다|가려지|겹쳐|겹칩",
     r"\bplain ?text\b|\bunencrypted\b|\binsecure\b",
-    # ("cold start went from ~4s to under 1s" is praise)
+    # ("cold start went from … to under …" is praise)
     r"\bwent from\b(?![^.]{0,24}\bto (?:under|less|below|just|only)\b)|\bregress",
     r"\bcould(?:n'?t| not) (?:tell|see|find|figure)\b|\bno confirmation\b|"
     r"\b(?:jumped|jumps|went|goes|kicked|sent me|bounced|bounces) (?:straight |right )?back to (?:the|my) "
