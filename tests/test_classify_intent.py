@@ -239,6 +239,15 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
                                        "로그인 잘 됩니다^^ 이제 문제없어요", "other"),
     ("생각", "시가 노드 대부분을 운영하면 결국 중앙화 아닌가 싶긴 합니다. 다들 어떻게 생각하시는지 "
             "궁금하네요 ㅎㅎ", "other"),
+    ("VAT", "We are a small restaurant participating in the merchant pilot. Could you confirm "
+            "whether local currency payments are treated the same as card sales for VAT? Also, "
+            "whom should we contact to get monthly settlement statements?", "question"),
+    ("제안합니다", "카드형태로 된 지역화폐를 만들어서 경로당이나 주민센터에서 충전할수있게하면 "
+                 "어떻겠습니까", "proposal"),
+    ("Re: 품평 접수 확인", "아 접수됐군요 ㅎㅎ 감사합니다. 지난번에 말씀드린 글씨 크기 문제 고쳐지면 "
+                        "알려주세요~", "other"),
+    ("share", "Certificate app: after I issue the certificate, the share button do nothing.",
+     "review"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

@@ -145,7 +145,7 @@ SYMPTOM = [
     r"안보여|안돼|안되|안됨|안나|안와|안떠|업ㅅ", r"만료된|잘못\s?(?:나|뜨|표시)|틀려|틀립|이상해|이상하게|이상합",
     r"라고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"다고\s?(?:뜹|떠|나옵|나와|나오|뜨)", r"뜨고|뜨면서|뜹니다|떠요|떠서",
     # (not "1분도 안 걸리네요": not even a minute is praise)
-    r"(?<!분도)(?<!초도)(?<!시간도)\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)",
+    r"(?<!분도)(?<!초도)(?<!시간도)\s안\s?[가-힣]{1,6}(?:요|니다|네요)(?:[\s.!~ㅠㅜ]|$)", r"\b(?:does|do|did) nothing\b",
     r"불편|번거롭|번거로|헷갈|어렵(?:습니다|네요|고|더라)|어려워|힘들(?:어|더|고|었|네)|답답|부셔|과한|과합|"
     r"너무\s?(?:작|길|많|느|오래|커|작아|어두|밝)",
     r"\bfreez", r"\bhang", r"\bstuck\b", r"\bfail", r"\bbroken\b", r"\bdoesn'?t\b", r"\bdoes not\b",
@@ -230,7 +230,10 @@ IDEA = [
     r"\b(?:an|one|my|two|some|new|an? \w+) ideas?\b", r"\bhow about\b", r"\bwhat if\b",
     r"\bwould be (?:great|nice|good) if the city\b", r"\bthe city (?:could|should|to)\b",
     r"\b(?:seoul|city|district|school|librar(?:y|ie)|hospital|government|ministr(?:y|ie)|"
-    r"public \w+)s? (?:could|should)\b", r"\bpilot", r"\bintroduce\b", r"\badopt\b",
+    r"public \w+)s? (?:could|should)\b", r"\bintroduce\b", r"\badopt\b",
+    # a pilot proposed, not the one the member is in ("joined the merchant payment pilot")
+    r"\b(?:a|new|small|trial|first) pilot\b|\bas a pilot\b|\bpilot (?:it|this|that|the idea|a|an)\b|"
+    r"\bpilot(?:ed|ing)? (?:in|at) (?:one|a|two|few|some)\b",
     r"\blet (?:citizens|residents|people)\b", r"\bon the (?:city )?(?:ledger|blockchain)\b",
     r"\bissue\b.{0,40}\bas tokens?\b", r"\blook into\b",
     r"\b(?:people|parents|citizens|residents|buyers|students) would\b",
@@ -591,7 +594,10 @@ _SOCIAL_QUESTION = _compile(r"(?:^|\s)(?:다들|여러분|모두들?)\s[^?？]{0
                             r"\b(?:did|have) (?:you all|everyone)\b")
 # Asking everyone's opinion ("다들 어떻게 생각하시는지 궁금하네요") wants no answer from staff.
 _OPINION_ASKED = _compile(r"(?:다들|여러분|모두들?|회원님들|단원님들)[은는]?\s?어떻게\s?생각하(?:시는지|세요|시나요|십니까)|"
-                          r"\bwhat do (?:you all|others|people|you guys|everyone) think\b")
+                          r"\bwhat do (?:you all|others|people|you guys|everyone) think\b|"
+                          # nor does asking to hear when something is done: "고쳐지면 알려주세요~"
+                          r"(?:고쳐지면|수정되면|해결되면|반영되면|업데이트되면|나오면)\s?(?:꼭\s?)?(?:알려|연락)|"
+                          r"\blet (?:me|us) know when (?:it'?s|it is) (?:fixed|done|out|ready)\b")
 _WHY = _compile(r"왜|\bwhy\b")
 _REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
 _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
@@ -600,9 +606,11 @@ _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠
                           r"(?:전자|디지털|모바일)\s?(?:증명서|문서|등록증|신분증|서류)(?:으로|로)\s?(?:발급|만들|바꾸|전환|대체)")
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = _compile(r"감사|고맙|고마워|\bthank")
-_IDEA_QUESTION = _compile(r"어떨까|어떨지|어때요|어떤가요|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
+_IDEA_QUESTION = _compile(r"어떨까|어떨지|어때요|어떤가요|어떻겠(?:습니까|어요|나요)|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
                             r"\b(?:would|could) it be possible for (?:the city|seoul|the government|districts?|us)\b|"
                             r"\bwhy not\b|\bwouldn'?t it be\b|"
+                            # (not "whom should we contact?", which asks)
+                            r"(?<!whom )(?<!who )(?<!where )(?<!what )(?<!how )(?<!when )"
                             r"\b(?:could|should) (?:the city|seoul|we)\b|"
                             # "I wonder if the city could …", "would the group be open to a proposal?"
                             r"\bi wonder if (?:the city|seoul|we|the group|the government|districts?)\b|"
