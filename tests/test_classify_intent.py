@@ -248,6 +248,10 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
                         "알려주세요~", "other"),
     ("share", "Certificate app: after I issue the certificate, the share button do nothing.",
      "review"),
+    ("기부 추적", "기부 추적 앱에서 돈을 어디에 썼는지 나오는 건 좋은데, 항목이 \"사업비 1\" 이렇게만 나와서 무슨 뜻인지 "
+                "모르겠어요. 설명을 붙여주시면 좋겠습니다.", "review"),
+    ("e-voting", "Since we're all testing e-voting anyway, why don't we use it for the group's own "
+                 "decisions, like electing the member rep?", "proposal"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

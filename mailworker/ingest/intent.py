@@ -228,7 +228,7 @@ IDEA = [
     r"\b(?:i|we)(?: would|'d)?(?: like to| want to)? (?:propose|suggest)\b", r"\bpropos(?:e|ing) (?:that|a|an|the)\b",
     r"\b(?:proposal|suggestion|idea)\s?(?::|-|for)", r"\bsuggest(?:s|ing)? (?:that|a|an|the|adding)\b",
     r"\b(?:an|one|my|two|some|new|an? \w+) ideas?\b", r"\bhow about\b", r"\bwhat if\b",
-    r"\bwould be (?:great|nice|good) if the city\b", r"\bthe city (?:could|should|to)\b",
+    r"\bwould be (?:great|nice|good) if the city\b", r"\bwhy (?:don'?t|not) we\b", r"\bthe city (?:could|should|to)\b",
     r"\b(?:seoul|city|district|school|librar(?:y|ie)|hospital|government|ministr(?:y|ie)|"
     r"public \w+)s? (?:could|should)\b", r"\bintroduce\b", r"\badopt\b",
     # a pilot proposed, not the one the member is in ("joined the merchant payment pilot")
@@ -606,7 +606,7 @@ _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠
                           r"(?:전자|디지털|모바일)\s?(?:증명서|문서|등록증|신분증|서류)(?:으로|로)\s?(?:발급|만들|바꾸|전환|대체)")
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = _compile(r"감사|고맙|고마워|\bthank")
-_IDEA_QUESTION = _compile(r"어떨까|어떨지|어때요|어떤가요|어떻겠(?:습니까|어요|나요)|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
+_IDEA_QUESTION = _compile(r"\bwhy (?:don'?t|not) we\b|어떨까|어떨지|어때요|어떤가요|어떻겠(?:습니까|어요|나요)|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
                             r"\b(?:would|could) it be possible for (?:the city|seoul|the government|districts?|us)\b|"
                             r"\bwhy not\b|\bwouldn'?t it be\b|"
                             # (not "whom should we contact?", which asks)
@@ -624,7 +624,9 @@ _SUGGESTION_QUESTION = _compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하�
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = _compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음|옴|임|됨|짐|뜸|나옴)"
                            r"[.!~ㅠㅜ]*$")
-_CHECK_REQUEST = re.compile(r"확인")
+# Asking staff to check, or not making sense of what the app shows ("이렇게만 나와서 무슨 뜻인지
+# 모르겠어요"): after a symptom in the same sentence, the sentence reports.
+_CHECK_REQUEST = re.compile(r"확인|(?:는지|을지|ㄹ지|인지)\s?모르겠")
 _SPECULATION = _compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요|겠습니다|겠어요|볼게요|볼께요|할게요|할께요")
 
@@ -784,7 +786,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             report = "데" in sentence and _REPORT_CLAUSE.match(sentence)
             symptom = (report and not own_mail
                        and _SYMPTOM.search(report.group(1), script))
-            if not symptom and not own_mail and question and _CHECK_REQUEST.match(question.group()):
+            if not symptom and not own_mail and question and _CHECK_REQUEST.search(question.group()):
                 # "로그인하면 계속 튕겨요 어제부터 그럼 확인좀요" typed as one line: what it
                 # asks is that staff look at the report before it.
                 symptom = _SYMPTOM.search(sentence[:question.start()], script)
