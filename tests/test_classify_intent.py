@@ -252,6 +252,16 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
                 "모르겠어요. 설명을 붙여주시면 좋겠습니다.", "review"),
     ("e-voting", "Since we're all testing e-voting anyway, why don't we use it for the group's own "
                  "decisions, like electing the member rep?", "proposal"),
+    ("정산 지연", "지역화폐 가맹점 정산이 안내된 익일이 아니라 최근 2주간 계속 이틀 뒤에 입금되고 "
+                "있습니다. 정산 일정이 지켜질 수 있도록 개선해 주시기 바랍니다.", "review"),
+    ("환불", "손님이 지역화폐로 결제한 물건을 환불해 달라고 하셨는데 가맹점 화면에 취소/환불 버튼이 "
+            "없습니다. 같은 날 결제 건은 취소할 수 있게 해주셔야 할 것 같습니다. 확인 부탁드립니다.",
+     "review"),
+    ("webhook", "Every payment triggers the webhook 2-3 times with the same tx_id. Can you pass "
+                "this to the dev team?", "review"),
+    ("Re: [안내] 11월 정기회의 참석 여부", "참석", "rsvp"),
+    ("Re: November meeting", "Sorry, I can't make the November meeting. Please send me the "
+                             "minutes if possible.", "rsvp"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

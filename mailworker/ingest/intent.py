@@ -66,6 +66,7 @@ INFO_QUESTION = [
     # you have a look?" after a report asks staff to look into it, as "확인 부탁드립니다" does)
     r"\b(?:could|can) you\b(?! (?:please |maybe |also )?(?:show|add|make|fix|change|put|let|allow|"
     r"display|keep|remove|move|increase|reduce|enlarge|have a look|take a look|look into|"
+    r"pass (?:this|it|that) (?:on|to|along)|forward (?:this|it)|"
     r"check (?:it|this|that|on this|on that|the|into|why)\b))",
     # either-or: "is this a real message or some kind of phishing?", "버그인가요 아니면 제가 잘못한
     #건가요?": the member wants to be told which
@@ -93,6 +94,8 @@ SYMPTOM = [
     r"에서는\s?(?:정상|잘\s?(?:돼|되|나와|보여))",
     r"아직(?:도)?\s.{0,20}?(?:보입|보여|나와|나옵|떠|그대로|남아)",
     r"(?:야|어야)\s?(?:하는데|되는데)", r"종료돼|종료됩|종료되",
+    # not what was promised: "안내된 익일이 아니라 이틀 뒤에 입금되고 있습니다"
+    r"(?:이|가)\s?아니라\s.{0,30}?(?:입금|처리|반영|나와|나옵|표시|와요|옵니다|되고|돼요|됩니다)",
     # a reproduction: an action in the app and what it did
     r"(?:누르면|눌러도|누르니|눌렀더니|눌렀는데|클릭하면|켜면|돌리면|열면|들어가면|터치하면|탭하면|선택하면|"
     r"입력하면|다운로드하면|스캔하면|찍으면|보내려고\s?하면|하려고\s?하면|하려고\s?하니)",
@@ -128,6 +131,8 @@ SYMPTOM = [
     r"꺼짐|안됨|안\s?나(?:요|서|고|네|와)|만\s?(?:와요|옵니다|와서|돼요|됩니다)",
     r"(?:해도|봐도|눌러도|켜도|깔아도|바꿔도)\s?(?:똑같|마찬가지|같아요|같습니다|같네요|그대로)",
     r"[\"'“”‘’「」].{1,40}?[\"'“”‘’「」]\s?(?:이|가|라고|라는|로)?\s?(?:나와|나왔|나옵|떠|떴|뜹|뜨|표시)",
+    r"\bha(?:s|ve)(?:n'?t| not) (?:changed|updated|moved|arrived|appeared)\b|"
+    r"\bisn'?t (?:really )?(?:recorded|showing|updated)\b",
     r"\bdisappears?\b|\bvanish|\bnothing happens\b|\bresult: |\bnot found\b|\buseless\b",
     r"\b(?:two|three|four|five|six|several|many|\d+) times\b", r"\boverwrit", r"\btoo aggressive\b",
     r"\b(?:as|says?|shows?|reads?|announced as)\s[\"“']", r"\brandom (?:order|\w+)\b",
@@ -182,7 +187,7 @@ WEAK_SYMPTOM = [r"없어서|없네요|없습니다|없어요|없고|없다", r"�
 # an idea when about a new service for the city).
 WISH = [
     r"면\s?좋겠|면\s?좋을|으면\s?합니다|으면\s?해요|했으면|있었으면|면\s?합니다",
-    r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시",
+    r"해\s?주세요|해주세요|주시면|주셨으면|주실\s?수|해\s?주셨으면|해\s?주시|해\s?주셔야",
     r"[가-힣](?:어|아|여|워|줘)\s?주(?:세요|십시오|셨으면|시면|시기)", r"(?:주시면|주면)\s?(?:고맙|감사)",
     r"추가해|넣어\s?주|고쳐|수정해|수정\s?부탁|개선|바꿔\s?주|줄여\s?주|늘려\s?주|표시해",
     # "보여 주면/주셨으면" wishes; "QR 보여주시길래" tells what someone did
@@ -268,6 +273,7 @@ APP = [r"앱|어플|화면|버튼|메뉴|설정|알림|글씨|글자|표시|팝�
        r"\bcopy\b", r"\bpdf\b", r"\bcsv\b", r"\blabels?\b", r"\bcontrast\b", r"\bkeyboard\b",
        r"\berror messages?\b", r"\bmode\b", r"\bcallbacks?\b", r"\bintegration\b", r"\bpayments?\b",
        r"\bpos\b", r"\bfield\b", r"\bcold start\b", r"\blaunch", r"\bbattery\b", r"배터리|키보드",
+       r"정산|입금|환불|가맹점",
        r"체크인|\bcheck-?ins?\b|qr|입장\s?기록|\bhours? (?:record|page)\b|기부\s?(?:내역|트래커|하기)|트래커|\btracker\b"]
 # Thanks, acknowledgement and chatter: no request, no report.
 THANKS = [
@@ -540,7 +546,7 @@ _NO_FAULT = _compile(r"(?:아무|별|전혀)\s?(?:문제|이상|오류|에러)(?
                      r"\bno (?:problems?|issues?)\b|\bworks? (?:fine|perfectly)\b|"
                      r"\b(?:haven'?t|never|didn'?t) (?:had|have|run into|seen) any (?:problems?|issues?|trouble)\b|"
                      r"한\s?번도\s?(?:그런\s?(?:적|일)|문제)")
-_SECONDHAND = _compile(r"(?:다고|라고|냐고)\s?(?:묻|물어|하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
+_SECONDHAND = _compile(r"(?:다고|(?<!달)라고|냐고)\s?(?:묻|물어|하시더라|하시네|하시던데|하셨|하셔서|그러시|그러셨|"
                        r"하더라|하던데|그러더|그러던|들었|(?:말|얘기|이야기|소문)(?:들)?(?:이|을|도)?\s?(?:많|있|하|돌|들))|"
                        r"들으니|듣기로는|듣자니|"
                        r"\b(?:he|she|they) said\b|\b(?:my|a) (?:mom|mother|dad|father|friend|neighbou?r|colleague|coworker|sister|brother)"
@@ -593,7 +599,7 @@ _APP_AS_MEANS = _compile(r"(?:앱|어플|지갑\s?앱)(?:으로|을\s?통해|로
 _SOCIAL_QUESTION = _compile(r"(?:^|\s)(?:다들|여러분|모두들?)\s[^?？]{0,30}?(?:셨나요|하셨|보셨|어떠셨|드셨)|"
                             r"\b(?:did|have) (?:you all|everyone)\b")
 # Asking everyone's opinion ("다들 어떻게 생각하시는지 궁금하네요") wants no answer from staff.
-_OPINION_ASKED = _compile(r"(?:다들|여러분|모두들?|회원님들|단원님들)[은는]?\s?어떻게\s?생각하(?:시는지|세요|시나요|십니까)|"
+_OPINION_ASKED = _compile(r"(?:다들|여러분|모두들?|회원님들|단원님들|다른\s?분들)[은는도]?\s?어떻게\s?생각하(?:시는지|세요|시나요|십니까)|"
                           r"\bwhat do (?:you all|others|people|you guys|everyone) think\b|"
                           # nor does asking to hear when something is done: "고쳐지면 알려주세요~"
                           r"(?:고쳐지면|수정되면|해결되면|반영되면|업데이트되면|나오면)\s?(?:꼭\s?)?(?:알려|연락)|"
@@ -606,7 +612,7 @@ _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠
                           r"(?:전자|디지털|모바일)\s?(?:증명서|문서|등록증|신분증|서류)(?:으로|로)\s?(?:발급|만들|바꾸|전환|대체)")
 _CHATTER = _Form(CHATTER)
 _EXPLICIT_THANKS = _compile(r"감사|고맙|고마워|\bthank")
-_IDEA_QUESTION = _compile(r"\bwhy (?:don'?t|not) we\b|어떨까|어떨지|어때요|어떤가요|어떻겠(?:습니까|어요|나요)|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
+_IDEA_QUESTION = _compile(r"\bwhy (?:don'?t|not) we\b|어떨까|어떨지|어때요|어떤가요|어떻겠\s?(?:습니까|어요|나요)|않을까|면\s?안\s?될까|\bhow about\b|\bwhat if\b|"
                             r"\b(?:would|could) it be possible for (?:the city|seoul|the government|districts?|us)\b|"
                             r"\bwhy not\b|\bwouldn'?t it be\b|"
                             # (not "whom should we contact?", which asks)
