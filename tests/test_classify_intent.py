@@ -262,6 +262,13 @@ def test_passed_on_news_is_not_the_members_idea(subject, body):
     ("Re: [안내] 11월 정기회의 참석 여부", "참석", "rsvp"),
     ("Re: November meeting", "Sorry, I can't make the November meeting. Please send me the "
                              "minutes if possible.", "rsvp"),
+    ("캐시백 맞나요", "지역화폐 10만원 충전했는데 잔액이 10만7천원으로 나와요. 7% 캐시백이 원래 들어오는 "
+                   "건가요? 혹시 잘못 들어온 거면 나중에 빠질까봐요.", "question"),
+    ("탈퇴하면 봉사시간은?", "혹시 나중에 탈퇴하게 되면 지금까지 쌓인 봉사시간 기록은 그대로 남나요? 당장 "
+                         "그만두려는 건 아니고 궁금해서요.", "question"),
+    ("", "저 이번달까지만 할게요 죄송해요", "resignation"),
+    ("경로당 후원 제안", "경로당 운영비 후원도 기부트래커에 올려서 누가 얼마 냈는지 투명하게 보이게 하면 "
+                      "어떻겠습니까. 동네 노인회에서도 다들 좋다고 합니다.", "proposal"),
 ])
 def test_sentence_forms_from_the_blind_splits(subject, body, kind):
     verdict = kind_of(subject, body)

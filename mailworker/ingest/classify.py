@@ -549,11 +549,12 @@ _FAULT_DENIED = re.compile(
     # a fault fixed: "1.2.4 fixes it", "no crash", "다시 깔았더니 로그인 잘 됩니다"
     r"\b(?:fixes|fixed) it\b|\bworks now\b")
 _IS_IT_NORMAL = re.compile(r"정상인가|정상인지|정상이(?:에요|죠)\s*[?？]|정상이면|원래\s?(?:이렇|그렇|이런|그런)|"
+                           r"원래\s[^.?!]{0,24}?(?:건가요|나요|는지|건지|인가요)|"
                            r"\bis (?:this|that|it) (?:normal|expected)\b|\bor is (?:that|this|it) normal\b|"
                            r"\bexpected behaviou?r\b")
 # The plainest fault words: a negation, an error, a crash, slowness, twice.
 _CLEAR_FAULT = re.compile(
-    r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
+    r"(?<![가-힣])안\s[가-힣]|안(?:돼|되|됨|됩|떠|뜨|열|눌|먹|맞|들어|넘어|읽|켜|바뀌|찍)|(?<!잘)못\s?(?:하|해|했|받|찾|들어|쓰|써|봤|읽|눌)|"
     r"않|오류|에러|버그|느려|느리|꺼져|꺼지|꺼짐|꺼졌|튕|멈춰|멈추|멈춤|멈췄|먹통|실패|깨져|깨지|중복|사라졌|사라져|"
     r"두\s?번\s?(?:떠|뜨|나와|나오|찍|들어|결제|빠져|와|옴)|빠져\s?나(?:감|갔)|"
     r"\b(?:not|never|can'?t|cannot|couldn'?t|won'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|error|errors|bugs?|"

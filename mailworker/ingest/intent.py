@@ -28,7 +28,7 @@ QUESTION = [
     r"(?<![?？])[?？]+(?![?？가-힣a-z0-9)\]\"'”’])",
     r"(?:(?<![가이]\s)(?<![가이])(?<!오류\s)(?<!에러\s)(?<!오류)(?<!에러)(?<!끝)나요|(?<!니)까요|인가요|건가요|는가요|은가요|던가요|ㄴ가요|는지요|건지요|인지요|던지요|을지요|할지요|될지요|습니까|입니까|ㅂ니까|나용|는지\s*궁금)"
     r"\s*[.~!ㅠㅜ^]*$",
-    r"궁금(?:합니다|해요|하네요|해서|했|한데|하여)", r"궁금\s*$",
+    r"궁금(?:합니다|해요|하네요|해서|했|한데요|하여)", r"궁금\s*$",
     r"문의(?:드립니다|드려요|합니다|드리|\s*드립니다|\s*드려요|드릴|사항)",
     # the humble "I ask": "…써도 괜찮은 건지 여쭙니다"
     r"여쭙|여쭤|여쭈",
@@ -212,7 +212,7 @@ IDEA = [
     # instead of what is done now, something else, and what it would bring: "휴지 주던데 그거
     # 말고 지역화폐 포인트로 주면 사람들이 훨씬 많이 모아올 거 같아요"
     r"말고\s.{0,40}?[가-힣](?:면|게\s?하면)\s.{0,60}?(?:것|거)\s?같",
-    r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$",
+    r"어떨까|어떨지|어떠|어때요|어떨까요|어떤가요\s*[?？]?\s*$", r"면\s?어떻겠\s?(?:습니까|어요|나요)",
     r"해\s?보면|해보면|해\s?보는|시범", r"만들면|만들어\s?(?:주|서)|구축", r"플랫폼",
     r"넓히|확대|확장|다른\s?분야|다음에는",
     # the same thing for something new: "같은 방식으로 예비군 이수증도 발급되게 하면"
@@ -333,7 +333,8 @@ LEAVE = [
     r"(?:을|를)\s?끝으로\s.{0,20}?(?:활동|단원)",
     # ("블록체인 모임 나가니까" is going to it)
     r"(?:단원|거버넌스|그룹|모임)(?:에서|을|를|은|는|도)?\s?(?:탈퇴|그만|나가(?!니까|서\s|는데|면)|빠지|빼)",
-    r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)",
+    r"탈퇴\s?(?:하고\s?싶|하겠|합니다|신청|할게|하려|를\s?원|처리)", r"^탈퇴(?:요|할래요|할게요)\s*[.!~]*$",
+    r"(?:이번\s?달|이번\s?기수|올해|이번\s?학기|연말)까지만\s?(?:할게요|하겠습니다|하겠어요|활동)",
     # ("그만두시는 분" are others)
     r"그만\s?(?:두(?!시)|둘|하겠|할게|하려|할래|하고\s?싶|할까)", r"명단에서\s?(?:빼|지워|삭제)",
     r"빼\s?주세요|빼주세요|지워\s?주세요",
@@ -632,6 +633,7 @@ _REPRODUCTION = _compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때
                            r"[.!~ㅠㅜ]*$")
 # Asking staff to check, or not making sense of what the app shows ("이렇게만 나와서 무슨 뜻인지
 # 모르겠어요"): after a symptom in the same sentence, the sentence reports.
+_NOT_LEAVING = _compile(r"(?:려는|려고\s?하는|겠다는|하려는)\s?(?:건|것은|게|것이)\s?아니|\bnot (?:quitting|leaving)\b")
 _CHECK_REQUEST = re.compile(r"확인|(?:는지|을지|ㄹ지|인지)\s?모르겠")
 _SPECULATION = _compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요|겠습니다|겠어요|볼게요|볼께요|할게요|할께요")
@@ -746,6 +748,9 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             return known
 
         leave = _LEAVE.search(sentence, script)
+        if leave and _NOT_LEAVING.search(sentence):
+            # "당장 그만두려는 건 아니고 궁금해서요"
+            leave = None
         if leave and _LEAVE_IF.search(sentence) and _QUESTION.search(sentence, script):
             # "탈퇴하면 봉사시간도 없어지나요?": asks what leaving would do, does not leave.
             leave = None
