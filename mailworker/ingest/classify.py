@@ -81,19 +81,23 @@ DECLINE_WORDS = ["불참", "참석 못", "참석을 못", "참석하지 못", "�
                  "can't attend", "cannot attend", "can not attend", "won't attend",
                  "will not attend", "unable to attend", "not able to attend", "can't make it",
                  "cannot make it", "won't make it", "won't be able to attend", "not attend",
-                 "count me out", "can't make the", "cannot make the", "can't come", "cannot come", "cant make it", "cant come", "cant attend", "won't be coming", "can't join",
+                 "count me out", "can't make the", "cannot make the", "can't come", "cannot come",
+                 "cant make it", "cant come", "cant attend", "won't be coming", "can't join",
                  "못 가겠", "못 갈 것 같", "못 가게", "빠지겠", "빠질게", "빠질께", "못 갈 듯",
                  "못갈듯", "결석", "won't be able to make it", "not be able to make it",
                  "unable to make it", "won't be able to come", "not be able to come",
                  "unable to come", "have to miss", "will miss the", "i'll miss the"]
 ATTEND_WORDS = ["참석합니다", "참석하겠습니다", "참석 하겠습니다", "참석할게요", "참석할께요",
                 "참석하겠어요", "참석 예정", "참석할 예정", "참석 가능", "참석 가능합니다", "참석하겠",
-                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요", "참석 합니다", "갈게요", "갈께요",
+                "참가합니다", "참가하겠습니다", "참석으로", "참석 의사", "참석이요", "참석요", "참석 합니다",
+                "갈게요", "갈께요",
                 "will attend", "i'll attend", "i will be there", "i'll be there", "attending",
                 "count me in", "can attend", "plan to attend", "happy to attend", "will join"]
 
-# An answer word that names attending itself, so needs no meeting word beside it.
+# A whole answer in one word ("참석" under a quoted meeting notice).
 _BARE_ANSWER = re.compile(r"(참석|불참)[\s.!~^ㅎ]*")
+# An answer word that names attending itself, so needs no meeting word beside it when the
+# subject says nothing else.
 _ATTENDANCE_WORD = re.compile(r"참석|불참|참가|\battend")
 _ANSWER_ONLY_SUBJECT = re.compile(r"^[\W\d_]*(?:(?:참석|불참|참가|여부|회신|답변|답장|합니다|해요|"
                                   r"rsvp|attend\w*|yes|no|(?<=\d)(?:st|nd|rd|th|일|월|시))[\W\d_]*)*$")

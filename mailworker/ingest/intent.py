@@ -69,7 +69,7 @@ INFO_QUESTION = [
     r"pass (?:this|it|that) (?:on|to|along)|forward (?:this|it)|"
     r"check (?:it|this|that|on this|on that|the|into|why)\b))",
     # either-or: "is this a real message or some kind of phishing?", "버그인가요 아니면 제가 잘못한
-    #건가요?": the member wants to be told which
+    # 건가요?": the member wants to be told which
     r"\b(?:is|was|are|were|did|do|does|should)\b[^?]{3,80}?\bor\b(?! (?:is it just me|not)\b)[^?]{3,80}\?",
     r"(?:인가요|건가요|나요|ㄴ가요|는\s?건지|인지)[,\s]*(?:아니면|혹은)",
     r"(?:는지|을지|ㄹ지|인지)\s?(?:모르겠(?!지만|는데|으나)|알고\s?싶|궁금)", r"\bnot sure (?:how|where|when|what)\b",
@@ -557,7 +557,9 @@ _RESOLVED = _compile(r"(?:더니|하니까|하니)\s[^.?!]{0,30}?잘\s?(?:됩니
                      r"처음(?:엔|에는|에)\s.{0,80}?(?:지금은|이제는|이젠|요즘은)\s?(?:제법\s|좀\s|많이\s|꽤\s|다\s)?"
                      r"(?:익숙|괜찮|적응|능숙|편하|편해|잘\s?(?:써|쓰|하|해))(?![가-힣\s]{0,6}(?:안\s|못\s|않))|"
                      r"\bat first\b.{0,80}\bnow (?:i'?m|it'?s) (?:used to|fine|ok|comfortable)\b")
-_FIRSTHAND = _compile(r"제출했는데|제출하니|제출했더니|보여\s?드렸(?:는데|더니)|\bi (?:submitted|showed|handed)\b|저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
+# The member met it too, or set it off ("등본을 은행에 제출했는데 … 검증 실패로 나온다고 하셨습니다").
+_FIRSTHAND = _compile(r"제출했는데|제출하니|제출했더니|보여\s?드렸(?:는데|더니)|\bi (?:submitted|showed|handed)\b|"
+                      r"저도|나도|저 역시|제\s?(?:폰|휴대폰|핸드폰)|\bme too\b|\bi also\b|\bmine\b|\bsame here\b")
 _CONTRAST = _compile(r"는데|은데|지만|그런데|근데|다만|\bbut\b|\bexcept\b|\bonly\b")
 _NOT_KNOWING = _compile(r"모르겠|어디\s?있는지|찾을\s?수|\bcan'?t find\b")
 _GRATITUDE = _Form(GRATITUDE)
@@ -631,9 +633,11 @@ _SUGGESTION_QUESTION = _compile(r"^(?:maybe|perhaps)\b|^혹시\s.{0,40}?(?:하�
 # does something, this happens. Speculation ("…하면 … 것 같아요") is an idea's form, not this.
 _REPRODUCTION = _compile(r"[가-힣](?:면|니까|니|더니|을\s?때|ㄹ\s?때)\s[^.?!]{0,60}?(?:요|니다|네요|음|옴|임|됨|짐|뜸|나옴)"
                            r"[.!~ㅠㅜ]*$")
+# A goodbye denied: "당장 그만두려는 건 아니고 궁금해서요".
+_NOT_LEAVING = _compile(r"(?:려는|려고\s?하는|겠다는|하려는)\s?(?:건|것은|게|것이)\s?아니|"
+                        r"\bnot (?:quitting|leaving)\b")
 # Asking staff to check, or not making sense of what the app shows ("이렇게만 나와서 무슨 뜻인지
 # 모르겠어요"): after a symptom in the same sentence, the sentence reports.
-_NOT_LEAVING = _compile(r"(?:려는|려고\s?하는|겠다는|하려는)\s?(?:건|것은|게|것이)\s?아니|\bnot (?:quitting|leaving)\b")
 _CHECK_REQUEST = re.compile(r"확인|(?:는지|을지|ㄹ지|인지)\s?모르겠")
 _SPECULATION = _compile(r"것\s?같|좋겠|좋을|수\s?있|(?:하|있|되|같|편하|빠르|쉽)겠|면\s?합니다|했으면|주세요|주시|바랍니다|어떨|"
                           r"세요|십시오|시면|드릴게|드리겠|려고요|려고\s?합니다|려구요|겠습니다|겠어요|볼게요|볼께요|할게요|할께요")
@@ -696,7 +700,8 @@ class Intents:
 
 # (a run of laughter or tears ends a chat sentence: "두번 찍힘 ㅋㅋㅋ 기록이 두개 떠요 ㅠ 이거
 # 버그 맞죠?" reports before it asks)
-_SENTENCE_END = re.compile(r"(?<=[.!?？。~^])\s+|(?<=[다요]~)(?=[가-힣])|(?<=[가-힣])\s+(?=혹시\s)|(?<=[a-z가-힣]):\s+|(?<=[ㅋㅎᄏᄒ][ㅋㅎᄏᄒ])\s+|(?<=[ㅠㅜᅲᅮ])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?？。~^])\s+|(?<=[다요]~)(?=[가-힣])|(?<=[가-힣])\s+(?=혹시\s)|"
+                           r"(?<=[a-z가-힣]):\s+|(?<=[ㅋㅎᄏᄒ][ㅋㅎᄏᄒ])\s+|(?<=[ㅠㅜᅲᅮ])\s+")
 
 
 def statements(text: str) -> str:
