@@ -601,12 +601,13 @@ _APP_AS_MEANS = _compile(r"(?:앱|어플|지갑\s?앱)(?:으로|을\s?통해|로
 # A question to everyone on the list ("다들 보셨나요?"): chatter, not a question for staff.
 _SOCIAL_QUESTION = _compile(r"(?:^|\s)(?:다들|여러분|모두들?)\s[^?？]{0,30}?(?:셨나요|하셨|보셨|어떠셨|드셨)|"
                             r"\b(?:did|have) (?:you all|everyone)\b")
-# Asking everyone's opinion ("다들 어떻게 생각하시는지 궁금하네요") wants no answer from staff.
-_OPINION_ASKED = _compile(r"(?:다들|여러분|모두들?|회원님들|단원님들|다른\s?분들)[은는도]?\s?어떻게\s?생각하(?:시는지|세요|시나요|십니까)|"
-                          r"\bwhat do (?:you all|others|people|you guys|everyone) think\b|"
-                          # nor does asking to hear when something is done: "고쳐지면 알려주세요~"
-                          r"(?:고쳐지면|수정되면|해결되면|반영되면|업데이트되면|나오면)\s?(?:꼭\s?)?(?:알려|연락)|"
-                          r"\blet (?:me|us) know when (?:it'?s|it is) (?:fixed|done|out|ready)\b")
+# Sentences that want no answer from staff: asking everyone's opinion ("다들 어떻게
+# 생각하시는지 궁금하네요"), or asking to hear when something is done ("고쳐지면 알려주세요~").
+_NO_ANSWER_WANTED = _compile(
+    r"(?:다들|여러분|모두들?|회원님들|단원님들|다른\s?분들)[은는도]?\s?어떻게\s?생각하(?:시는지|세요|시나요|십니까)|"
+    r"\bwhat do (?:you all|others|people|you guys|everyone) think\b|"
+    r"(?:고쳐지면|수정되면|해결되면|반영되면|업데이트되면|나오면)\s?(?:꼭\s?)?(?:알려|연락)|"
+    r"\blet (?:me|us) know when (?:it'?s|it is) (?:fixed|done|out|ready)\b")
 _WHY = _compile(r"왜|\bwhy\b")
 _REPORT_CLAUSE = re.compile(r"(.{6,}?)(?:는데|은데|ㄴ데|인데)[,\s]")
 _STRONG_IDEA = _compile(r"제안|건의|아이디어|도입|어떨|어때|어떠|정책|같은\s?(?:방식|식)으로|이렇게|생각났|떠올랐|"
@@ -789,7 +790,7 @@ def read_intents(text: str, max_sentences: int = 80) -> Intents:
             found.app_feedback += names_app()
             found.cue("feedback", _RHETORICAL.search(sentence))
             continue
-        if question and not own_mail and (_OPINION_ASKED.search(sentence) or (
+        if question and not own_mail and (_NO_ANSWER_WANTED.search(sentence) or (
                 _SOCIAL_QUESTION.search(sentence) and not _INFO.search(sentence, script))):
             found.thanks += 1
             found.cue("thanks", question)

@@ -102,7 +102,7 @@ class Reading:
     runner_up: str
     margin: float          # log-odds of kind over runner_up
     cues: tuple[str, ...]  # the member's words that favoured kind most
-    scores: tuple[float, ...] = ()   # log-probability per LEARNED_KINDS, up to a constant
+    scores: tuple[float, ...]   # log-probability per LEARNED_KINDS, up to a constant
 
     def lead(self, kinds) -> float:
         """Log-odds of the likeliest of ``kinds`` over the likeliest of the rest: how far the
